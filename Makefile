@@ -1,0 +1,61 @@
+# oms-auth: every target works from a fresh clone; the first one run creates .venv.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+
+.PHONY: run serve migrate test test-fast lint fmt policy-lint policy-test bench install clean help
+
+help:
+	@echo "make run          create .venv, install, migrate, serve on http://127.0.0.1:8001"
+	@echo "make test         install test tools, check services, lint, run the whole suite"
+	@echo "make lint | fmt   ruff + mypy --strict | ruff format"
+	@echo "make migrate      apply database migrations"
+	@echo "make policy-lint  lint policies/ | make policy-test  run policies/tests/*_test.yaml"
+	@echo "make bench        benchmarks (ratios against baselines measured in the same run)"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/oms-auth migrate
+	exec $(BIN)/oms-auth serve
+
+migrate: install
+	$(BIN)/oms-auth migrate
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+policy-lint: install
+	$(BIN)/oms-auth policy lint policies
+
+policy-test: install
+	$(BIN)/oms-auth policy test policies
+
+test: install
+	$(BIN)/python -m tests.services_check
+	$(MAKE) --no-print-directory lint
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -x -m "not e2e and not slow"
+
+bench: install
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,216 @@
+"""OpenID AuthZEN Authorization API 1.0: evaluation, evaluations (batch), metadata.
+
+A deny is a normal 200 answer (`{"decision": false}`); a request missing a required field
+is 400; unknown fields are ignored. In `evaluations`, top-level subject/action/resource/
+context are defaults that each item overrides; an item that is still incomplete gets its
+own error in place, the others are answered.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from app.api.deps import DecisionsDep, SettingsDep
+from app.api.openapi import error_responses
+from app.api.schemas.common import Identifier, Properties
+from app.api.schemas.decisions import MAX_BATCH, batch_limit
+from app.decisions.service import DecisionResult
+from app.errors import AuthzError, BatchTooLarge, RequestInvalid
+from app.policy.request import DecisionRequest, Entity
+
+router = APIRouter(tags=["authzen"])
+
+Semantic = Literal["execute_all", "deny_on_first_deny", "permit_on_first_permit"]
+
+
+class ZEntity(BaseModel):
+    type: Identifier = Field(examples=["user"])
+    id: Identifier = Field(examples=["alice"])
+    properties: Properties | None = None
+
+
+class ZAction(BaseModel):
+    name: Identifier = Field(examples=["write"])
+    properties: Properties | None = None
+
+
+class EvaluationRequest(BaseModel):
+    subject: ZEntity
+    action: ZAction
+    resource: ZEntity
+    context: dict[str, Any] | None = None
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "subject": {"type": "user", "id": "alice"},
+                    "action": {"name": "write"},
+                    "resource": {"type": "api", "id": "api:schemas"},
+                }
+            ]
+        }
+    }
+
+    def to_request(self) -> DecisionRequest:
+        return DecisionRequest(
+            subject=Entity(
+                self.subject.id, self.subject.type, self.subject.properties, kind="subject"
+            ),
+            resource=Entity(
+                self.resource.id, self.resource.type, self.resource.properties, kind="resource"
+            ),
+            action=Entity(self.action.name, None, self.action.properties, kind="action"),
+            domain=_domain(self.context),
+        )
+
+
+def _domain(context: dict[str, Any] | None) -> str | None:
+    value = (context or {}).get("domain")
+    return value if isinstance(value, str) and value else None
+
+
+class EvaluationsOptions(BaseModel):
+    evaluations_semantic: Semantic = "execute_all"
+
+
+class EvaluationsRequest(BaseModel):
+    subject: dict[str, Any] | None = None
+    action: dict[str, Any] | None = None
+    resource: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    evaluations: list[dict[str, Any]] | None = None
+    options: EvaluationsOptions = Field(default_factory=EvaluationsOptions)
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "subject": {"type": "user", "id": "alice"},
+                    "evaluations": [
+                        {
+                            "action": {"name": "read"},
+                            "resource": {"type": "api", "id": "api:schemas"},
+                        },
+                        {
+                            "action": {"name": "delete"},
+                            "resource": {"type": "api", "id": "api:branches:main"},
+                        },
+                    ],
+                    "options": {"evaluations_semantic": "deny_on_first_deny"},
+                }
+            ]
+        }
+    }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_too_many(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("evaluations"), list):
+            batch_limit(MAX_BATCH)({"checks": data["evaluations"]})
+        return data
+
+
+def _answer(result: DecisionResult) -> dict[str, Any]:
+    return {
+        "decision": result.allowed,
+        "context": {
+            "decision_id": result.decision_id,
+            "policy_revision": result.decision.revision,
+        },
+    }
+
+
+def _item_error(status: int, message: str) -> dict[str, Any]:
+    return {"decision": False, "context": {"error": {"status": status, "message": message}}}
+
+
+@router.post(
+    "/access/v1/evaluation",
+    responses=error_responses(RequestInvalid),
+    summary="AuthZEN Access Evaluation",
+)
+async def evaluation(body: EvaluationRequest, decisions: DecisionsDep) -> dict[str, Any]:
+    return _answer(await decisions.check(body.to_request()))
+
+
+@router.post(
+    "/access/v1/evaluations",
+    responses=error_responses(RequestInvalid, BatchTooLarge),
+    summary="AuthZEN Access Evaluations (batch with defaults and short-circuit semantics)",
+)
+async def evaluations(body: EvaluationsRequest, decisions: DecisionsDep) -> dict[str, Any]:
+    defaults = {
+        "subject": body.subject,
+        "action": body.action,
+        "resource": body.resource,
+        "context": body.context,
+    }
+    if not body.evaluations:
+        single = _parse({k: v for k, v in defaults.items() if v is not None})
+        if isinstance(single, RequestInvalid):
+            raise single
+        return _answer(await decisions.check(single))
+
+    parsed = [_parse(_merge(defaults, item)) for item in body.evaluations]
+    semantic = body.options.evaluations_semantic
+    out: list[dict[str, Any]] = []
+    if semantic == "execute_all":
+        valid = [p for p in parsed if isinstance(p, DecisionRequest)]
+        results = iter(await decisions.check_many(valid))
+        for p in parsed:
+            out.append(_render(p if isinstance(p, RequestInvalid) else next(results)))
+        return {"evaluations": out}
+    stop_on = semantic == "permit_on_first_permit"
+    for p in parsed:
+        if isinstance(p, RequestInvalid):
+            out.append(_render(p))
+            decided = False
+        else:
+            result = (await decisions.check_many([p]))[0]
+            out.append(_render(result))
+            decided = isinstance(result, DecisionResult) and result.allowed
+        if decided == stop_on:
+            break
+    return {"evaluations": out}
+
+
+def _merge(defaults: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    merged = {k: v for k, v in defaults.items() if v is not None}
+    merged.update({k: v for k, v in item.items() if v is not None})
+    return merged
+
+
+def _parse(data: dict[str, Any]) -> DecisionRequest | RequestInvalid:
+    try:
+        return EvaluationRequest.model_validate(data).to_request()
+    except ValidationError as exc:
+        fields = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        return RequestInvalid(
+            "evaluation is missing or has invalid fields: " + ", ".join(f["field"] for f in fields),
+            details={"fields": fields},
+        )
+
+
+def _render(result: DecisionResult | AuthzError) -> dict[str, Any]:
+    if isinstance(result, DecisionResult):
+        return _answer(result)
+    return _item_error(400 if isinstance(result, RequestInvalid) else result.status, result.message)
+
+
+@router.get(
+    "/.well-known/authzen-configuration",
+    summary="AuthZEN PDP metadata",
+)
+async def configuration(settings: SettingsDep) -> dict[str, Any]:
+    base = settings.issuer
+    return {
+        "policy_decision_point": base,
+        "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
+        "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
+    }

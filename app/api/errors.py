@@ -1,0 +1,122 @@
+"""The one place failures become HTTP responses: the error envelope of DESIGN.md §3.
+
+``{"error": {"code", "message", "details", "request_id"}}``. Validation errors list the
+offending fields; unknown exceptions become SYS_002 with no trace of their internals.
+AuthZEN endpoints answer a malformed request with 400 (their spec), the rest with 422.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.api.responses import FastJSONResponse
+from app.errors import (
+    AuthzError,
+    BatchTooLarge,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RequestInvalid,
+)
+from app.observability.logging import request_id_var
+
+BATCH_TOO_LARGE = "batch_too_large"
+
+
+def envelope(
+    code: str, message: str, details: dict[str, Any] | None = None, request_id: str | None = None
+) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details or {},
+            "request_id": request_id or request_id_var.get(),
+        }
+    }
+
+
+def error_response(exc: AuthzError, *, status: int | None = None) -> Response:
+    return FastJSONResponse(
+        envelope(exc.code, exc.message, exc.details),
+        status_code=status or exc.status,
+        headers=exc.headers or None,
+    )
+
+
+def _is_union_tag(part: object) -> bool:
+    """Pydantic names each member of a union in `loc` (`EntityIn`, `function-after[...]`)."""
+    return isinstance(part, str) and (part[:1].isupper() or any(c in part for c in "[](),-"))
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """One entry per field (the first reason), with union member names left out."""
+    fields: dict[str, dict[str, Any]] = {}
+    for err in exc.errors():
+        loc = [
+            str(p)
+            for p in err.get("loc", ())
+            if p not in ("body", "query", "path") and not _is_union_tag(p)
+        ]
+        name = ".".join(loc) or "body"
+        fields.setdefault(
+            name,
+            {
+                "field": name,
+                "message": err.get("msg", "invalid"),
+                "type": err.get("type", "value_error"),
+            },
+        )
+    return list(fields.values())
+
+
+def _is_authzen(request: Request) -> bool:
+    return request.url.path.startswith("/access/")
+
+
+async def handle_authz_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AuthzError)
+    if isinstance(exc, RequestInvalid) and _is_authzen(request):
+        return error_response(exc, status=400)
+    return error_response(exc)
+
+
+async def handle_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    fields = _field_errors(exc)
+    too_large = next((f for f in fields if f["type"] == BATCH_TOO_LARGE), None)
+    if too_large is not None:
+        return error_response(
+            BatchTooLarge(too_large["message"], details={"field": too_large["field"]})
+        )
+    error = RequestInvalid(details={"fields": fields})
+    return error_response(error, status=400 if _is_authzen(request) else None)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    mapped: AuthzError
+    if exc.status_code == 404:
+        mapped = NotFound(f"No route for {request.method} {request.url.path}")
+    elif exc.status_code == 405:
+        mapped = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+    elif exc.status_code == 413:
+        mapped = PayloadTooLarge()
+    elif 400 <= exc.status_code < 500:
+        mapped = RequestInvalid(str(exc.detail))
+        return error_response(mapped, status=exc.status_code)
+    else:
+        mapped = InternalError()
+    return error_response(mapped)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AuthzError, handle_authz_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_exception)

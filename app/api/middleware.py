@@ -1,0 +1,170 @@
+"""Per-request context as one pure ASGI middleware (no BaseHTTPMiddleware overhead).
+
+- `X-Request-ID`: taken from the request when it is a sane token, else generated (`req_...`);
+  bound for every log line of the request and echoed on every response.
+- Body size: over the limit is refused with 413 `REQ_003` before the app reads it.
+- Failures nothing else caught become a 500 `SYS_002` envelope, logged with the traceback.
+- One `http.request` log event and the HTTP metrics per request.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Any
+
+import orjson
+from loguru import logger
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.api.errors import envelope
+from app.errors import AuthzError, InternalError, PayloadTooLarge
+from app.observability.logging import request_id_var
+from app.observability.metrics import Metrics
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics | None, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = self._request_id(scope)
+        token = request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode())
+        status_holder = [500]
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        try:
+            length = self._content_length(scope)
+            if length is not None and length > self.max_body_bytes:
+                await self._send_error(send_with_id, self._too_large())
+                return
+            if length is None and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+                receive = await self._buffered(receive)
+            await self.app(scope, receive, send_with_id)
+        except _BodyTooLarge:
+            await self._send_error(send_with_id, self._too_large())
+        except Exception:
+            logger.exception("http.unhandled_error", path=scope.get("path"))
+            if not response_started:
+                await self._send_error(send_with_id, InternalError())
+        finally:
+            self._finish(scope, status_holder[0], time.perf_counter() - started)
+            request_id_var.reset(token)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"Request body exceeds {self.max_body_bytes} bytes",
+            details={"limit_bytes": self.max_body_bytes},
+        )
+
+    @staticmethod
+    def _request_id(scope: Scope) -> str:
+        for name, value in scope.get("headers", ()):
+            if name == b"x-request-id":
+                try:
+                    text = value.decode("ascii")
+                except UnicodeDecodeError:
+                    break
+                if _VALID_REQUEST_ID.match(text):
+                    return str(text)
+                break
+        return new_request_id()
+
+    @staticmethod
+    def _content_length(scope: Scope) -> int | None:
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    return int(value)
+                except ValueError:
+                    return None
+        return None
+
+    async def _buffered(self, receive: Receive) -> Receive:
+        """Read a body of unknown length up to the limit, then replay it to the app."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+    @staticmethod
+    async def _send_error(send: Send, exc: AuthzError) -> None:
+        body = orjson.dumps(envelope(exc.code, exc.message, exc.details))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": exc.status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _finish(self, scope: Scope, status: int, seconds: float) -> None:
+        route: Any = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        if self.metrics is not None:
+            self.metrics.http_requests.labels(
+                route=template, method=scope["method"], status=str(status)
+            ).inc()
+            self.metrics.http_latency.labels(route=template).observe(seconds)
+        if scope.get("path") not in _QUIET_PATHS:
+            client = scope.get("client")
+            logger.info(
+                "http.request",
+                method=scope["method"],
+                route=template,
+                status=status,
+                duration_ms=round(seconds * 1000, 3),
+                client_ip=client[0] if client else None,
+            )
+
+
+class _BodyTooLarge(Exception):
+    pass

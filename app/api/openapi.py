@@ -1,0 +1,51 @@
+"""OpenAPI texts and the documented error responses of each route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.api.schemas.common import ErrorEnvelope
+from app.errors import AuthzError
+
+API_DESCRIPTION = """
+Policy-engine based authorization: decisions (one, batch, AuthZEN 1.0), permission queries,
+scope-carrying OAuth2 tokens and policy administration.
+
+Every error on `/api/*` uses one envelope:
+`{"error": {"code": "REQ_001", "message": "...", "details": {...}, "request_id": "req_..."}}`.
+Every response carries `X-Request-ID` (the caller's, or a generated `req_...`).
+"""
+
+OPENAPI_TAGS = [
+    {"name": "decisions", "description": "Can subject X do action Y on resource Z?"},
+    {"name": "permissions", "description": "What a subject may do, and who may do what"},
+    {"name": "authzen", "description": "OpenID AuthZEN Authorization API 1.0"},
+    {"name": "operations", "description": "Health, readiness and metrics"},
+]
+
+
+def error_responses(*errors: type[AuthzError]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: each error's status with an example envelope."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for err in errors:
+        entry = out.setdefault(
+            err.status,
+            {
+                "model": ErrorEnvelope,
+                "description": "",
+                "content": {"application/json": {"examples": {}}},
+            },
+        )
+        entry["description"] = ", ".join(filter(None, [entry["description"], err.code]))
+        entry["content"]["application/json"]["examples"][err.code] = {
+            "summary": err.default_message,
+            "value": {
+                "error": {
+                    "code": err.code,
+                    "message": err.default_message,
+                    "details": {},
+                    "request_id": "req_4f0c2a9e1b7d3c5a8e6f0a1b",
+                }
+            },
+        }
+    return out

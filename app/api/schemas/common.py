@@ -1,0 +1,37 @@
+"""Field types shared by request schemas."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+
+
+def _no_control_chars(value: str) -> str:
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            raise ValueError(f"control character U+{ord(ch):04X} is not allowed")
+    return value
+
+
+Identifier = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=255),
+    AfterValidator(_no_control_chars),
+    Field(examples=["alice"]),
+]
+"""A subject, resource, action or domain id: 1-255 characters, no control characters."""
+
+Properties = dict[str, Any]
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["REQ_001"])
+    message: str = Field(examples=["Request validation failed"])
+    details: dict[str, Any] = Field(default_factory=dict)
+    request_id: str | None = Field(default=None, examples=["req_4f0c2a9e1b7d3c5a8e6f0a1b"])
+
+
+class ErrorEnvelope(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,107 @@
+"""Decision endpoints: one check, a batch of checks, and reverse queries."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import DecisionsDep, EngineDep
+from app.api.errors import envelope
+from app.api.openapi import error_responses
+from app.api.schemas.common import Identifier
+from app.api.schemas.decisions import (
+    BatchCheckRequest,
+    BatchCheckResponse,
+    CheckRequest,
+    CheckResponse,
+)
+from app.decisions.service import DecisionResult
+from app.errors import BatchTooLarge, PayloadTooLarge, RequestInvalid
+from app.policy.queries import objects_for, subjects_for
+
+router = APIRouter(prefix="/api/v1/authz", tags=["decisions"])
+
+
+@router.post(
+    "/check",
+    response_model=CheckResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(RequestInvalid, PayloadTooLarge),
+    summary="Decide one request",
+)
+async def check(body: CheckRequest, decisions: DecisionsDep) -> dict[str, Any]:
+    explain = bool(body.explain)
+    result = await decisions.check(body.to_request(), explain=explain)
+    return result.as_dict(explain=explain)
+
+
+@router.post(
+    "/check/batch",
+    response_model=BatchCheckResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(RequestInvalid, BatchTooLarge, PayloadTooLarge),
+    summary="Decide up to 1000 requests in one pass, results in request order",
+)
+async def check_batch(body: BatchCheckRequest, decisions: DecisionsDep) -> dict[str, Any]:
+    requests = [item.to_request() for item in body.checks]
+    explain_any = body.explain or any(item.explain for item in body.checks)
+    results = await decisions.check_many(requests, explain=explain_any)
+    revision = decisions.engine.revision
+    out = []
+    for item, result in zip(body.checks, results, strict=True):
+        if isinstance(result, DecisionResult):
+            explain = body.explain if item.explain is None else item.explain
+            entry = result.as_dict(explain=explain)
+            entry.pop("policy_revision")
+            revision = result.decision.revision
+            out.append(entry)
+        else:
+            out.append({"allowed": False, **envelope(result.code, result.message, result.details)})
+    return {"results": out, "policy_revision": revision}
+
+
+@router.get(
+    "/subjects",
+    tags=["permissions"],
+    responses=error_responses(RequestInvalid),
+    summary="Who may perform `action` on `resource` (users and roles)",
+)
+async def subjects(
+    engine: EngineDep,
+    resource: Annotated[Identifier, Query()],
+    action: Annotated[Identifier, Query()],
+    domain: Annotated[Identifier | None, Query()] = None,
+) -> dict[str, Any]:
+    snapshot = engine.snapshot
+    answer = subjects_for(snapshot, resource=resource, action=action, domain=domain)
+    return {
+        "resource": resource,
+        "action": action,
+        "users": answer.users,
+        "roles": answer.roles,
+        "policy_revision": snapshot.revision,
+    }
+
+
+@router.get(
+    "/objects",
+    tags=["permissions"],
+    responses=error_responses(RequestInvalid),
+    summary="Which resources `subject` may (and may not) perform `action` on",
+)
+async def objects(
+    engine: EngineDep,
+    subject: Annotated[Identifier, Query()],
+    action: Annotated[Identifier, Query()],
+    domain: Annotated[Identifier | None, Query()] = None,
+) -> dict[str, Any]:
+    snapshot = engine.snapshot
+    answer = objects_for(snapshot, subject=subject, action=action, domain=domain)
+    return {
+        "subject": subject,
+        "action": action,
+        "allowed": answer.allowed,
+        "denied": answer.denied,
+        "policy_revision": snapshot.revision,
+    }

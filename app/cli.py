@@ -1,0 +1,141 @@
+"""`oms-auth`: run the service and manage it from a shell.
+
+Every command reads the same settings as the service (`OMS_AUTH_*`), and any error is printed
+as one line on stderr with a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated, NoReturn
+
+import orjson
+import typer
+
+from app.config import ConfigError, Settings, load_settings
+from app.errors import AuthzError
+
+cli = typer.Typer(
+    name="oms-auth",
+    help="Policy-engine based authorization service.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"oms-auth: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+@cli.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to the latest revision."""
+    from app.store.database import redacted
+    from app.store.schema import head_revision, upgrade
+
+    settings = settings_or_exit()
+    try:
+        upgrade(settings.database_url)
+    except Exception as exc:
+        fail(f"migration failed on {redacted(settings.database_url)}: {exc}")
+    typer.echo(f"database {redacted(settings.database_url)} is at revision {head_revision()}")
+
+
+async def _preflight(settings: Settings) -> None:
+    from app.main import StartupError, _check_schema
+    from app.services import build_services
+
+    services = await build_services(settings)
+    try:
+        await _check_schema(services)
+        await asyncio.to_thread(services.engine.loader.read)
+    except StartupError as exc:
+        fail(str(exc))
+    except AuthzError as exc:
+        fail(f"policy rejected: {exc.message}")
+    finally:
+        await services.close()
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (OMS_AUTH_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (OMS_AUTH_PORT)")] = None,
+) -> None:
+    """Serve the HTTP API (checks the database schema and policy first)."""
+    import uvicorn
+
+    from app.main import create_app
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = settings_or_exit(**overrides)
+    asyncio.run(_preflight(settings))
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@cli.command()
+def check(
+    subject: str,
+    resource: str,
+    action: str,
+    domain: Annotated[str | None, typer.Option(help="Domain, for models with domains")] = None,
+    explain: Annotated[bool, typer.Option(help="Print the deciding rule and role path")] = False,
+) -> None:
+    """Decide one request against the configured policy, without a running server.
+
+    Exit code 0 = allowed, 1 = denied, 2 = error.
+    """
+    from app.policy.request import DecisionRequest
+    from app.policy.snapshot import PolicySnapshot
+    from app.services import rule_sources
+    from app.store.database import Database
+
+    settings = settings_or_exit()
+    db = Database(settings.database_url)
+    try:
+        from app.policy.sources import PolicyLoader
+
+        model, rules = PolicyLoader(settings.policy_dir, rule_sources(settings, db)).read()
+        snapshot = PolicySnapshot.build(model, rules, revision=0)
+        decision = snapshot.decide(
+            DecisionRequest.of(subject, resource, action, domain), explain=explain
+        )
+    except AuthzError as exc:
+        fail(exc.message)
+    finally:
+        asyncio.run(db.close())
+    out = {"allowed": decision.allowed}
+    if explain:
+        out["explain"] = decision.explain()  # type: ignore[assignment]
+    typer.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+    raise typer.Exit(0 if decision.allowed else 1)
+
+
+def main() -> None:
+    try:
+        cli()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Service settings: environment variables with the `OMS_AUTH_` prefix over embedded defaults.
+
+The defaults run the whole service on one machine with nothing else installed (an SQLite
+file and in-process caches). Every value is validated when the settings are built, so a bad
+value stops the process at start with one line naming the variable, never later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SigningAlg = Literal["RS256", "ES256", "EdDSA"]
+PolicySource = Literal["files", "db", "files+db"]
+Environment = Literal["development", "test", "production"]
+
+_SUPPORTED_DB_SCHEMES = ("sqlite", "postgresql")
+_SENSITIVE_FIELD_WORDS = ("key", "secret", "password", "url", "admin")
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message is one line meant for an operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMS_AUTH_", extra="ignore", frozen=True)
+
+    environment: Environment = "development"
+    service_name: str = Field(default="oms-auth", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8001, ge=1, le=65535)
+
+    database_url: str = "sqlite:///./var/oms_auth.db"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    redis_url: str | None = None
+    redis_pool_size: int = Field(default=50, ge=1, le=1000)
+
+    policy_dir: Path = Path("policies")
+    policy_source: PolicySource = "files+db"
+    policy_watch: bool = True
+    policy_poll_interval: float = Field(default=1.0, gt=0, le=60)
+
+    issuer: str = "http://127.0.0.1:8001"
+    audience: str = "oms-api"
+    access_token_ttl: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl: int = Field(default=14 * 86_400, ge=60, le=365 * 86_400)
+    signing_alg: SigningAlg = "RS256"
+    key_dir: Path | None = None
+    encryption_key: SecretStr | None = None
+    bootstrap_admin: SecretStr | None = None
+    admin_api_key: SecretStr | None = None
+    require_https: bool = False
+
+    cache_version: str = Field(default="v1", pattern=r"^[a-z0-9]{1,16}$")
+    decision_cache_ttl: int = Field(default=60, ge=0, le=86_400)
+    decision_cache_size: int = Field(default=100_000, ge=0)
+
+    rate_limit_login_ip: str = "10/minute"
+    rate_limit_login_user: str = "5/minute"
+    rate_limit_refresh: str = "20/hour"
+    rate_limit_check: str = "1000/minute"
+
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        scheme = value.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in _SUPPORTED_DB_SCHEMES or "://" not in value:
+            raise ValueError("must be sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be redis://HOST:PORT/DB, rediss://... or unix://...")
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _production_is_hardened(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if self.encryption_key is None:
+            raise ValueError(
+                "OMS_AUTH_ENCRYPTION_KEY is required when OMS_AUTH_ENVIRONMENT=production"
+            )
+        if not self.issuer.startswith("https://"):
+            raise ValueError(
+                "OMS_AUTH_ISSUER must be https:// when OMS_AUTH_ENVIRONMENT=production"
+            )
+        return self
+
+    @property
+    def redis_enabled(self) -> bool:
+        return self.redis_url is not None
+
+    @property
+    def key_prefix(self) -> str:
+        """Prefix of every cache key: `{service}:{version}`."""
+        return f"{self.service_name}:{self.cache_version}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning validation errors into one line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"])
+        name = f"OMS_AUTH_{field.upper()}" if field else "settings"
+        value = err.get("input")
+        secret = any(word in field for word in _SENSITIVE_FIELD_WORDS)
+        shown = "" if secret or not field or isinstance(value, dict) else f" (got {value!r})"
+        parts.append(f"{name}: {err['msg']}{shown}")
+    return "invalid configuration: " + "; ".join(parts)

@@ -1,0 +1,90 @@
+"""Application factory: `create_app(settings)` builds a FastAPI app whose lifespan owns
+every connection, pool and background task of one instance."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from loguru import logger
+
+from app.api import authzen, health
+from app.api.errors import install_error_handlers
+from app.api.middleware import RequestContextMiddleware
+from app.api.openapi import API_DESCRIPTION, OPENAPI_TAGS
+from app.api.responses import FastJSONResponse
+from app.api.v1 import authz as v1_authz
+from app.api.v1 import users as v1_users
+from app.config import Settings, load_settings
+from app.observability.logging import setup_logging
+from app.observability.metrics import Metrics
+from app.services import Services, build_services
+from app.store.database import redacted
+from app.store.schema import current_revision, head_revision
+
+
+class StartupError(RuntimeError):
+    """The instance cannot serve; the message is one line for the operator."""
+
+
+async def _check_schema(services: Services) -> None:
+    try:
+        async with services.db.engine.connect() as conn:
+            current = await current_revision(conn)
+    except Exception as exc:
+        raise StartupError(
+            f"database {redacted(services.settings.database_url)} is unreachable: {exc}"
+        ) from None
+    head = head_revision()
+    if current != head:
+        raise StartupError(
+            f"database schema is at {current or 'nothing'}, code expects {head}: "
+            "run `oms-auth migrate` (or `make migrate`)"
+        )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        remove_sink = setup_logging(level=settings.log_level, json=settings.log_json)
+        services = await build_services(settings, metrics=metrics)
+        try:
+            await _check_schema(services)
+            await services.engine.load(trigger="startup")
+            app.state.services = services
+            logger.info(
+                "service.started",
+                database=redacted(settings.database_url),
+                redis=bool(settings.redis_url),
+                policy_source=settings.policy_source,
+                policy_revision=services.engine.revision,
+            )
+            yield
+        finally:
+            logger.info("service.stopping")
+            await services.close()
+            remove_sink()
+
+    app = FastAPI(
+        title="oms-auth",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
+        lifespan=lifespan,
+        default_response_class=FastJSONResponse,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.add_middleware(
+        RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
+    )
+    app.include_router(health.router)
+    app.include_router(v1_authz.router)
+    app.include_router(v1_users.router)
+    app.include_router(authzen.router)
+    return app

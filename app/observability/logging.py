@@ -1,0 +1,158 @@
+"""Structured JSON logs through loguru, with the request id bound and PII masked.
+
+Every line is one JSON object: ``{"ts", "level", "event", "logger", "request_id", ...fields}``.
+Fields are passed as keyword arguments (``logger.info("auth.token.created", user_id=...)``).
+Secrets (passwords, tokens, keys, authorization headers) never reach the output: the masking
+runs on every record, whatever the caller passed, including stdlib and uvicorn records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import sys
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from datetime import UTC
+from typing import TYPE_CHECKING, Any, TextIO
+
+import orjson
+from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Message, Record
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+_SECRET_KEYS = re.compile(
+    r"pass(word|wd)?|secret|token|authorization|cookie|api[_-]?key|private|credential|fingerprint",
+    re.IGNORECASE,
+)
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+_BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+_EMAIL = re.compile(r"\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b")
+_MASK = "***"
+_RESERVED = {"ts", "level", "event", "logger", "request_id"}
+
+
+def mask_text(text: str) -> str:
+    """Hide tokens, credentials and e-mail local parts inside free text."""
+    text = _JWT.sub("eyJ" + _MASK, text)
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {_MASK}", text)
+    return _EMAIL.sub(lambda m: f"{m.group(1)}{_MASK}@{m.group(2)}", text)
+
+
+def mask_value(key: str, value: Any) -> Any:
+    if _SECRET_KEYS.search(key) and not key.endswith(("_count", "_type", "_id_hash")):
+        return _MASK if value not in (None, "", [], {}) else value
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, Mapping):
+        return {str(k): mask_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [mask_value(key, v) for v in value]
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    return str(value)
+
+
+def render(record: Record) -> bytes:
+    """One masked JSON object for a loguru record."""
+    out: dict[str, Any] = {
+        "ts": record["time"].astimezone(UTC).isoformat(timespec="milliseconds"),
+        "level": record["level"].name,
+        "event": mask_text(record["message"]),
+        "logger": record["extra"].get("logger_name") or record["name"],
+        "request_id": record["extra"].get("request_id") or request_id_var.get(),
+    }
+    for key, value in record["extra"].items():
+        if key in ("logger_name", "request_id"):
+            continue
+        out[f"field_{key}" if key in _RESERVED else key] = mask_value(key, value)
+    if record["exception"] is not None:
+        exc_type, exc_value, _ = record["exception"]
+        out["exception"] = {
+            "type": getattr(exc_type, "__name__", str(exc_type)),
+            "message": mask_text(str(exc_value)),
+            "traceback": mask_text(_format_traceback(record)),
+        }
+    return orjson.dumps(out, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _format_traceback(record: Record) -> str:
+    import traceback
+
+    exc = record["exception"]
+    if exc is None:
+        return ""
+    return "".join(traceback.format_exception(exc.type, exc.value, exc.traceback))
+
+
+class _JsonSink:
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def __call__(self, message: Message) -> None:
+        self._stream.write(render(message.record).decode() + "\n")
+        self._stream.flush()
+
+
+def _plain_format(record: Record) -> str:
+    rid = record["extra"].get("request_id") or request_id_var.get() or "-"
+    fields = {k: v for k, v in record["extra"].items() if k not in ("logger_name", "request_id")}
+    record["extra"]["_masked"] = orjson.dumps(
+        mask_value("", fields), default=_json_default
+    ).decode()
+    record["extra"]["_rid"] = rid
+    record["extra"]["_msg"] = mask_text(record["message"])
+    return (
+        "{time:HH:mm:ss.SSS} {level:<7} [{extra[_rid]}] {extra[_msg]} {extra[_masked]}\n{exception}"
+    )
+
+
+class InterceptHandler(logging.Handler):
+    """Route stdlib logging (uvicorn, sqlalchemy, alembic, casbin) into loguru."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        message = record.getMessage()
+        logger.opt(depth=0, exception=record.exc_info).bind(logger_name=record.name).log(
+            level, message
+        )
+
+
+def setup_logging(
+    *, level: str = "INFO", json: bool = True, stream: TextIO | None = None
+) -> Callable[[], None]:
+    """Configure loguru and stdlib logging; returns a function that removes the sink."""
+    target = stream or sys.stdout
+    logger.remove()
+    if json:
+        sink_id = logger.add(_JsonSink(target), level=level, backtrace=False, diagnose=False)
+    else:
+        sink_id = logger.add(target, level=level, format=_plain_format, diagnose=False)
+
+    logging.basicConfig(handlers=[InterceptHandler()], level=0, force=True)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "fastapi"):
+        std = logging.getLogger(name)
+        std.handlers = []
+        std.propagate = True
+    # uvicorn's access log is replaced by our own `http.request` event.
+    logging.getLogger("uvicorn.access").disabled = True
+    # Casbin logs every single decision at INFO/WARNING; our own events cover decisions.
+    logging.getLogger("casbin").setLevel(logging.ERROR)
+    logging.getLogger("casbin").propagate = False
+    for noisy in ("sqlalchemy", "alembic", "watchfiles", "httpx", "httpcore", "asyncio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    def remove() -> None:
+        with contextlib.suppress(ValueError):
+            logger.remove(sink_id)
+
+    return remove

@@ -1,0 +1,37 @@
+"""The answer to a decision request, with what is needed to explain it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from app.policy.rules import Rule
+
+Effect = Literal["allow", "deny"]
+Reason = Literal["matched", "no_match"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    revision: int
+    evaluator: str  # which evaluation path decided: "generic" (Casbin) or "indexed"
+    rule: Rule | None = None  # the rule that decided; None when nothing matched
+    role_path: tuple[str, ...] = ()  # subject -> ... -> the rule's subject
+
+    @property
+    def effect(self) -> Effect:
+        return "allow" if self.allowed else "deny"
+
+    @property
+    def reason(self) -> Reason:
+        return "matched" if self.rule is not None else "no_match"
+
+    def explain(self) -> dict[str, Any]:
+        return {
+            "effect": self.effect,
+            "reason": self.reason,
+            "matched_rule": self.rule.as_dict() if self.rule else None,
+            "role_path": list(self.role_path),
+            "evaluator": self.evaluator,
+        }

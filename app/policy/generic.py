@@ -1,0 +1,123 @@
+"""The generic evaluation path: Casbin's own matcher and effect semantics over every rule.
+
+This is `CoreEnforcer.enforce_ex` with three changes: the `g` functions come from our frozen
+`RoleGraph` (no per-call mutation, no growth on unknown names), the first matching rule of the
+winning effect is remembered for `explain` (Casbin returns none for allow-and-deny models),
+and a matcher that reads a property the request lacks is reported, not crashed on.
+It works for any model; the indexed path (where present) is only an optimisation of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from casbin import util as casbin_util
+from casbin.effect import Effector, effect_to_bool
+from simpleeval import InvalidExpression
+
+from app.errors import RequestInvalid
+from app.policy.request import MissingAttribute
+
+
+class EvaluationError(RequestInvalid):
+    """The request could not be evaluated against this model (e.g. a missing property)."""
+
+
+class GenericEvaluator:
+    name = "generic"
+
+    def __init__(self, enforcer: Any, functions: dict[str, Any]) -> None:
+        model = enforcer.model
+        self._effector = enforcer.eft
+        self._r_tokens: list[str] = list(model["r"]["r"].tokens)
+        self._p_tokens: list[str] = list(model["p"]["p"].tokens)
+        self._policy: list[list[str]] = model["p"]["p"].policy
+        self._eft_key = "p_eft" if "p_eft" in self._p_tokens else None
+        matcher: str = model["m"]["m"].value
+        self._functions = functions
+        self._has_eval = casbin_util.has_eval(matcher)
+        self._matcher = matcher
+        self._expression = None if self._has_eval else enforcer._get_expression(matcher, functions)
+        self._enforcer = enforcer
+
+    def evaluate(self, args: Sequence[Any]) -> tuple[bool, int]:
+        """(allowed, index of the deciding rule or -1)."""
+        try:
+            return self._evaluate(args)
+        except MissingAttribute as exc:
+            raise EvaluationError(
+                f"the policy reads {exc.owner}.{exc.name}, which the request does not carry",
+                details={"missing": f"{exc.owner}.{exc.name}"},
+            ) from None
+        except (
+            InvalidExpression,
+            TypeError,
+            ValueError,
+            AttributeError,
+            NameError,
+            KeyError,
+        ) as exc:
+            raise EvaluationError(
+                f"the policy could not evaluate this request: {exc}",
+                details={"reason": str(exc)},
+            ) from None
+
+    def _evaluate(self, args: Sequence[Any]) -> tuple[bool, int]:
+        r_params = dict(zip(self._r_tokens, args, strict=True))
+        effects: set[int] = set()
+        first_allow = first_deny = -1
+        decided = -1
+        policy = self._policy
+        if policy:
+            expression = self._expression
+            for i, pvals in enumerate(policy):
+                params = dict(r_params)
+                params.update(zip(self._p_tokens, pvals, strict=True))
+                if self._has_eval:
+                    expression = self._eval_expression(params)
+                result = expression.eval(params)  # type: ignore[union-attr]
+                if isinstance(result, bool):
+                    matched = result
+                elif isinstance(result, int | float):
+                    matched = result != 0
+                else:
+                    raise TypeError("matcher result should be bool, int or float")
+                if not matched:
+                    effects.add(Effector.INDETERMINATE)
+                    continue
+                eft = params.get(self._eft_key, "allow") if self._eft_key else "allow"
+                if eft == "allow":
+                    effects.add(Effector.ALLOW)
+                    if first_allow < 0:
+                        first_allow = i
+                elif eft == "deny":
+                    effects.add(Effector.DENY)
+                    if first_deny < 0:
+                        first_deny = i
+                else:
+                    effects.add(Effector.INDETERMINATE)
+                if self._effector.intermediate_effect(effects) != Effector.INDETERMINATE:
+                    decided = i
+                    break
+        else:
+            if self._has_eval:
+                raise ValueError("a model using eval() needs at least one rule")
+            params = dict(r_params)
+            params.update(dict.fromkeys(self._p_tokens, ""))
+            matched = bool(self._expression.eval(params))  # type: ignore[union-attr]
+            effects.add(Effector.ALLOW if matched else Effector.INDETERMINATE)
+        allowed = bool(effect_to_bool(self._effector.final_effect(effects)))
+        if decided < 0:
+            decided = first_allow if allowed else first_deny
+        return allowed, decided
+
+    def _eval_expression(self, params: dict[str, Any]) -> Any:
+        names = casbin_util.get_eval_value(self._matcher)
+        rules = [casbin_util.escape_assertion(params[name]) for name in names]
+        return self._enforcer._get_expression(
+            casbin_util.replace_eval(self._matcher, rules), self._functions
+        )
+
+    def rule_at(self, index: int) -> list[str]:
+        return self._policy[index]

@@ -1,0 +1,188 @@
+"""What a decision is asked about, in the shape Casbin's matchers can read.
+
+An `Entity` is a `str` (its id), so RBAC matchers such as ``g(r.sub, p.sub)`` or
+``keyMatch(r.obj, p.obj)`` work on it unchanged. It also exposes ``.type``, ``.id`` and every
+property as an attribute (``r.obj.owner``, ``r.sub.department``), so ABAC matchers run on the
+same request. Properties shadow `str` methods of the same name (a property called ``title``
+or ``count`` is what an ABAC author means, not the string method).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+
+class MissingAttribute(Exception):
+    """A matcher read a property the request did not carry.
+
+    Deliberately not an AttributeError: the expression evaluator would swallow that and
+    report a vaguer error without saying whose property was missing.
+    """
+
+    def __init__(self, owner: str, name: str) -> None:
+        super().__init__(f"{owner} has no property {name!r}")
+        self.owner = owner
+        self.name = name
+
+
+def _wrap(value: Any, owner: str) -> Any:
+    if isinstance(value, Mapping):
+        return AttrView(value, owner)
+    if isinstance(value, list):
+        return tuple(_wrap(v, owner) for v in value)
+    return value
+
+
+class AttrView(Mapping[str, Any]):
+    """Read-only attribute access over a nested JSON object (``r.obj.owner.team``)."""
+
+    __slots__ = ("_data", "_owner")
+
+    def __init__(self, data: Mapping[str, Any], owner: str) -> None:
+        self._data = data
+        self._owner = owner
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return _wrap(self._data[name], f"{self._owner}.{name}")
+        except KeyError:
+            raise MissingAttribute(self._owner, name) from None
+
+    def __getitem__(self, key: str) -> Any:
+        return _wrap(self._data[key], f"{self._owner}.{key}")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class Entity(str):
+    """A subject, resource or action: compares and hashes as its id."""
+
+    type: str | None
+    properties: Mapping[str, Any]
+    _kind: str
+
+    def __new__(
+        cls,
+        id: str,
+        type: str | None = None,
+        properties: Mapping[str, Any] | None = None,
+        *,
+        kind: str = "entity",
+    ) -> Entity:
+        obj = super().__new__(cls, id)
+        obj.type = type
+        obj.properties = properties or {}
+        obj._kind = kind
+        return obj
+
+    @property
+    def id(self) -> str:
+        return str.__str__(self)
+
+    def __getattribute__(self, name: str) -> Any:
+        if name[0] != "_" and name not in _OWN_ATTRS:
+            props = object.__getattribute__(self, "properties")
+            if name in props:
+                return _wrap(props[name], f"{object.__getattribute__(self, '_kind')}.{name}")
+        return super().__getattribute__(name)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise MissingAttribute(object.__getattribute__(self, "_kind"), name)
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_entity, (self.id, self.type, dict(self.properties), self._kind))
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id}
+        if self.type is not None:
+            out["type"] = self.type
+        if self.properties:
+            out["properties"] = dict(self.properties)
+        return out
+
+
+_OWN_ATTRS = frozenset({"type", "properties", "id", "describe"})
+
+
+def _rebuild_entity(id: str, type: str | None, properties: dict[str, Any], kind: str) -> Entity:
+    return Entity(id, type, properties, kind=kind)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRequest:
+    """One question: may `subject` perform `action` on `resource` (in `domain`)?"""
+
+    subject: Entity
+    resource: Entity
+    action: Entity
+    domain: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        subject: str | Entity,
+        resource: str | Entity,
+        action: str | Entity,
+        domain: str | None = None,
+    ) -> DecisionRequest:
+        """Shorthand for plain-string requests (tests, CLI)."""
+        return cls(
+            subject=subject if isinstance(subject, Entity) else Entity(subject, kind="subject"),
+            resource=resource
+            if isinstance(resource, Entity)
+            else Entity(resource, kind="resource"),
+            action=action if isinstance(action, Entity) else Entity(action, kind="action"),
+            domain=domain,
+        )
+
+    @property
+    def is_plain(self) -> bool:
+        """True when nothing but ids is given (no types or properties)."""
+        return not (
+            self.subject.properties
+            or self.resource.properties
+            or self.action.properties
+            or self.subject.type
+            or self.resource.type
+        )
+
+    def fingerprint(self) -> str:
+        """A stable digest of everything that can influence the decision."""
+        if self.is_plain:
+            raw = "\x1f".join(
+                (self.subject.id, self.resource.id, self.action.id, self.domain or "")
+            ).encode()
+        else:
+            raw = orjson.dumps(
+                [
+                    self.subject.describe(),
+                    self.resource.describe(),
+                    self.action.describe(),
+                    self.domain,
+                ],
+                option=orjson.OPT_SORT_KEYS,
+            )
+        return hashlib.sha256(raw).hexdigest()
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "subject": self.subject.describe(),
+            "resource": self.resource.describe(),
+            "action": self.action.describe(),
+        }
+        if self.domain is not None:
+            out["domain"] = self.domain
+        return out

@@ -1,0 +1,227 @@
+"""One loaded policy: model, rules, role graph and evaluator, immutable once built.
+
+The engine swaps whole snapshots, so a check that took a snapshot at its start sees one policy
+from its first rule to its last, whatever reload happens meanwhile.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import casbin
+
+from app.errors import RequestInvalid
+from app.policy.decision import Decision
+from app.policy.generic import GenericEvaluator
+from app.policy.model import ModelInfo
+from app.policy.request import DecisionRequest, Entity
+from app.policy.roles import RoleGraph
+from app.policy.rules import Rule
+
+
+@dataclass(frozen=True)
+class Permission:
+    resource: str
+    action: str
+    effect: str
+    via: str  # the subject or role the rule is written for
+    rule: Rule
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "resource": self.resource,
+            "action": self.action,
+            "effect": self.effect,
+            "via": self.via,
+            "source": self.rule.source,
+        }
+
+
+@dataclass
+class PolicySnapshot:
+    revision: int
+    model: ModelInfo
+    rules: tuple[Rule, ...]
+    roles: dict[str, RoleGraph]  # per g ptype
+    evaluator: GenericEvaluator
+    rule_index: dict[tuple[str, tuple[str, ...]], Rule]
+    loaded_at: float = field(default_factory=time.time)
+    build_seconds: float = 0.0
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def build(cls, model: ModelInfo, rules: Sequence[Rule], *, revision: int) -> PolicySnapshot:
+        started = time.perf_counter()
+        enforcer = casbin.Enforcer(model.new_casbin_model())
+        cm = enforcer.get_model()
+        index: dict[tuple[str, tuple[str, ...]], Rule] = {}
+        for rule in rules:
+            if rule.key in index:
+                continue  # the first source wins (files before db)
+            index[rule.key] = rule
+            cm.model[rule.ptype[0]][rule.ptype].policy.append(list(rule.values))
+        for sec in ("p", "g"):
+            for assertion in cm.model.get(sec, {}).values():
+                assertion.policy_map = {",".join(v): i for i, v in enumerate(assertion.policy)}
+        cm.sort_policies_by_subject_hierarchy()
+        cm.sort_policies_by_priority()
+        role_graphs = {
+            ptype: RoleGraph.from_rules(tuple(v) for v in assertion.policy)
+            for ptype, assertion in cm.model.get("g", {}).items()
+        }
+        functions = dict(enforcer.fm.get_functions())
+        for ptype, graph in role_graphs.items():
+            functions[ptype] = graph.g_function()
+        evaluator = GenericEvaluator(enforcer, functions)
+        return cls(
+            revision=revision,
+            model=model,
+            rules=tuple(index.values()),
+            roles=role_graphs,
+            evaluator=evaluator,
+            rule_index=index,
+            build_seconds=time.perf_counter() - started,
+        )
+
+    # -- decisions ----------------------------------------------------------------------
+    def casbin_args(self, request: DecisionRequest) -> list[Any]:
+        args: list[Any] = []
+        for name in self.model.request_fields:
+            if name == "domain":
+                if request.domain is None:
+                    raise RequestInvalid(
+                        "this policy model needs a domain",
+                        details={"fields": [{"field": "domain", "message": "required"}]},
+                    )
+                args.append(Entity(request.domain, kind="domain"))
+            else:
+                args.append(getattr(request, name))
+        if request.domain is not None and not self.model.has_domain:
+            raise RequestInvalid(
+                "this policy model has no domains; omit `domain`",
+                details={"fields": [{"field": "domain", "message": "not used by the model"}]},
+            )
+        return args
+
+    def decide(self, request: DecisionRequest, *, explain: bool = False) -> Decision:
+        allowed, index = self.evaluator.evaluate(self.casbin_args(request))
+        if not explain:
+            return Decision(allowed, self.revision, self.evaluator.name)
+        rule = self._rule(index)
+        return Decision(
+            allowed,
+            self.revision,
+            self.evaluator.name,
+            rule=rule,
+            role_path=self._role_path(request, rule),
+        )
+
+    def _rule(self, index: int) -> Rule | None:
+        if index < 0:
+            return None
+        values = tuple(self.evaluator.rule_at(index))
+        return self.rule_index.get(("p", values)) or Rule("p", values)
+
+    def _role_path(self, request: DecisionRequest, rule: Rule | None) -> tuple[str, ...]:
+        sub_index = self.model.field_index("p", "sub")
+        if rule is None or sub_index is None:
+            return ()
+        graph = self.roles.get("g")
+        target = rule.values[sub_index]
+        if graph is None:
+            return (request.subject.id,) if request.subject.id == target else ()
+        domain = self._rule_domain(rule, request)
+        return graph.path(request.subject.id, target, domain) or ()
+
+    def _rule_domain(self, rule: Rule, request: DecisionRequest) -> str:
+        dom_index = self.model.field_index("p", "dom")
+        if (
+            dom_index is not None
+            and "g" in self.model.role_arity
+            and self.model.role_arity["g"] > 2
+        ):
+            return rule.values[dom_index] if request.domain is None else request.domain
+        return ""
+
+    # -- queries ------------------------------------------------------------------------
+    @property
+    def rule_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for rule in self.rules:
+            counts[rule.ptype] = counts.get(rule.ptype, 0) + 1
+        return counts
+
+    def _graph_domain(self, domain: str | None) -> str:
+        if domain is not None and self.model.role_arity.get("g", 2) > 2:
+            return domain
+        return ""
+
+    def implicit_roles(self, subject: str, domain: str | None = None) -> list[str]:
+        graph = self.roles.get("g")
+        if graph is None:
+            return []
+        reach = graph.reachable(subject, self._graph_domain(domain))
+        return sorted((r for r in reach if r != subject), key=lambda r: (reach[r], r))
+
+    def permissions_for(self, subject: str, domain: str | None = None) -> list[Permission]:
+        """Every `p` rule that applies to `subject` directly or through its roles."""
+        self._require_rbac()
+        sub_i, obj_i, act_i = (self.model.field_index("p", n) for n in ("sub", "obj", "act"))
+        eft_i = self.model.field_index("p", "eft")
+        dom_i = self.model.field_index("p", "dom")
+        names = {subject, *self.implicit_roles(subject, domain)}
+        out = []
+        for rule in self.rules:
+            if rule.ptype != "p" or rule.values[sub_i] not in names:  # type: ignore[index]
+                continue
+            if dom_i is not None and domain is not None and rule.values[dom_i] != domain:
+                continue
+            out.append(
+                Permission(
+                    resource=rule.values[obj_i],  # type: ignore[index]
+                    action=rule.values[act_i],  # type: ignore[index]
+                    effect=rule.values[eft_i] if eft_i is not None else "allow",
+                    via=rule.values[sub_i],  # type: ignore[index]
+                    rule=rule,
+                )
+            )
+        return out
+
+    def allowed_scopes(self, subject: str, domain: str | None = None) -> list[str]:
+        """`resource:action` for every allow rule of `subject` that a check confirms.
+
+        A rule overridden by a deny for the same resource and action is left out; pattern
+        resources (``api:branches:*``) appear as written.
+        """
+        scopes = set()
+        for perm in self.permissions_for(subject, domain):
+            if perm.effect != "allow":
+                continue
+            req = DecisionRequest.of(subject, perm.resource, perm.action, domain)
+            if self.decide(req).allowed:
+                scopes.add(f"{perm.resource}:{perm.action}")
+        return sorted(scopes)
+
+    def subjects(self) -> tuple[set[str], set[str]]:
+        """(users, roles) named anywhere in the policy."""
+        self._require_rbac()
+        sub_i = self.model.field_index("p", "sub")
+        roles: set[str] = set()
+        members: set[str] = set()
+        for graph in self.roles.values():
+            for d in graph.domains:
+                roles |= graph.roles(d)
+                members |= graph.members(d)
+        named = {r.values[sub_i] for r in self.rules if r.ptype == "p"}  # type: ignore[index]
+        users = (members | named) - roles
+        return users, roles
+
+    def _require_rbac(self) -> None:
+        if not self.model.is_rbac:
+            raise RequestInvalid(
+                "this query needs a model whose `p` has sub, obj and act",
+                details={"model": self.model.source},
+            )

@@ -1,0 +1,65 @@
+"""Everything one running instance owns, built in the lifespan and closed there.
+
+Routes reach these through the `Annotated` dependencies in `app.api.deps`; nothing here is a
+module-level singleton, so several apps can live in one process (tests, benchmarks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from loguru import logger
+
+from app.config import Settings
+from app.decisions.service import DecisionService
+from app.observability.metrics import Metrics
+from app.policy.engine import PolicyEngine
+from app.policy.sources import FileRuleSource, PolicyLoader, RuleSource
+from app.store.database import Database
+from app.store.policy_rules import DatabaseRuleSource
+from app.store.revisions import DatabaseRevisionStore
+
+Closer = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Services:
+    settings: Settings
+    metrics: Metrics
+    db: Database
+    engine: PolicyEngine
+    decisions: DecisionService
+    _closers: list[Closer] = field(default_factory=list)
+
+    def on_close(self, closer: Closer) -> None:
+        """Register cleanup; closers run in reverse order of registration."""
+        self._closers.append(closer)
+
+    async def close(self) -> None:
+        for closer in reversed(self._closers):
+            try:
+                await closer()
+            except Exception:
+                logger.exception("shutdown.step_failed", step=repr(closer))
+        self._closers.clear()
+
+
+def rule_sources(settings: Settings, db: Database) -> list[RuleSource]:
+    sources: list[RuleSource] = []
+    if "files" in settings.policy_source:
+        sources.append(FileRuleSource(settings.policy_dir))
+    if "db" in settings.policy_source:
+        sources.append(DatabaseRuleSource(db.sync_engine))
+    return sources
+
+
+async def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Services:
+    metrics = metrics or Metrics()
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    loader = PolicyLoader(settings.policy_dir, rule_sources(settings, db))
+    engine = PolicyEngine(loader, DatabaseRevisionStore(db), metrics=metrics)
+    decisions = DecisionService(engine, metrics=metrics)
+    services = Services(settings, metrics, db, engine, decisions)
+    services.on_close(db.close)
+    return services

@@ -1,0 +1,146 @@
+"""Shared fixtures: settings on either backend, a running app, real services.
+
+- `database_url` is parametrised over SQLite (the embedded default) and PostgreSQL (the
+  machine's server, a throwaway database per test cloned from a migrated template).
+- `redis_url` + a unique `service_name` give each test its own Redis key space.
+- `client` runs the app's real lifespan and talks to it through httpx's ASGI transport.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import hypothesis  # noqa: F401  (imported early: a late import trips a CPython 3.11 AST bug)
+import pytest
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.main import create_app
+from app.store.schema import upgrade
+from tests.support import services as svc
+
+REPO = Path(__file__).resolve().parents[1]
+POLICY_DIR = REPO / "policies"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    for name, check, where in (
+        ("PostgreSQL", svc.check_postgres, svc.PG_ADMIN_DSN),
+        ("Redis", svc.check_redis, svc.REDIS_URL),
+    ):
+        error = check()
+        if error:
+            pytest.exit(f"{name} is not reachable at {where}: {error}", returncode=3)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    svc.drop_run_databases()
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    name = svc.new_db_name("tmpl")
+    url = svc.create_pg_database(name)
+    upgrade(url)
+    yield name
+    svc.drop_pg_database(name)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def pg_url(pg_template: str) -> Iterator[str]:
+    name = svc.new_db_name()
+    url = svc.create_pg_database(name, template=pg_template)
+    yield url
+    svc.drop_pg_database(name)
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    return svc.copy_sqlite(sqlite_template, tmp_path / "oms_auth.db")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def service_name() -> Iterator[str]:
+    name = f"oms-auth-test-{svc.RUN_ID.replace('_', '-')}-{secrets.token_hex(3)}"
+    yield name
+    svc.delete_redis_prefix(name + ":")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return svc.REDIS_URL
+
+
+@pytest.fixture
+def policy_dir(tmp_path: Path) -> Path:
+    """A private copy of the shipped policy that a test may edit."""
+    import shutil
+
+    target = tmp_path / "policies"
+    shutil.copytree(POLICY_DIR, target, ignore=shutil.ignore_patterns("examples", "tests"))
+    return target
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(sqlite_url: str, service_name: str) -> SettingsFactory:
+    """Settings for a test: embedded defaults on a fresh SQLite copy unless overridden."""
+
+    def factory(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "environment": "test",
+            "database_url": sqlite_url,
+            "policy_dir": POLICY_DIR,
+            "policy_source": "files+db",
+            "policy_watch": False,
+            "service_name": service_name,
+            "log_json": True,
+            "log_level": "WARNING",
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return factory
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    return make_settings()
+
+
+async def running_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
+
+
+@pytest.fixture
+async def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async for c in running_client(app):
+        yield c

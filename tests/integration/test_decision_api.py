@@ -1,0 +1,188 @@
+"""The decision API over the app's real lifespan (embedded SQLite defaults)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+
+async def test_check_allowed_with_contract_shape(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/v1/authz/check",
+        json={"subject": "alice", "resource": "api:schemas", "action": "write"},
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert body["allowed"] is True
+    assert body["cached"] is False
+    assert body["decision_id"].startswith("dec_")
+    assert isinstance(body["policy_revision"], int) and body["policy_revision"] >= 1
+    assert "explain" not in body
+    assert r.headers["x-request-id"].startswith("req_")
+
+
+async def test_check_explain(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/v1/authz/check",
+        json={
+            "subject": "alice",
+            "resource": "api:branches:main",
+            "action": "delete",
+            "explain": True,
+        },
+    )
+    explain = r.json()["explain"]
+    assert r.json()["allowed"] is False
+    assert explain["effect"] == "deny"
+    assert explain["matched_rule"]["rule"] == ["developer", "api:branches:main", "delete", "deny"]
+    assert explain["matched_rule"]["source"].startswith("policy.csv:")
+    assert explain["role_path"] == ["alice", "developer"]
+
+
+async def test_entities_in_check(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/v1/authz/check",
+        json={
+            "subject": {"type": "user", "id": "alice", "properties": {"dept": "eng"}},
+            "resource": {"type": "api", "id": "api:schemas"},
+            "action": {"name": "write"},
+        },
+    )
+    assert r.status_code == 200 and r.json()["allowed"] is True
+
+
+async def test_request_id_is_echoed(client: httpx.AsyncClient) -> None:
+    r = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    bad = await client.get("/healthz", headers={"X-Request-ID": "has space\tand tab"})
+    assert bad.headers["x-request-id"].startswith("req_")
+
+
+async def test_batch_in_order_with_item_errors(client: httpx.AsyncClient) -> None:
+    checks = [
+        {"subject": "alice", "resource": "api:schemas", "action": "write"},
+        {"subject": "bob", "resource": "api:schemas", "action": "write"},
+        {"subject": "alice", "resource": "api:schemas", "action": "write", "domain": "x"},
+        {"subject": "carol", "resource": "api:policies", "action": "delete", "explain": True},
+    ]
+    r = await client.post("/api/v1/authz/check/batch", json={"checks": checks})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert [x["allowed"] for x in results] == [True, False, False, True]
+    assert results[2]["error"]["code"] == "REQ_001"
+    assert "explain" not in results[0] and results[3]["explain"]["effect"] == "allow"
+    assert r.json()["policy_revision"] >= 1
+
+
+async def test_batch_limit(client: httpx.AsyncClient) -> None:
+    item = {"subject": "alice", "resource": "api:schemas", "action": "read"}
+    ok = await client.post("/api/v1/authz/check/batch", json={"checks": [item] * 1000})
+    assert ok.status_code == 200 and len(ok.json()["results"]) == 1000
+    too_many = await client.post("/api/v1/authz/check/batch", json={"checks": [item] * 1001})
+    assert too_many.status_code == 413
+    assert too_many.json()["error"]["code"] == "REQ_002"
+
+
+async def test_user_permissions(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/users/alice/permissions")
+    body = r.json()
+    assert body["roles"] == ["developer", "viewer"]
+    assert "api:schemas:write" in body["scopes"]
+    assert any(p["effect"] == "deny" for p in body["permissions"])
+    batch = await client.post(
+        "/api/v1/users/permissions/batch", json={"user_ids": ["alice", "bob", "nobody"]}
+    )
+    users = batch.json()["users"]
+    assert [u["user_id"] for u in users] == ["alice", "bob", "nobody"]
+    assert users[2]["roles"] == [] and users[2]["scopes"] == []
+
+
+async def test_reverse_queries(client: httpx.AsyncClient) -> None:
+    who = await client.get(
+        "/api/v1/authz/subjects", params={"resource": "api:schemas", "action": "write"}
+    )
+    assert who.status_code == 200
+    assert set(who.json()["users"]) == {"alice", "carol", "client:ci-pipeline"}
+    assert set(who.json()["roles"]) == {"developer", "admin"}
+    what = await client.get("/api/v1/authz/objects", params={"subject": "alice", "action": "delete"})
+    assert "api:branches:*" in what.json()["allowed"]
+    assert "api:branches:main" in what.json()["denied"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        (b"{not json", 422, "REQ_001"),
+        (b'{"subject": 1, "resource": "x", "action": "read"}', 422, "REQ_001"),
+        (b'{"subject": "", "resource": "x", "action": "read"}', 422, "REQ_001"),
+        (b'{"subject": "a", "resource": "x"}', 422, "REQ_001"),
+        (b'{"subject": "a\\u0000", "resource": "x", "action": "read"}', 422, "REQ_001"),
+        (b'{"subject": "a", "resource": "x", "action": "read", "explain": "yes"}', 422, "REQ_001"),
+        (b"[]", 422, "REQ_001"),
+        (b"null", 422, "REQ_001"),
+    ],
+)
+async def test_bad_input_gets_structured_errors(
+    client: httpx.AsyncClient, body: bytes, status: int, code: str
+) -> None:
+    r = await client.post(
+        "/api/v1/authz/check", content=body, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == status
+    error = r.json()["error"]
+    assert error["code"] == code
+    assert error["request_id"] == r.headers["x-request-id"]
+    assert "Traceback" not in r.text
+
+
+async def test_validation_details_name_fields(client: httpx.AsyncClient) -> None:
+    r = await client.post("/api/v1/authz/check", json={"subject": "", "resource": "x"})
+    fields = {f["field"] for f in r.json()["error"]["details"]["fields"]}
+    assert fields == {"subject", "action"}
+
+
+async def test_unicode_and_quotes_in_ids(client: httpx.AsyncClient) -> None:
+    for subject in ["ünïcødé", "O'Brien", 'quote"d', "日本語", "a" * 255]:
+        r = await client.post(
+            "/api/v1/authz/check",
+            json={"subject": subject, "resource": "api:schemas", "action": "read"},
+        )
+        assert r.status_code == 200 and r.json()["allowed"] is False
+
+
+async def test_body_over_limit_is_413(client: httpx.AsyncClient) -> None:
+    big = b'{"subject": "' + b"a" * (10 * 1024 * 1024) + b'"}'
+    r = await client.post(
+        "/api/v1/authz/check", content=big, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413 and r.json()["error"]["code"] == "REQ_003"
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(11):
+            yield b"a" * (1024 * 1024)
+
+    streamed = await client.post(
+        "/api/v1/authz/check", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413 and streamed.json()["error"]["code"] == "REQ_003"
+
+
+async def test_unknown_route_and_method(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/nope")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "REQ_004"
+    r = await client.get("/api/v1/authz/check")
+    assert r.status_code == 405 and r.json()["error"]["code"] == "REQ_005"
+
+
+async def test_health_ready_metrics_docs(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+    await client.post(
+        "/api/v1/authz/check", json={"subject": "a", "resource": "b", "action": "read"}
+    )
+    metrics = (await client.get("/metrics")).text
+    assert "oms_auth_decisions_total" in metrics and "oms_auth_policy_revision" in metrics
+    spec = (await client.get("/openapi.json")).json()
+    assert "/api/v1/authz/check" in spec["paths"]
+    assert "/access/v1/evaluations" in spec["paths"]
