@@ -104,7 +104,9 @@ async def test_reverse_queries(client: httpx.AsyncClient) -> None:
     assert who.status_code == 200
     assert set(who.json()["users"]) == {"alice", "carol", "client:ci-pipeline"}
     assert set(who.json()["roles"]) == {"developer", "admin"}
-    what = await client.get("/api/v1/authz/objects", params={"subject": "alice", "action": "delete"})
+    what = await client.get(
+        "/api/v1/authz/objects", params={"subject": "alice", "action": "delete"}
+    )
     assert "api:branches:*" in what.json()["allowed"]
     assert "api:branches:main" in what.json()["denied"]
 
@@ -157,7 +159,7 @@ async def test_body_over_limit_is_413(client: httpx.AsyncClient) -> None:
     )
     assert r.status_code == 413 and r.json()["error"]["code"] == "REQ_003"
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks():
         for _ in range(11):
             yield b"a" * (1024 * 1024)
 

@@ -15,7 +15,7 @@ POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
 
 @pytest.fixture
-def model():  # type: ignore[no-untyped-def]
+def model():
     return read_model(POLICIES)
 
 
@@ -51,7 +51,7 @@ def test_unicode_and_quotes_are_fine(value: str) -> None:
     assert value_problem(value) is None
 
 
-def test_rule_arity_and_effect_are_checked(model) -> None:  # type: ignore[no-untyped-def]
+def test_rule_arity_and_effect_are_checked(model) -> None:
     with pytest.raises(InvalidPolicy, match="need 4 values"):
         make_rule("p", ["alice", "api:x", "read"], model, source="test")
     with pytest.raises(InvalidPolicy, match="effect must be"):
@@ -61,7 +61,7 @@ def test_rule_arity_and_effect_are_checked(model) -> None:  # type: ignore[no-un
     assert make_rule("g", ["alice", "admin"], model, source="test").values == ("alice", "admin")
 
 
-def test_bad_file_line_is_reported_with_file_and_line(tmp_path: Path, model) -> None:  # type: ignore[no-untyped-def]
+def test_bad_file_line_is_reported_with_file_and_line(tmp_path: Path, model) -> None:
     csv = tmp_path / "policy.csv"
     csv.write_text("# comment\np, viewer, api:x, read, allow\np, viewer, api:x\n")
     with pytest.raises(InvalidPolicy) as info:
@@ -101,7 +101,7 @@ def test_broken_models_are_rejected_with_a_reason(text: str, message: str) -> No
         parse_model(text)
 
 
-def test_shipped_model_shape(model) -> None:  # type: ignore[no-untyped-def]
+def test_shipped_model_shape(model) -> None:
     assert model.request_fields == ("subject", "resource", "action")
     assert model.policy_tokens["p"] == ("sub", "obj", "act", "eft")
     assert model.is_rbac and not model.has_domain
