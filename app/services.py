@@ -10,14 +10,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from loguru import logger
+from redis.asyncio import Redis
 
 from app.config import Settings
 from app.decisions.service import DecisionService
 from app.observability.metrics import Metrics
 from app.policy.engine import PolicyEngine
 from app.policy.sources import FileRuleSource, PolicyLoader, RuleSource
+from app.security.principal import PrincipalResolver
 from app.store.database import Database
 from app.store.policy_rules import DatabaseRuleSource
+from app.store.redis import make_redis
 from app.store.revisions import DatabaseRevisionStore
 
 Closer = Callable[[], Awaitable[None]]
@@ -30,6 +33,9 @@ class Services:
     db: Database
     engine: PolicyEngine
     decisions: DecisionService
+    redis: Redis | None = None
+    # Authentication methods, asked in order (see app.security.principal).
+    principal_resolvers: list[PrincipalResolver] = field(default_factory=list)
     _closers: list[Closer] = field(default_factory=list)
 
     def on_close(self, closer: Closer) -> None:
@@ -60,6 +66,9 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
     loader = PolicyLoader(settings.policy_dir, rule_sources(settings, db))
     engine = PolicyEngine(loader, DatabaseRevisionStore(db), metrics=metrics)
     decisions = DecisionService(engine, metrics=metrics)
-    services = Services(settings, metrics, db, engine, decisions)
+    redis = make_redis(settings)
+    services = Services(settings, metrics, db, engine, decisions, redis=redis)
     services.on_close(db.close)
+    if redis is not None:
+        services.on_close(redis.aclose)
     return services

@@ -1,0 +1,40 @@
+"""Who is calling: the identity every authenticated route sees, however it was proven.
+
+Authentication methods (bearer JWTs, the admin API key, ...) each implement
+`PrincipalResolver`; the API asks them in order and takes the first answer. Routes depend on
+`Principal` only, never on how it was established.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from starlette.requests import HTTPConnection
+
+POLICY_ADMIN_SCOPE = "authz:policies:write"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str  # user name, or `client:<id>` for OAuth clients
+    method: str  # "bearer", "api_key", ...
+    roles: tuple[str, ...] = ()
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    is_admin: bool = False
+    client_id: str | None = None
+    token_id: str | None = None  # the access token's jti, when a token was used
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    @property
+    def may_administer_policies(self) -> bool:
+        return self.is_admin or self.has_scope(POLICY_ADMIN_SCOPE)
+
+
+class PrincipalResolver(Protocol):
+    """Returns the caller's principal, None when its credentials are absent, and raises an
+    `AuthzError` (AUTH_00x) when credentials are present but wrong."""
+
+    async def resolve(self, connection: HTTPConnection) -> Principal | None: ...
