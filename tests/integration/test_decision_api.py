@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from app.config import Settings
+
 
 async def test_check_allowed_with_contract_shape(client: httpx.AsyncClient) -> None:
     r = await client.post(
@@ -188,3 +190,21 @@ async def test_health_ready_metrics_docs(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/api/v1/authz/check" in spec["paths"]
     assert "/access/v1/evaluations" in spec["paths"]
+
+
+async def test_unexpected_failure_is_sys_002_without_internals(settings: Settings) -> None:
+    from app.main import create_app
+    from tests.conftest import running_client
+
+    app = create_app(settings)
+
+    async def boom() -> None:
+        raise RuntimeError("secret internal detail /etc/passwd")
+
+    app.add_api_route("/api/v1/boom", boom, methods=["GET"])
+    async for c in running_client(app):
+        r = await c.get("/api/v1/boom", headers={"X-Request-ID": "boom-1"})
+        assert r.status_code == 500
+        error = r.json()["error"]
+        assert error["code"] == "SYS_002" and error["request_id"] == "boom-1"
+        assert "secret internal detail" not in r.text and "Traceback" not in r.text

@@ -1,0 +1,60 @@
+"""Settings: embedded defaults, environment overrides, one clear line for a bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import ConfigError, Settings, load_settings
+
+
+def test_embedded_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in list(__import__("os").environ):
+        if key.startswith("OMS_AUTH_"):
+            monkeypatch.delenv(key)
+    s = Settings()
+    assert s.database_url == "sqlite:///./var/oms_auth.db"
+    assert s.redis_url is None and not s.redis_enabled
+    assert s.port == 8001 and s.signing_alg == "RS256" and s.access_token_ttl == 900
+    assert s.key_prefix == "oms-auth:v1"
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMS_AUTH_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    monkeypatch.setenv("OMS_AUTH_PORT", "9000")
+    monkeypatch.setenv("OMS_AUTH_REDIS_URL", "")
+    s = load_settings()
+    assert s.database_url.startswith("postgresql") and s.port == 9000 and s.redis_url is None
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "expect"),
+    [
+        ("OMS_AUTH_PORT", "eighty", "OMS_AUTH_PORT"),
+        ("OMS_AUTH_PORT", "70000", "OMS_AUTH_PORT"),
+        ("OMS_AUTH_DATABASE_URL", "mysql://x", "OMS_AUTH_DATABASE_URL"),
+        ("OMS_AUTH_POLICY_SOURCE", "ldap", "OMS_AUTH_POLICY_SOURCE"),
+        ("OMS_AUTH_SIGNING_ALG", "HS256", "OMS_AUTH_SIGNING_ALG"),
+        ("OMS_AUTH_REDIS_URL", "localhost:6379", "OMS_AUTH_REDIS_URL"),
+    ],
+)
+def test_bad_value_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, expect: str
+) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "\n" not in message and expect in message
+
+
+def test_secret_values_are_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMS_AUTH_DATABASE_URL", "mysql://user:hunter2@db/x")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "hunter2" not in str(info.value)
+
+
+def test_production_requires_hardening(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMS_AUTH_ENVIRONMENT", "production")
+    with pytest.raises(ConfigError, match="ENCRYPTION_KEY"):
+        load_settings()
