@@ -133,7 +133,7 @@ def run_tests(
 def _print_run(run: RunResult, *, verbose: bool, coverage: bool) -> None:
     for suite in run.suites:
         if suite.error:
-            typer.echo(f"{suite.file}: ERROR {suite.error}")
+            typer.echo(f"{suite.file}:{suite.error_line}: ERROR {suite.name}: {suite.error}")
         for r in suite.results:
             where = f"{suite.file}:{r.check.line}"
             if not r.passed:
@@ -158,8 +158,8 @@ def _print_run(run: RunResult, *, verbose: bool, coverage: bool) -> None:
 
 
 # -- diff ---------------------------------------------------------------------------------
-def _snapshot(path: Path, label: str) -> PolicySnapshot:
-    policy = read_policy_dir(path)
+def _snapshot(path: Path, label: str, *, shown_as: str | None = None) -> PolicySnapshot:
+    policy = read_policy_dir(path, prefix=f"{shown_as or _display(path)}/")
     errors = policy.lint().errors
     if policy.model is None or errors:
         first = errors[0].text() if errors else "no model"
@@ -191,7 +191,9 @@ def diff(
                 before = export_policy_dir(current, git, Path(tmp))
             except GitError as exc:
                 _fail(str(exc))
-            old_snap, new_snap = _snapshot(before, f"{git}:"), _snapshot(current, "current")
+            shown = f"{git}:{_display(current)}"
+            old_snap = _snapshot(before, git, shown_as=shown)
+            new_snap = _snapshot(current, "current")
         else:
             if old is None or new is None:
                 _fail("give OLD and NEW folders, or --git REV [DIR]", 2)

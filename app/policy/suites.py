@@ -25,7 +25,11 @@ Effect = Literal["allow", "deny"]
 
 
 class SuiteError(Exception):
-    """A suite file that cannot be used; the message names the file and line."""
+    """A suite that cannot run; `line` points into the suite file (0 when unknown)."""
+
+    def __init__(self, message: str, *, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 class EntitySpec(BaseModel):
@@ -124,7 +128,7 @@ def _entity(ref: Ref, named: dict[str, EntitySpec], kind: str) -> Entity:
     default_id = ref if isinstance(ref, str) else None
     entity_id = spec.id or default_id
     if entity_id is None:
-        raise SuiteError(f"a {kind} needs an id")
+        raise SuiteError(f"a {kind} needs an id (fixtures.{kind}s entries default to their key)")
     return Entity(entity_id, spec.type, spec.properties, kind=kind)
 
 
@@ -144,7 +148,7 @@ def _expand(case: CaseSpec, line: int, fixtures: FixturesSpec) -> Iterator[Check
         else:
             actions = case.actions if case.actions is not None else [case.action]
             if actions == [None]:
-                raise SuiteError(f"case {case.name!r}: action or actions is required")
+                raise SuiteError(f"case {case.name!r}: action or actions is required", line=line)
             pairs = [(str(a), expectation) for a in actions]
         subject = _entity(subject_ref, fixtures.subjects, "subject")
         for resource_ref, domain, (action, effect) in itertools.product(resources, domains, pairs):
@@ -159,6 +163,11 @@ def _rule_tuple(value: str | list[str] | None) -> tuple[str, ...] | None:
     if isinstance(value, str):
         return tuple(split_policy_line(value))
     return tuple(str(v).strip() for v in value)
+
+
+def _is_union_tag(part: str) -> bool:
+    """Pydantic names union members in error locations (`literal['allow','deny']`)."""
+    return any(c in part for c in "[](") or part in ("str", "EntitySpec", "dict")
 
 
 def _case_lines(text: str) -> list[int]:
@@ -178,18 +187,18 @@ def load_suite(path: Path, *, default_policy: Path) -> Suite:
         data = yaml.safe_load(text)
         lines = _case_lines(text)
     except (OSError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"{path}: cannot read: {exc}") from None
+        raise SuiteError(f"cannot read: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
-        raise SuiteError(f"{path}:{line}: not valid YAML: {exc}") from None
+        raise SuiteError(f"not valid YAML: {exc}", line=line) from None
     try:
         spec = SuiteSpec.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = [str(p) for p in err["loc"]]
+        loc = [str(p) for p in err["loc"] if not _is_union_tag(str(p))]
         line = lines[int(loc[1])] if loc[:1] == ["cases"] and len(loc) > 1 and lines else 0
-        raise SuiteError(f"{path}:{line}: {'.'.join(loc) or 'suite'}: {err['msg']}") from None
+        raise SuiteError(f"{'.'.join(loc) or 'suite'}: {err['msg']}", line=line) from None
     policy = (path.parent / spec.policy).resolve() if spec.policy else default_policy
     return Suite(
         path=path,

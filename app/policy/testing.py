@@ -48,6 +48,7 @@ class SuiteResult:
     file: str
     results: list[CheckResult] = field(default_factory=list)
     error: str | None = None  # the suite could not run at all
+    error_line: int = 0
     seconds: float = 0.0
 
     @property
@@ -199,7 +200,7 @@ def _fixture_rules(suite: Suite, snapshot: PolicySnapshot) -> list[Rule]:
     for i, values in enumerate(suite.spec.fixtures.assignments):
         if arity is None or len(values) != arity:
             raise SuiteError(
-                f"{suite.path}: fixtures.assignments.{i}: the model's g needs {arity} values "
+                f"fixtures.assignments.{i}: the model's g needs {arity} values "
                 f"(member, role{', domain' if (arity or 0) > 2 else ''}), got {len(values)}"
             )
         rules.append(Rule("g", tuple(values), f"{suite.path.name}:fixtures"))
@@ -235,7 +236,7 @@ def run_suites(
                         coverage.decided.add(outcome.rule.key)
                         coverage.roles_used.update(outcome.role_path)
         except SuiteError as exc:
-            result.error = str(exc)
+            result.error, result.error_line = str(exc), exc.line
         result.seconds = time.perf_counter() - started
         results.append(result)
     return RunResult(results, policies.coverage)
