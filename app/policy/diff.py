@@ -159,9 +159,7 @@ def diff_policies(old: PolicySnapshot, new: PolicySnapshot) -> PolicyDiff:
     old_keys, new_keys = {r.key for r in old.rules}, {r.key for r in new.rules}
     result.added = [r for r in new.rules if r.key not in old_keys]
     result.removed = [r for r in old.rules if r.key not in new_keys]
-    domains: list[str | None] = [None]
-    if old.model.has_domain:
-        domains = sorted(mentioned["domain"])
+    domains: list[str | None] = [*sorted(mentioned["domain"])] if old.model.has_domain else [None]
     for domain in domains:
         for group in _subject_groups(old, new, mentioned["subject"], domain):
             for resource in sorted(mentioned["resource"]):

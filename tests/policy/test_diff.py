@@ -24,14 +24,14 @@ def test_text_output_lists_exactly_the_flips() -> None:
     assert result.exit_code == 0
     flips = [x for x in result.output.splitlines() if " -> " in x and ": " in x]
     assert flips == [
-        "alice api:docs:locked write: allow -> deny "
-        "(rule 'p, editor, api:docs:locked, write, deny' tests/policy/fixtures/diff/new/policy.csv:4)",
+        "alice api:docs:locked write: allow -> deny (rule "
+        "'p, editor, api:docs:locked, write, deny' tests/policy/fixtures/diff/new/policy.csv:4)",
         "bob api:docs write: deny -> allow "
         "(rule 'p, editor, api:docs, write, allow' tests/policy/fixtures/diff/new/policy.csv:2)",
         "bob api:docs:* write: deny -> allow "
         "(rule 'p, editor, api:docs:*, write, allow' tests/policy/fixtures/diff/new/policy.csv:3)",
-        "editor api:docs:locked write: allow -> deny "
-        "(rule 'p, editor, api:docs:locked, write, deny' tests/policy/fixtures/diff/new/policy.csv:4)",
+        "editor api:docs:locked write: allow -> deny (rule "
+        "'p, editor, api:docs:locked, write, deny' tests/policy/fixtures/diff/new/policy.csv:4)",
     ]
     assert "+ g, bob, editor  (tests/policy/fixtures/diff/new/policy.csv:7)" in result.output
     assert "- g, bob, viewer  (tests/policy/fixtures/diff/old/policy.csv:6)" in result.output
