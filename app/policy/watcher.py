@@ -45,6 +45,7 @@ class PolicyWatcher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            logger.info("policy.watch.stopped", path=str(self.policy_dir))
 
     async def _run(self) -> None:
         logger.info("policy.watch.started", path=str(self.policy_dir))
@@ -68,4 +69,3 @@ class PolicyWatcher:
                 logger.warning("policy.watch.failed", path=str(self.policy_dir), error=str(exc))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=1.0)
-        logger.info("policy.watch.stopped", path=str(self.policy_dir))
