@@ -21,7 +21,7 @@ from app.audit.log import AuditLog
 from app.errors import AuthzError, Conflict, InvalidPolicy, NotFound, RoleNotFound
 from app.policy.engine import PolicyEngine
 from app.policy.findings import Finding, new_findings
-from app.policy.lint import lint_rules
+from app.policy.lint import lint_rules, role_cycles_closed_by
 from app.policy.model import ModelInfo
 from app.policy.rules import Rule, rule_problems
 from app.store.database import Database
@@ -29,6 +29,7 @@ from app.store.revisions import bump_revision
 from app.store.rule_rows import DB_SOURCE, delete_rule, insert_rules, read_rules
 
 Kind = Literal["rule", "member"]
+WARNING_LINT_LIMIT = 5_000  # rules; above it a write reports errors only (see _findings)
 
 
 @dataclass(frozen=True)
@@ -127,10 +128,26 @@ class PolicyAdministration:
             )
         return Rule(ptype, tuple(values), "api")
 
-    def _new_errors(self, current: list[Rule], candidate: list[Rule]) -> list[Finding]:
-        before = lint_rules(self.model, current)
-        after = lint_rules(self.model, candidate)
-        return new_findings(before, after)
+    def _findings(self, change: _Change, current: list[Rule]) -> list[Finding]:
+        """What the change brings: its errors (exact) and new warnings (small policies).
+
+        Errors can only come from an added rule itself or from a role cycle it closes;
+        removing a rule cannot make a valid policy invalid. Warnings need a lint of the
+        whole candidate, which is linear in the rules, so they are left out above
+        `WARNING_LINT_LIMIT` rules to keep writes fast.
+        """
+        rule = Rule(change.rule.ptype, change.rule.values, DB_SOURCE)
+        errors: list[Finding] = []
+        if change.add:
+            errors = [f for f in lint_rules(self.model, [rule]) if f.severity == "error"]
+            if rule.is_role:
+                errors += role_cycles_closed_by(rule, current)
+        if errors or len(current) > WARNING_LINT_LIMIT:
+            return errors
+        others = [r for r in current if r.key != rule.key]
+        candidate = [*current, rule] if change.add else others
+        found = new_findings(lint_rules(self.model, current), lint_rules(self.model, candidate))
+        return [f for f in found if f.severity == "warning"]
 
     # -- the write path -----------------------------------------------------------------
     async def _apply(self, change: _Change, *, actor: str, request_id: str | None) -> WriteResult:
@@ -141,10 +158,7 @@ class PolicyAdministration:
             current = files + stored
             self._check_target(change, files, stored, current)
             rule = change.rule
-            candidate = (
-                [*current, rule] if change.add else [r for r in current if r.key != rule.key]
-            )
-            found = await asyncio.to_thread(self._new_errors, current, candidate)
+            found = await asyncio.to_thread(self._findings, change, current)
             errors = [f for f in found if f.severity == "error"]
             if errors:
                 raise InvalidPolicy(

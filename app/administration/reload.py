@@ -92,6 +92,8 @@ class PolicyReloader:
         changed: Sequence[str],
     ) -> None:
         first = errors[0] if errors else None
+        if errors and self.engine.metrics is not None:  # the engine counts its own refusals
+            self.engine.metrics.policy_reloads.labels(trigger=trigger, result="rejected").inc()
         logger.warning(
             "policy.reload.rejected",
             trigger=trigger,

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from app.policy.findings import Finding, location
 from app.policy.matcher import MatcherShape, matcher_shape
 from app.policy.model import ModelInfo
-from app.policy.roles import RoleGraph
 from app.policy.rules import MAX_FIELDS, Rule, value_problem
+from app.policy.shadowing import dead_allows
 
 
 def finding(rule: Rule, code: str, message: str) -> Finding:
@@ -88,22 +88,32 @@ def _domain_of(values: tuple[str, ...]) -> str:
 
 
 def _cycles(rules: Sequence[Rule], model: ModelInfo) -> Iterable[Finding]:
-    """Each cycle once, at the assignment that closes it (reading rules in order)."""
     for ptype in model.role_arity:
-        links: dict[tuple[str, str], list[str]] = defaultdict(list)
-        has_members: set[tuple[str, str]] = set()
-        for rule in rules:
-            if rule.ptype != ptype:
-                continue
-            member, role = rule.values[0], rule.values[1]
-            domain = _domain_of(rule.values)
-            if (domain, member) in has_members or member == role:
-                path = [role] if member == role else _path(links, domain, role, member)
-                if path is not None:
-                    chain = " -> ".join([member, *path])
-                    yield finding(rule, "PL006", f"role cycle: {chain}")
-            links[(domain, member)].append(role)
-            has_members.add((domain, role))
+        yield from _cycles_of(ptype, rules)
+
+
+def _cycles_of(ptype: str, rules: Sequence[Rule]) -> Iterable[Finding]:
+    """Each cycle once, at the assignment that closes it (reading rules in order)."""
+    links: dict[tuple[str, str], list[str]] = defaultdict(list)
+    has_members: set[tuple[str, str]] = set()
+    for rule in rules:
+        if rule.ptype != ptype:
+            continue
+        member, role = rule.values[0], rule.values[1]
+        domain = _domain_of(rule.values)
+        if (domain, member) in has_members or member == role:
+            path = [role] if member == role else _path(links, domain, role, member)
+            if path is not None:
+                chain = " -> ".join([member, *path])
+                yield finding(rule, "PL006", f"role cycle: {chain}")
+        links[(domain, member)].append(role)
+        has_members.add((domain, role))
+
+
+def role_cycles_closed_by(rule: Rule, rules: Sequence[Rule]) -> list[Finding]:
+    """PL006 for the cycle that adding the role assignment `rule` after `rules` closes."""
+    found = _cycles_of(rule.ptype, [*rules, rule])
+    return [f for f in found if f.rule == (rule.ptype, *rule.values)]
 
 
 def _path(
@@ -162,43 +172,10 @@ def _unknown_roles(
 
 
 def _dead_allows(rules: Sequence[Rule], model: ModelInfo, shape: MatcherShape) -> Iterable[Finding]:
-    """Allows whose every request is also matched by a deny the same subjects always hold."""
-    tokens = model.policy_tokens.get("p", ())
-    if not shape.analysable or shape.effect != "deny-overrides" or "eft" not in tokens:
-        return
-    sub, eft = tokens.index("sub"), tokens.index("eft")
-    p_rules = [r for r in rules if r.ptype == "p"]
-    denies: dict[str, list[Rule]] = defaultdict(list)
-    for rule in p_rules:
-        if rule.values[eft] == "deny":
-            denies[rule.values[sub]].append(rule)
-    graph = None
-    if shape.subject == "role" and shape.role_ptype:
-        graph = RoleGraph.from_rules(r.values for r in rules if r.ptype == shape.role_ptype)
-    role_dom = tokens.index(shape.role_domain) if shape.role_domain in tokens else None
-    compared = [(i, shape.columns[t]) for i, t in enumerate(tokens) if t in shape.columns]
-    compared = [(i, f) for i, f in compared if i not in (sub, eft)]
-    for allow in p_rules:
-        if allow.values[eft] != "allow":
-            continue
-        names = [allow.values[sub]]
-        if graph is not None:
-            domain = allow.values[role_dom] if role_dom is not None else ""
-            names = list(graph.reachable(allow.values[sub], domain))
-        for name in names:
-            deny = next(
-                (
-                    d
-                    for d in denies.get(name, ())
-                    if all(f.covers(d.values[i], allow.values[i]) for i, f in compared)
-                ),
-                None,
-            )
-            if deny is not None:
-                yield finding(
-                    allow,
-                    "PL103",
-                    f"allow is dead: every request it matches is denied by "
-                    f"'{deny.text()}' ({deny.source or 'rule'})",
-                )
-                break
+    for allow, deny in dead_allows(rules, model, shape):
+        yield finding(
+            allow,
+            "PL103",
+            f"allow is dead: every request it matches is denied by "
+            f"'{deny.text()}' ({deny.source or 'rule'})",
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from app.main import create_app
 from app.security.principal import Principal
 from app.store.models import AuditEvent, CasbinRule, PolicyState
 from tests.conftest import SettingsFactory, running_client
+from tests.policy.support import REPO
 
 pytestmark = pytest.mark.integration
 
@@ -270,6 +272,28 @@ async def test_bad_input_never_breaks_or_changes_anything(
     assert await allowed(client, 'zoë "the" o\'neil', "api:ünïcødé:'q'", "read")
     await admin_app.state.services.engine.load(trigger="test", bump=False)  # read back from DB
     assert await allowed(client, 'zoë "the" o\'neil', "api:ünïcødé:'q'", "read")
+
+
+async def test_domain_models_assign_roles_per_domain(
+    make_settings: SettingsFactory, tmp_path: Path, sqlite_url: str
+) -> None:
+    policy = tmp_path / "domains"
+    shutil.copytree(REPO / "policies/examples/rbac_with_domains", policy)
+    settings = make_settings(policy_dir=policy, admin_api_key=KEY, database_url=sqlite_url)
+    async for c in running_client(create_app(settings)):
+        no_domain = await c.put("/api/v1/roles/editor/members/zed", headers=ADMIN)
+        assert no_domain.status_code == 422 and "domain" in no_domain.json()["error"]["message"]
+        put = await c.put("/api/v1/roles/editor/members/zed?domain=tenant-a", headers=ADMIN)
+        assert put.status_code == 201 and put.json()["rule"] == ["zed", "editor", "tenant-a"]
+        members = await c.get("/api/v1/roles/editor/members?domain=tenant-a", headers=ADMIN)
+        assert [m["subject"] for m in members.json()["members"]] == ["alice", "zed"]
+        check = {"subject": "zed", "resource": "api:ontologies:x", "action": "write"}
+        assert (await c.post("/api/v1/authz/check", json={**check, "domain": "tenant-a"})).json()[
+            "allowed"
+        ]
+        assert not (
+            await c.post("/api/v1/authz/check", json={**check, "domain": "tenant-b"})
+        ).json()["allowed"]
 
 
 async def test_files_only_service_refuses_writes(

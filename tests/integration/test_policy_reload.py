@@ -10,6 +10,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from app.errors import InvalidPolicy
 from app.main import create_app
 from tests.conftest import SettingsFactory, running_client
 
@@ -60,6 +61,8 @@ async def test_reload_applies_a_valid_edit_and_refuses_an_invalid_one(
         assert r.status_code == 200
         assert [w["code"] for w in r.json()["warnings"]] == ["PL101"]
 
+        metrics = (await client.get("/metrics")).text
+        assert 'oms_auth_policy_reloads_total{result="rejected",trigger="reload"} 1.0' in metrics
         audit = (await client.get("/api/v1/audit?action=policy.reload*", headers=ADMIN)).json()
         actions = [e["action"] for e in audit["items"]]
         assert actions == ["policy.reloaded", "policy.reload.rejected", "policy.reloaded"]
@@ -84,6 +87,17 @@ async def test_watcher_reloads_in_process(make_settings: SettingsFactory, policy
         assert event["action"] == "policy.reloaded" and event["details"]["files"] == ["policy.csv"]
         assert event["actor"] == "file-watcher"
     assert all(t.get_name() != "policy-watcher" for t in asyncio.all_tasks())
+
+
+async def test_a_policy_with_lint_errors_never_starts(
+    make_settings: SettingsFactory, policy_dir: Path
+) -> None:
+    csv = policy_dir / "policy.csv"
+    csv.write_text(csv.read_text() + "g, viewer, admin\n")  # viewer -> admin -> ... -> viewer
+    app = create_app(make_settings(policy_dir=policy_dir))
+    with pytest.raises(InvalidPolicy, match="PL006 error: role cycle"):
+        async for _ in running_client(app):
+            pass
 
 
 async def test_audit_filters_and_pages(app: FastAPI) -> None:
