@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Security
+from fastapi.security import APIKeyHeader
 from starlette.responses import Response
 
 from app.administration.listing import RuleFilter, list_rules, role_members
@@ -33,7 +34,19 @@ from app.errors import (
 )
 from app.observability.logging import request_id_var
 
-router = APIRouter(prefix="/api/v1", tags=["policy administration"])
+# For the OpenAPI document only ("Authorize" in /docs); the principal resolvers authenticate.
+admin_api_key_scheme = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="AdminApiKey",
+    description="OMS_AUTH_ADMIN_API_KEY: policy administration until tokens are used",
+    auto_error=False,
+)
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["policy administration"],
+    dependencies=[Security(admin_api_key_scheme)],
+)
 
 _AUTH = (AuthenticationFailed, PermissionDenied)
 

@@ -5,16 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Security
 
 from app.api.deps import ServicesDep
 from app.api.openapi import error_responses
+from app.api.admin import admin_api_key_scheme
 from app.api.principals import PolicyAdmin
 from app.api.schemas.admin import AuditPageOut
 from app.audit.log import MAX_PAGE, AuditQuery
 from app.errors import AuthenticationFailed, PermissionDenied, RequestInvalid
 
-router = APIRouter(prefix="/api/v1", tags=["policy administration"])
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["policy administration"],
+    dependencies=[Security(admin_api_key_scheme)],
+)
 
 
 def _utc(value: datetime | None, field: str) -> datetime | None:
