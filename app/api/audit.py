@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Security
 
+from app.api.admin import admin_api_key_scheme
 from app.api.deps import ServicesDep
 from app.api.openapi import error_responses
-from app.api.admin import admin_api_key_scheme
 from app.api.principals import PolicyAdmin
 from app.api.schemas.admin import AuditPageOut
 from app.audit.log import MAX_PAGE, AuditQuery
