@@ -86,6 +86,19 @@ async def test_watcher_reloads_in_process(make_settings: SettingsFactory, policy
         event = (await client.get("/api/v1/audit?source=file", headers=ADMIN)).json()["items"][0]
         assert event["action"] == "policy.reloaded" and event["details"]["files"] == ["policy.csv"]
         assert event["actor"] == "file-watcher"
+        revision = app.state.services.engine.revision
+
+        csv.write_text(csv.read_text() + "g, bob, bob\n")  # a self-cycle: refused
+        url = "/api/v1/audit?source=file&action=policy.reload.rejected"
+        for _ in range(100):
+            rejected = (await client.get(url, headers=ADMIN)).json()["items"]
+            if rejected:
+                break
+            await asyncio.sleep(0.05)
+        finding = rejected[0]["details"]["findings"][0]
+        assert (finding["file"], finding["code"]) == ("policy.csv", "PL006")
+        assert finding["line"] == len(csv.read_text().splitlines())
+        assert app.state.services.engine.revision == revision and await allowed(client)
     assert all(t.get_name() != "policy-watcher" for t in asyncio.all_tasks())
 
 
