@@ -24,20 +24,36 @@ def finding(rule: Rule, code: str, message: str) -> Finding:
 
 def lint_rules(model: ModelInfo, rules: Sequence[Rule]) -> list[Finding]:
     """Every finding for `rules` under `model`, in rule order within each check."""
+    return _lint(model, rules, validated=False, warnings=True)
+
+
+def lint_errors(model: ModelInfo, validated_rules: Sequence[Rule]) -> list[Finding]:
+    """Only the errors, for rules a loader already checked one by one (the load gate)."""
+    return _lint(model, validated_rules, validated=True, warnings=False)
+
+
+def _lint(
+    model: ModelInfo, rules: Sequence[Rule], *, validated: bool, warnings: bool
+) -> list[Finding]:
     out: list[Finding] = []
-    valid: list[Rule] = []
-    for rule in rules:
-        problems = list(_shape_findings(rule, model))
-        out.extend(problems)
-        if not problems:
-            valid.append(rule)
-    out.extend(_duplicates(valid))
+    valid: list[Rule] = list(rules) if validated else []
+    if not validated:
+        for rule in rules:
+            problems = list(_shape_findings(rule, model))
+            out.extend(problems)
+            if not problems:
+                valid.append(rule)
+    if warnings:
+        out.extend(_duplicates(valid))
     unique = list({r.key: r for r in reversed(valid)}.values())[::-1]
     shape = matcher_shape(model)
-    out.extend(_pattern_findings(unique, model, shape))
+    out.extend(
+        f for f in _pattern_findings(unique, model, shape) if warnings or f.severity == "error"
+    )
     out.extend(_cycles(unique, model))
-    out.extend(_unknown_roles(unique, model, shape))
-    out.extend(_dead_allows(unique, model, shape))
+    if warnings:
+        out.extend(_unknown_roles(unique, model, shape))
+        out.extend(_dead_allows(unique, model, shape))
     return out
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from app.errors import InvalidPolicy
 from app.policy.findings import Finding, LintReport
-from app.policy.lint import lint_rules
+from app.policy.lint import lint_errors, lint_rules
 from app.policy.model import ModelInfo, parse_model
 from app.policy.rules import Rule, read_rule_lines
 from app.policy.sources import MODEL_FILE, FileRuleSource, PolicyLoader, rule_files
@@ -122,7 +122,7 @@ class LintedLoader(PolicyLoader):
 
     def read(self) -> tuple[ModelInfo, list[Rule]]:
         model, rules = super().read()
-        errors = [f for f in lint_rules(model, rules) if f.severity == "error"]
+        errors = lint_errors(model, rules)
         if errors:
             raise InvalidPolicy(
                 errors[0].text(), details={"findings": [f.as_dict() for f in errors]}
