@@ -40,7 +40,7 @@ fmt: install
 	$(BIN)/ruff check --fix .
 
 policy-lint: install
-	$(BIN)/oms-auth policy lint policies
+	$(BIN)/oms-auth policy lint --strict policies policies/examples/abac policies/examples/rbac_with_domains
 
 policy-test: install
 	$(BIN)/oms-auth policy test policies
@@ -48,6 +48,7 @@ policy-test: install
 test: install
 	$(BIN)/python -m tests.services_check
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory policy-lint policy-test
 	$(BIN)/pytest -q
 
 test-fast: install

@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from loguru import logger
 
-from app.api import authzen, health
+from app.administration.reload import policy_watcher
+from app.api import admin, audit, authzen, health
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestContextMiddleware
 from app.api.openapi import API_DESCRIPTION, OPENAPI_TAGS
@@ -55,6 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             await _check_schema(services)
             await services.engine.load(trigger="startup")
+            if settings.policy_watch:
+                watcher = policy_watcher(services.policy_reloader)
+                watcher.start()
+                services.on_close(watcher.stop)
             app.state.services = services
             logger.info(
                 "service.started",
@@ -87,4 +92,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_authz.router)
     app.include_router(v1_users.router)
     app.include_router(authzen.router)
+    app.include_router(admin.router)
+    app.include_router(audit.router)
     return app

@@ -12,11 +12,16 @@ from dataclasses import dataclass, field
 from loguru import logger
 from redis.asyncio import Redis
 
+from app.administration.policies import PolicyAdministration
+from app.administration.reload import PolicyReloader
+from app.audit.log import AuditLog
 from app.config import Settings
 from app.decisions.service import DecisionService
 from app.observability.metrics import Metrics
 from app.policy.engine import PolicyEngine
-from app.policy.sources import FileRuleSource, PolicyLoader, RuleSource
+from app.policy.sources import FileRuleSource, RuleSource
+from app.policy.workspace import LintedLoader
+from app.security.api_key import AdminApiKeyResolver
 from app.security.principal import PrincipalResolver
 from app.store.database import Database
 from app.store.policy_rules import DatabaseRuleSource
@@ -36,6 +41,9 @@ class Services:
     redis: Redis | None = None
     # Authentication methods, asked in order (see app.security.principal).
     principal_resolvers: list[PrincipalResolver] = field(default_factory=list)
+    audit: AuditLog = field(default_factory=AuditLog)
+    policy_admin: PolicyAdministration = field(init=False)
+    policy_reloader: PolicyReloader = field(init=False)
     _closers: list[Closer] = field(default_factory=list)
 
     def on_close(self, closer: Closer) -> None:
@@ -63,12 +71,17 @@ def rule_sources(settings: Settings, db: Database) -> list[RuleSource]:
 async def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Services:
     metrics = metrics or Metrics()
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
-    loader = PolicyLoader(settings.policy_dir, rule_sources(settings, db))
+    loader = LintedLoader(settings.policy_dir, rule_sources(settings, db))
     engine = PolicyEngine(loader, DatabaseRevisionStore(db), metrics=metrics)
     decisions = DecisionService(engine, metrics=metrics)
     redis = make_redis(settings)
     services = Services(settings, metrics, db, engine, decisions, redis=redis)
     services.on_close(db.close)
+    services.policy_admin = PolicyAdministration(
+        db=db, engine=engine, audit=services.audit, db_is_source="db" in settings.policy_source
+    )
+    services.policy_reloader = PolicyReloader(engine=engine, db=db, audit=services.audit)
+    services.principal_resolvers.append(AdminApiKeyResolver(settings.admin_api_key))
     if redis is not None:
         services.on_close(redis.aclose)
     return services

@@ -20,6 +20,10 @@ OPENAPI_TAGS = [
     {"name": "decisions", "description": "Can subject X do action Y on resource Z?"},
     {"name": "permissions", "description": "What a subject may do, and who may do what"},
     {"name": "authzen", "description": "OpenID AuthZEN Authorization API 1.0"},
+    {
+        "name": "policy administration",
+        "description": "Rules, role members, reloads and the audit trail (admin only)",
+    },
     {"name": "operations", "description": "Health, readiness and metrics"},
 ]
 

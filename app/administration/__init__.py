@@ -1,0 +1,1 @@
+"""Policy administration: audited rule changes, reloads and file <-> database sync."""

@@ -1,0 +1,114 @@
+"""`policy push` / `policy pull`: make the database hold the files' rules, or the reverse.
+
+push: the `casbin_rule` table becomes exactly the rules of the policy files, in one
+transaction with the revision bump and an audit row (source "cli"). pull: one CSV file
+becomes exactly the stored rules; rules it already has keep their line and comments, the
+rest is appended. Both compute the difference first, so `--dry-run` shows what would change.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.audit.log import AuditLog
+from app.policy.rules import Rule, read_rule_lines
+from app.store.database import Database
+from app.store.revisions import bump_revision
+from app.store.rule_rows import delete_rule, insert_rules, read_rules
+
+
+@dataclass
+class RuleChanges:
+    added: list[Rule] = field(default_factory=list)
+    removed: list[Rule] = field(default_factory=list)
+    revision: int | None = None  # set when the change was committed
+
+    @property
+    def empty(self) -> bool:
+        return not self.added and not self.removed
+
+    def lines(self) -> list[str]:
+        out = [f"- {r.text()}" + (f"  ({r.source})" if r.source else "") for r in self.removed]
+        return out + [f"+ {r.text()}" + (f"  ({r.source})" if r.source else "") for r in self.added]
+
+
+def rule_changes(current: Sequence[Rule], target: Sequence[Rule]) -> RuleChanges:
+    """What turns the rule set `current` into `target` (duplicates count once)."""
+    have = {r.key for r in current}
+    want = {r.key for r in target}
+    added = list({r.key: r for r in target if r.key not in have}.values())
+    removed = list({r.key: r for r in current if r.key not in want}.values())
+    return RuleChanges(added, removed)
+
+
+class _DryRun(Exception):
+    """Rolls the transaction back after the difference was computed."""
+
+
+async def push_rules(
+    db: Database, audit: AuditLog, rules: Sequence[Rule], *, actor: str, dry_run: bool
+) -> RuleChanges:
+    changes = RuleChanges()
+    try:
+        async with db.transaction() as session:
+            revision = await bump_revision(session)  # serialise with API writers
+            changes = rule_changes(await read_rules(session), rules)
+            if dry_run or changes.empty:
+                raise _DryRun
+            for rule in changes.removed:
+                await delete_rule(session, rule)
+            await insert_rules(session, [Rule(r.ptype, r.values, "db") for r in changes.added])
+            await audit.record(
+                session,
+                actor=actor,
+                action="policy.pushed",
+                source="cli",
+                target="casbin_rule",
+                before={"removed": [r.text() for r in changes.removed]},
+                after={"added": [r.text() for r in changes.added]},
+                details={"revision": revision, "total": len({r.key for r in rules})},
+            )
+            changes.revision = revision
+    except _DryRun:
+        pass
+    return changes
+
+
+async def stored_rules(db: Database) -> list[Rule]:
+    async with db.transaction() as session:
+        return await read_rules(session)
+
+
+def pull_into(path: Path, rules: Sequence[Rule], *, dry_run: bool) -> RuleChanges:
+    """Rewrite `path` so its rules are exactly `rules`, keeping comments and order."""
+    existing = list(read_rule_lines(path)) if path.is_file() else []
+    current = [Rule(x.ptype, x.values, f"{x.path}:{x.line}") for x in existing]
+    changes = rule_changes(current, rules)
+    if dry_run or changes.empty:
+        return changes
+    removed_lines = {
+        x.line for x in existing if (x.ptype, x.values) in {r.key for r in changes.removed}
+    }
+    text = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    kept = [line for number, line in enumerate(text, start=1) if number not in removed_lines]
+    if changes.added:
+        kept += ["", "# pulled from the database"] + [r.text() for r in changes.added]
+    _write_atomically(path, "\n".join(kept).lstrip("\n") + "\n")
+    return changes
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write next to the target and rename, so a watcher never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,190 @@
+"""Policy administration over HTTP: list, add and remove rules and role members, reload.
+
+Every route needs a policy administrator (`PolicyAdmin`: an admin, the
+`authz:policies:write` scope, or the admin API key). The work happens in
+`app.administration`; this module only parses and renders.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Security
+from fastapi.security import APIKeyHeader
+from starlette.responses import Response
+
+from app.administration.listing import RuleFilter, list_rules, role_members
+from app.administration.policies import PolicyAdministration
+from app.administration.reload import PolicyReloader
+from app.api.deps import EngineDep, ServicesDep
+from app.api.openapi import error_responses
+from app.api.principals import PolicyAdmin
+from app.api.responses import FastJSONResponse
+from app.api.schemas.admin import MembersOut, ReloadOut, RuleIn, RulePage, WriteOut
+from app.api.schemas.common import Identifier
+from app.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidPolicy,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    RequestInvalid,
+    RoleNotFound,
+)
+from app.observability.logging import request_id_var
+
+# For the OpenAPI document only ("Authorize" in /docs); the principal resolvers authenticate.
+admin_api_key_scheme = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="AdminApiKey",
+    description="OMS_AUTH_ADMIN_API_KEY: policy administration until tokens are used",
+    auto_error=False,
+)
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["policy administration"],
+    dependencies=[Security(admin_api_key_scheme)],
+)
+
+_AUTH = (AuthenticationFailed, PermissionDenied)
+
+
+def get_admin(services: ServicesDep) -> PolicyAdministration:
+    return services.policy_admin
+
+
+def get_reloader(services: ServicesDep) -> PolicyReloader:
+    return services.policy_reloader
+
+
+AdminDep = Annotated[PolicyAdministration, Depends(get_admin)]
+ReloaderDep = Annotated[PolicyReloader, Depends(get_reloader)]
+DomainQuery = Annotated[Identifier | None, Query(description="For models with domains")]
+
+
+@router.get(
+    "/policies",
+    response_model=RulePage,
+    responses=error_responses(*_AUTH, RequestInvalid),
+    summary="Live rules (files and database), filtered and paged",
+)
+async def get_policies(
+    _: PolicyAdmin,
+    engine: EngineDep,
+    ptype: Annotated[str | None, Query(max_length=16, examples=["p"])] = None,
+    subject: Annotated[Identifier | None, Query(description="p: subject; g: member")] = None,
+    resource: Annotated[Identifier | None, Query()] = None,
+    action: Annotated[Identifier | None, Query()] = None,
+    domain: DomainQuery = None,
+    source: Annotated[
+        str | None, Query(max_length=255, description="file, db, or a file name")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    flt = RuleFilter(ptype, subject, resource, action, domain, source)
+    return list_rules(engine.snapshot, flt, limit=limit, offset=offset)
+
+
+@router.post(
+    "/policies",
+    status_code=201,
+    response_model=WriteOut,
+    responses=error_responses(*_AUTH, InvalidPolicy, Conflict, RequestInvalid, PayloadTooLarge),
+    summary="Add a rule (stored in the database, audited, live at once)",
+)
+async def add_policy(body: RuleIn, principal: PolicyAdmin, admin: AdminDep) -> WriteOut:
+    result = await admin.add_rule(
+        body.ptype, body.rule, actor=principal.subject, request_id=request_id_var.get()
+    )
+    return WriteOut.of(result)
+
+
+@router.delete(
+    "/policies",
+    response_model=WriteOut,
+    responses=error_responses(*_AUTH, InvalidPolicy, NotFound, Conflict, RequestInvalid),
+    summary="Remove a stored rule (rules from files are edited in the files)",
+)
+async def remove_policy(body: RuleIn, principal: PolicyAdmin, admin: AdminDep) -> WriteOut:
+    result = await admin.remove_rule(
+        body.ptype, body.rule, actor=principal.subject, request_id=request_id_var.get()
+    )
+    return WriteOut.of(result)
+
+
+@router.get(
+    "/roles/{role}/members",
+    response_model=MembersOut,
+    responses=error_responses(*_AUTH, RoleNotFound, RequestInvalid),
+    summary="Who holds a role: direct members and everyone who inherits it",
+)
+async def get_members(
+    _: PolicyAdmin,
+    engine: EngineDep,
+    role: Annotated[Identifier, Path()],
+    domain: DomainQuery = None,
+) -> dict[str, Any]:
+    return role_members(engine.snapshot, role, domain)
+
+
+@router.put(
+    "/roles/{role}/members/{subject}",
+    response_model=WriteOut,
+    responses={
+        201: {"description": "Membership created", "model": WriteOut},
+        **error_responses(*_AUTH, RoleNotFound, InvalidPolicy, Conflict, RequestInvalid),
+    },
+    summary="Give `subject` the role (idempotent: 200 when it already holds it)",
+)
+async def put_member(
+    principal: PolicyAdmin,
+    admin: AdminDep,
+    role: Annotated[Identifier, Path()],
+    subject: Annotated[Identifier, Path()],
+    domain: DomainQuery = None,
+) -> Response:
+    result = await admin.add_member(
+        role, subject, domain, actor=principal.subject, request_id=request_id_var.get()
+    )
+    return FastJSONResponse(
+        WriteOut.of(result).model_dump(), status_code=201 if result.created else 200
+    )
+
+
+@router.delete(
+    "/roles/{role}/members/{subject}",
+    response_model=WriteOut,
+    responses=error_responses(*_AUTH, RoleNotFound, NotFound, Conflict, RequestInvalid),
+    summary="Take the role away from `subject`",
+)
+async def delete_member(
+    principal: PolicyAdmin,
+    admin: AdminDep,
+    role: Annotated[Identifier, Path()],
+    subject: Annotated[Identifier, Path()],
+    domain: DomainQuery = None,
+) -> WriteOut:
+    result = await admin.remove_member(
+        role, subject, domain, actor=principal.subject, request_id=request_id_var.get()
+    )
+    return WriteOut.of(result)
+
+
+@router.post(
+    "/policies/reload",
+    response_model=ReloadOut,
+    responses=error_responses(*_AUTH, InvalidPolicy),
+    summary="Reload from files and database now: lint, swap atomically, audit",
+)
+async def reload_policies(principal: PolicyAdmin, reloader: ReloaderDep) -> dict[str, Any]:
+    outcome = await reloader.reload(
+        trigger="reload", actor=principal.subject, source="api", request_id=request_id_var.get()
+    )
+    return {
+        "policy_revision": outcome.revision,
+        "previous_revision": outcome.previous_revision,
+        "warnings": [f.as_dict() for f in outcome.warnings],
+    }

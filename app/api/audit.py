@@ -1,0 +1,74 @@
+"""The audit trail over HTTP: `GET /api/v1/audit`, newest first, filtered and paged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Security
+
+from app.api.admin import admin_api_key_scheme
+from app.api.deps import ServicesDep
+from app.api.openapi import error_responses
+from app.api.principals import PolicyAdmin
+from app.api.schemas.admin import AuditPageOut
+from app.audit.log import MAX_PAGE, AuditQuery
+from app.errors import AuthenticationFailed, PermissionDenied, RequestInvalid
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["policy administration"],
+    dependencies=[Security(admin_api_key_scheme)],
+)
+
+
+def _utc(value: datetime | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise RequestInvalid(
+            f"{field} needs a time zone (e.g. 2026-11-25T10:00:00Z)",
+            details={"fields": [{"field": field, "message": "time zone required"}]},
+        )
+    return value.astimezone(UTC)
+
+
+@router.get(
+    "/audit",
+    response_model=AuditPageOut,
+    responses=error_responses(AuthenticationFailed, PermissionDenied, RequestInvalid),
+    summary="Audit events (policy changes, reloads, rejections), newest first",
+)
+async def audit_events(
+    _: PolicyAdmin,
+    services: ServicesDep,
+    actor: Annotated[str | None, Query(max_length=255)] = None,
+    action: Annotated[
+        str | None, Query(max_length=64, description="Exact, or a prefix ending in *")
+    ] = None,
+    source: Annotated[str | None, Query(max_length=16, examples=["api"])] = None,
+    target: Annotated[str | None, Query(max_length=2000)] = None,
+    since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone")] = None,
+    until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    cursor: Annotated[int | None, Query(ge=1, description="`next_cursor` of a page")] = None,
+) -> dict[str, Any]:
+    query = AuditQuery(
+        actor=actor,
+        action=action,
+        source=source,
+        target=target,
+        since=_utc(since, "since"),
+        until=_utc(until, "until"),
+        before_id=cursor,
+        limit=limit,
+        offset=offset,
+    )
+    async with services.db.sessions() as session:
+        page = await services.audit.query(session, query)
+    return {
+        "items": [e.as_dict() for e in page.items],
+        "total": page.total,
+        "next_cursor": page.next_cursor,
+    }

@@ -1,0 +1,150 @@
+"""`AuditLog`: write audit events inside the caller's transaction, and read them back.
+
+An event is written in the same transaction as the change it records, so a change is never
+committed without its audit row and an audit row never describes a change that was rolled
+back. The table is append-only (database triggers refuse UPDATE and DELETE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.store.models import AuditEvent, utcnow
+
+Source = Literal["api", "file", "cli", "system"]
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    occurred_at: datetime
+    actor: str
+    action: str
+    source: str
+    request_id: str | None
+    target: str | None
+    before: Any
+    after: Any
+    details: Any
+
+    @classmethod
+    def of(cls, row: AuditEvent) -> AuditEntry:
+        return cls(
+            row.id,
+            row.occurred_at,
+            row.actor,
+            row.action,
+            row.source,
+            row.request_id,
+            row.target,
+            row.before,
+            row.after,
+            row.details,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "actor": self.actor,
+            "action": self.action,
+            "source": self.source,
+            "request_id": self.request_id,
+            "target": self.target,
+            "before": self.before,
+            "after": self.after,
+            "details": self.details,
+        }
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    actor: str | None = None
+    action: str | None = None  # exact, or a prefix ending in "*" ("policy.*")
+    source: str | None = None
+    target: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_id: int | None = None  # cursor: events older than this id
+    limit: int = 50
+    offset: int = 0
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = []
+        if self.actor is not None:
+            out.append(AuditEvent.actor == self.actor)
+        if self.action is not None:
+            if self.action.endswith("*"):
+                out.append(AuditEvent.action.startswith(self.action[:-1], autoescape=True))
+            else:
+                out.append(AuditEvent.action == self.action)
+        if self.source is not None:
+            out.append(AuditEvent.source == self.source)
+        if self.target is not None:
+            out.append(AuditEvent.target == self.target)
+        if self.since is not None:
+            out.append(AuditEvent.occurred_at >= self.since)
+        if self.until is not None:
+            out.append(AuditEvent.occurred_at < self.until)
+        return out
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    items: Sequence[AuditEntry]
+    total: int  # events matching the filters (the cursor aside)
+    next_cursor: int | None
+
+
+class AuditLog:
+    async def record(
+        self,
+        session: AsyncSession,
+        *,
+        actor: str,
+        action: str,
+        source: Source,
+        request_id: str | None = None,
+        target: str | None = None,
+        before: Any = None,
+        after: Any = None,
+        details: Any = None,
+    ) -> int:
+        """Add one event to the caller's transaction; returns its id."""
+        row = AuditEvent(
+            occurred_at=utcnow(),
+            actor=actor[:255],
+            action=action[:64],
+            source=source,
+            request_id=request_id[:128] if request_id else None,
+            target=target,
+            before=before,
+            after=after,
+            details=details,
+        )
+        session.add(row)
+        await session.flush()
+        return row.id
+
+    async def query(self, session: AsyncSession, query: AuditQuery) -> AuditPage:
+        """Newest first; page with `limit` + `offset`, or follow `next_cursor`."""
+        conditions = query.conditions()
+        total = await session.scalar(
+            select(func.count()).select_from(AuditEvent).where(*conditions)
+        )
+        page = select(AuditEvent).where(*conditions)
+        if query.before_id is not None:
+            page = page.where(AuditEvent.id < query.before_id)
+        limit = max(1, min(query.limit, MAX_PAGE))
+        page = page.order_by(AuditEvent.id.desc()).offset(query.offset).limit(limit + 1)
+        rows = list((await session.scalars(page)).all())
+        more = len(rows) > limit
+        items = [AuditEntry.of(r) for r in rows[:limit]]
+        return AuditPage(items, int(total or 0), items[-1].id if more and items else None)

@@ -1,0 +1,1 @@
+"""Command groups of the `oms-auth` CLI, one module each (added in `app.cli`)."""

@@ -1,0 +1,77 @@
+"""The database side of `policy push` and `policy pull` (run with `asyncio.run`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+
+from app.administration.sync import RuleChanges, pull_into, push_rules, stored_rules
+from app.audit.log import AuditLog
+from app.config import ConfigError, Settings, load_settings
+from app.policy.workspace import read_policy_dir
+from app.store.database import Database, redacted
+
+Display = Callable[[Path], str]
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"oms-auth: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _show(changes: RuleChanges, *, dry_run: bool, what: str) -> None:
+    for line in changes.lines():
+        typer.echo(line)
+    summary = f"{len(changes.added)} to add, {len(changes.removed)} to remove"
+    if changes.empty:
+        typer.echo(f"{what} already holds exactly these rules; nothing to do")
+    elif dry_run:
+        typer.echo(f"{summary} (dry run: nothing written)")
+    else:
+        rev = f", policy revision {changes.revision}" if changes.revision is not None else ""
+        typer.echo(f"{summary}: written to {what}{rev}")
+
+
+async def push_command(policy_dir: Path, *, dry_run: bool, actor: str, display: Display) -> None:
+    settings = _settings()
+    policy = read_policy_dir(policy_dir, prefix=f"{display(policy_dir)}/")
+    errors = policy.lint().errors
+    if policy.model is None or errors:
+        first = errors[0].text() if errors else "no model"
+        _fail(f"refusing to push a policy with lint errors: {first}")
+    db = Database(settings.database_url)
+    try:
+        changes = await push_rules(db, AuditLog(), policy.rules, actor=actor, dry_run=dry_run)
+    except Exception as exc:
+        _fail(f"push to {redacted(settings.database_url)} failed: {exc}")
+    finally:
+        await db.close()
+    _show(changes, dry_run=dry_run, what=f"the database ({redacted(settings.database_url)})")
+    if "db" not in settings.policy_source:
+        typer.echo("note: OMS_AUTH_POLICY_SOURCE=files, so the service does not read these rules")
+
+
+async def pull_command(policy_dir: Path, target: Path, *, dry_run: bool, display: Display) -> None:
+    settings = _settings()
+    policy = read_policy_dir(policy_dir)
+    if policy.model is None:
+        _fail(f"{display(policy_dir)} has no valid model: {policy.findings[0].text()}")
+    db = Database(settings.database_url)
+    try:
+        rules = await stored_rules(db)
+    except Exception as exc:
+        _fail(f"reading {redacted(settings.database_url)} failed: {exc}")
+    finally:
+        await db.close()
+    changes = pull_into(target, rules, dry_run=dry_run)
+    _show(changes, dry_run=dry_run, what=display(target))
