@@ -22,6 +22,7 @@ from app.store.database import Database
 from app.store.policy_rules import DatabaseRuleSource
 from app.store.redis import make_redis
 from app.store.revisions import DatabaseRevisionStore
+from app.token_services import TokenComponents, install_tokens
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -36,6 +37,7 @@ class Services:
     redis: Redis | None = None
     # Authentication methods, asked in order (see app.security.principal).
     principal_resolvers: list[PrincipalResolver] = field(default_factory=list)
+    tokens: TokenComponents | None = None  # OAuth2 token service (app.token_services)
     _closers: list[Closer] = field(default_factory=list)
 
     def on_close(self, closer: Closer) -> None:
@@ -71,4 +73,5 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
     services.on_close(db.close)
     if redis is not None:
         services.on_close(redis.aclose)
+    install_tokens(services)
     return services
