@@ -23,6 +23,8 @@ from app.main import create_app
 from app.store.schema import upgrade
 from tests.support import services as svc
 
+pytest_plugins = ["tests.support.tokens"]
+
 REPO = Path(__file__).resolve().parents[1]
 POLICY_DIR = REPO / "policies"
 

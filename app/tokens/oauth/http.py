@@ -9,6 +9,8 @@ hashing reach back to the loop through the `Bridge`.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -87,6 +89,9 @@ class OAuthHTTP:
             form = await read_form(request)
         except FormError as exc:
             return oauth_error(400, "invalid_request", str(exc))
+        if not _basic_auth_is_readable(request.headers.get("authorization")):
+            # Authlib would crash on a Basic header that is not base64 UTF-8.
+            return oauth_error(401, "invalid_client", "Malformed Basic authorization header")
         oauth_request = FormRequest(
             method=request.method,
             uri=str(request.url),
@@ -101,6 +106,16 @@ class OAuthHTTP:
             logger.exception("oauth.request_failed", path=request.url.path)
             return oauth_error(500, "server_error", "Internal error")
         return _response(status, body, headers)
+
+
+def _basic_auth_is_readable(header: str | None) -> bool:
+    if not header or not header.lower().startswith("basic "):
+        return True
+    try:
+        base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 def _response(status: int, body: Any, headers: list[tuple[str, str]]) -> Response:
