@@ -342,13 +342,14 @@ class TokenIssuer:
     ) -> None:
         claims = issued.claims
         version = "v2" if "scope" in claims else "v1"
+        scopes = claims.get("scope", "").split() if version == "v2" else None
         logger.info(
             "auth.token.created",
             user_id=user_id,
             subject=claims["sub"],
             token_type="access",  # noqa: S106
             jti=claims["jti"],
-            scopes=claims.get("scope", "").split() if version == "v2" else None,
+            scopes=scopes,
             client_id=claims["client_id"],
             grant=grant,
             version=version,
@@ -363,6 +364,7 @@ class TokenIssuer:
                 subject=claims["sub"],
                 token_type="refresh",  # noqa: S106
                 session_id=claims.get("sid"),
+                scopes=scopes,
                 client_id=claims["client_id"],
                 grant=grant,
                 ip=ip,

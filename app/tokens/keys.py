@@ -115,6 +115,7 @@ class KeyRing:
         self._signer: Signer | None = None
         self._published: dict[str, _Published] = {}
         self._loaded_at = 0.0
+        self._forced_at = 0.0  # last reload caused by an unknown kid (at most one a second)
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -170,7 +171,8 @@ class KeyRing:
         """The public key and alg for `kid`; reloads once when the kid is unknown."""
         await self._fresh()
         entry = self._published.get(kid)
-        if entry is None and self.clock() - self._loaded_at >= UNKNOWN_KID_RELOAD_SECONDS:
+        if entry is None and self.clock() - self._forced_at >= UNKNOWN_KID_RELOAD_SECONDS:
+            self._forced_at = self.clock()
             await self.reload()
             entry = self._published.get(kid)
         if entry is None:
