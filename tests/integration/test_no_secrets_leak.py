@@ -117,7 +117,7 @@ async def test_logs_of_a_full_flow_hold_no_secret(
     db = Database(database_url)
     try:
         async with db.sessions() as s:
-            stored = [r for r in (await s.scalars(select(RefreshToken.token_hash))).all()]
+            stored = list((await s.scalars(select(RefreshToken.token_hash))).all())
     finally:
         await db.close()
     assert stored and _leaks("\n".join(stored), secrets) == []

@@ -6,7 +6,6 @@ import httpx
 import pytest
 
 from app.main import create_app
-
 from tests.support.tokens import PASSWORD, AppFactory
 
 
