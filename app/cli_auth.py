@@ -252,6 +252,18 @@ def clients_list() -> None:
     _run(work)
 
 
+@clients_cli.command("disable")
+def clients_disable(client_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+    """Disable a client: it can no longer authenticate (its access tokens expire)."""
+
+    async def work(settings: Settings, db: Database) -> None:
+        if not await ClientRepository(db).disable(client_id=client_id):
+            fail(f"no client {client_id!r}", code=1)
+        typer.echo(f"disabled client {client_id}")
+
+    _run(work)
+
+
 # -- keys ----------------------------------------------------------------------------------
 @keys_cli.command("rotate")
 def keys_rotate(

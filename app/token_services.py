@@ -236,17 +236,21 @@ async def bootstrap_admin(tokens: TokenComponents) -> None:
 
 
 async def _housekeeping(tokens: TokenComponents, *, memory: bool) -> None:
-    """Purge dead revocation entries and refresh tokens; without Redis, keep the in-process
-    revocation cache in step with writes made by other instances or the CLI."""
-    interval = tokens.settings.policy_poll_interval if memory else PURGE_EVERY_SECONDS
+    """Keep the revocation cache complete and the tables small.
+
+    Without Redis, the in-process cache is refreshed from the database every poll interval
+    (writes by other instances or the CLI arrive that way). With Redis, it is refilled well
+    before its completeness marker lapses, so lookups do not fall back to the database in
+    normal operation. Dead revocation entries and expired refresh tokens are purged.
+    """
+    interval = tokens.settings.policy_poll_interval if memory else REDIS_COMPLETE_SECONDS / 2
     since_purge = PURGE_EVERY_SECONDS
     service = tokens.service
     while True:
         await asyncio.sleep(interval)
         since_purge += interval
         try:
-            if memory:
-                await service.revocations.warm()
+            await service.revocations.warm()
             if since_purge >= PURGE_EVERY_SECONDS:
                 since_purge = 0.0
                 await service.revocations.purge()

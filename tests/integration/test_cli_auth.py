@@ -157,6 +157,9 @@ def test_clients_create_prints_the_secret_once(make_settings: SettingsFactory) -
     assert bad.exit_code == 2 and "unknown grant type" in bad.output
     dup = _run(settings, "clients", "create", "reports", "--scope", "a")
     assert dup.exit_code == 2 and "already exists" in dup.output
+    assert _run(settings, "clients", "disable", "reports").exit_code == 0
+    assert "disabled" in _run(settings, "clients", "list").stdout
+    assert _run(settings, "clients", "disable", "ghost").exit_code == 1
 
 
 def test_keys_rotate_and_list(make_settings: SettingsFactory) -> None:

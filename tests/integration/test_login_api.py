@@ -167,3 +167,13 @@ async def _hash_of(env: TokenApp, username: str) -> str:
     user = await env.tokens.users.by_username(username)
     assert user is not None
     return user.password_hash
+
+
+async def test_token_metrics_are_exported(token_app: TokenApp) -> None:
+    tokens = await token_app.login("alice")
+    await token_app.validate(tokens["access_token"])
+    await token_app.login("alice", "wrong-password", expect=401)
+    text = (await token_app.http.get("/metrics")).text
+    assert 'oms_auth_tokens_issued_total{grant="password",kind="access",version="v2"} 1.0' in text
+    assert 'oms_auth_token_validations_total{result="valid"} 1.0' in text
+    assert 'oms_auth_logins_total{result="failed"} 1.0' in text

@@ -32,6 +32,16 @@ async def test_password_grant_issues_scoped_tokens(token_app: TokenApp) -> None:
     assert body["scope"] == claims["scope"]
     assert claims["roles"] == ["developer", "viewer"]
     assert (await token_app.validate(body["access_token"]))["valid"] is True
+    bound = await token_app.oauth(
+        "token",
+        "web",
+        {"grant_type": "password", "username": "alice", "password": PASSWORD},
+        headers={"X-Device-Fingerprint": "tablet-9"},
+    )
+    token = bound.json()["access_token"]
+    assert "fpt" in claims_of(token)
+    assert (await token_app.validate(token))["error"]["code"] == "AUTH_006"
+    assert (await token_app.validate(token, device_fingerprint="tablet-9"))["valid"] is True
 
 
 async def test_password_grant_with_client_secret_post(token_app: TokenApp) -> None:
