@@ -39,6 +39,7 @@ from app.tokens.oauth.http import OAuthHTTP
 from app.tokens.oauth.server import OAuthServer
 from app.tokens.ports import KeyStore, RevocationCache
 from app.tokens.revocation import MemoryRevocationCache, Revocations
+from app.tokens.rotation import RefreshRotation
 from app.tokens.scopes import ScopeResolver
 from app.tokens.service import TokenService
 from app.tokens.staleness import PermissionCutoff
@@ -153,15 +154,14 @@ def build_token_components(
         policy=engine,
         scopes=ScopeResolver(),
         refresh_tokens=refresh_tokens,
-        users=users,
-        revocations=revocations,
-        limiter=limits,
         metrics=metrics,
     )
+    rotation = RefreshRotation(issuer, refresh_tokens, users, revocations, limiter=limits)
     service = TokenService(
         first_party=ClientContext(settings.service_name),
         accounts=Accounts(users, hasher, limiter=limits, metrics=metrics),
         issuer=issuer,
+        rotation=rotation,
         validator=TokenValidator(
             settings.issuer, settings.audience, keys, revocations, metrics=metrics
         ),

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from app.api.bearer import TokensDep
 from app.errors import DependencyUnavailable
+from app.token_services import TokenComponents
 from app.tokens.metadata import server_metadata
 from app.tokens.oauth.http import OAuthHTTP
 
@@ -44,11 +45,10 @@ _FORM_BODY: dict[str, Any] = {
 _OAUTH_ERROR = {"description": 'RFC 6749 error: {"error": "invalid_grant", ...}'}
 
 
-def _oauth(tokens: Any) -> OAuthHTTP:
+def _oauth(tokens: TokenComponents) -> OAuthHTTP:
     if tokens.oauth is None:
         raise DependencyUnavailable("the OAuth server is starting")
-    oauth: OAuthHTTP = tokens.oauth
-    return oauth
+    return tokens.oauth
 
 
 @router.post(

@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
@@ -195,7 +195,3 @@ class KeyRing:
 def _newest_active(keys: list[StoredKey]) -> StoredKey | None:
     active = [k for k in keys if k.status == "active"]
     return max(active, key=lambda k: k.created_at) if active else None
-
-
-def retirement_horizon(now: datetime, max_token_lifetime: int) -> datetime:
-    return now - timedelta(seconds=max_token_lifetime)

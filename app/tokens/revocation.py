@@ -31,6 +31,7 @@ from app.tokens.ports import RevocationCache, RevocationStore
 SESSION_PREFIX = "sid:"
 MAX_TOKEN_LIFETIME = 86_400  # the longest access-token TTL the settings allow
 RETRY_SECONDS = 1.0
+WARN_EVERY_SECONDS = 10.0
 
 
 class MemoryRevocationCache:
@@ -96,6 +97,7 @@ class Revocations:
         self._tasks: set[asyncio.Task[None]] = set()
         self._warming: asyncio.Task[None] | None = None
         self._retrying: asyncio.Task[None] | None = None
+        self._warned_at = 0.0
 
     @property
     def has_pending(self) -> bool:
@@ -114,7 +116,7 @@ class Revocations:
         try:
             state = await self.cache.lookup(jtis=jtis, sessions=sessions, subjects=subjects)
         except Exception as exc:
-            logger.warning("auth.revocation.cache_unavailable", error=type(exc).__name__)
+            self._warn_cache_down(exc)
         if state is None:
             state = await self._from_store(jtis, sessions, subjects)
             self._count("db")
@@ -134,6 +136,13 @@ class Revocations:
             raise DependencyUnavailable(
                 "Revocation state is unavailable", details={"dependency": "database"}
             ) from None
+
+    def _warn_cache_down(self, exc: Exception) -> None:
+        """One warning per `WARN_EVERY_SECONDS` while the cache is down, not one per request."""
+        now = self.clock()
+        if now - self._warned_at >= WARN_EVERY_SECONDS:
+            self._warned_at = now
+            logger.warning("auth.revocation.cache_unavailable", error=type(exc).__name__)
 
     @staticmethod
     def reason(ref: TokenRef, state: RevocationState) -> str | None:

@@ -11,12 +11,14 @@ from loguru import logger
 
 from app.tokens.accounts import Accounts
 from app.tokens.claims import AccessClaims
-from app.tokens.issuer import ClientContext, IssuedTokens, TokenIssuer, hash_refresh_token
+from app.tokens.issuer import ClientContext, IssuedTokens, TokenIssuer
 from app.tokens.keys import KeyRing
 from app.tokens.models import RevocationState, UserRecord
 from app.tokens.oauth.clients import AccessTokenHandle, RefreshTokenHandle
 from app.tokens.ports import RefreshTokenStore, UserStore
+from app.tokens.refresh_tokens import hash_refresh_token
 from app.tokens.revocation import Revocations
+from app.tokens.rotation import RefreshRotation
 from app.tokens.staleness import PermissionCutoff
 from app.tokens.validator import TokenValidator
 
@@ -26,6 +28,7 @@ class TokenService:
     first_party: ClientContext
     accounts: Accounts
     issuer: TokenIssuer
+    rotation: RefreshRotation
     validator: TokenValidator
     revocations: Revocations
     refresh_tokens: RefreshTokenStore
@@ -61,7 +64,7 @@ class TokenService:
         )
 
     async def refresh(self, raw: str, *, fingerprint: str | None, ip: str | None) -> IssuedTokens:
-        return await self.issuer.refresh(
+        return await self.rotation.refresh(
             raw, client=self.first_party, requested=None, fingerprint=fingerprint, ip=ip
         )
 

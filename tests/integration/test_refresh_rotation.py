@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from app.store.database import Database
 from app.store.models import RefreshToken
-from app.tokens.issuer import hash_refresh_token
+from app.tokens.refresh_tokens import hash_refresh_token
 from tests.support.tokens import PASSWORD, AppFactory, TokenApp, claims_of
 
 

@@ -15,7 +15,6 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
 from app.errors import AuthzError
-from app.tokens.issuer import REFRESH_TOKEN_PREFIX
 from app.tokens.oauth.clients import (
     AUTH_METHODS,
     AccessTokenHandle,
@@ -24,6 +23,7 @@ from app.tokens.oauth.clients import (
 )
 from app.tokens.oauth.errors import to_oauth_error
 from app.tokens.oauth.requests import FormRequest
+from app.tokens.refresh_tokens import REFRESH_TOKEN_PREFIX
 
 if TYPE_CHECKING:
     from app.tokens.oauth.server import OAuthServer

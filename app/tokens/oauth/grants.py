@@ -112,7 +112,7 @@ class RefreshTokenGrant(_OurGrant, grants.RefreshTokenGrant):  # type: ignore[mi
     def create_token_response(self) -> Response:
         client: OAuthClient = self.request.client
         issued = self.call(
-            self.server.issuer.refresh(
+            self.server.tokens.rotation.refresh(
                 self.request.form["refresh_token"],
                 client=client.context,
                 requested=self.requested_scope(),
