@@ -22,6 +22,7 @@ from app.policy.engine import PolicyEngine
 from app.security.bearer import BearerTokenResolver
 from app.security.passwords import PasswordHasher, WeakPassword, check_password_policy
 from app.security.rate_limits import RateLimits
+from app.store.availability import is_unavailable
 from app.store.clients import ClientRepository
 from app.store.database import Database
 from app.store.key_files import FileKeyStore
@@ -205,7 +206,9 @@ async def start_tokens(services: Services) -> None:
     server = OAuthServer(
         tokens=service, clients=tokens.clients, bridge=Bridge(asyncio.get_running_loop())
     )
-    tokens.oauth = OAuthHTTP(server, require_https=tokens.settings.require_https)
+    tokens.oauth = OAuthHTTP(
+        server, require_https=tokens.settings.require_https, unavailable=is_unavailable
+    )
     tokens._tasks.append(asyncio.create_task(_housekeeping(tokens, memory=services.redis is None)))
 
 

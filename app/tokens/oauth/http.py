@@ -65,9 +65,16 @@ def oauth_error(status: int, error: str, description: str) -> Response:
 
 
 class OAuthHTTP:
-    def __init__(self, server: OAuthServer, *, require_https: bool) -> None:
+    def __init__(
+        self,
+        server: OAuthServer,
+        *,
+        require_https: bool,
+        unavailable: Callable[[BaseException], bool] = lambda exc: False,
+    ) -> None:
         self.server = server
         self.require_https = require_https
+        self.unavailable = unavailable  # "a dependency is down" (503), not a bug (500)
 
     async def token(self, request: Request) -> Response:
         return await self._handle(request, self.server.token_response)
@@ -102,7 +109,10 @@ class OAuthHTTP:
         )
         try:
             status, body, headers = await asyncio.to_thread(call, oauth_request)
-        except Exception:
+        except Exception as exc:
+            if self.unavailable(exc):
+                logger.error("oauth.dependency_unavailable", error=type(exc).__name__)
+                return oauth_error(503, "temporarily_unavailable", "Try again later")
             logger.exception("oauth.request_failed", path=request.url.path)
             return oauth_error(500, "server_error", "Internal error")
         return _response(status, body, headers)
