@@ -21,6 +21,9 @@ OPENAPI_TAGS = [
     {"name": "permissions", "description": "What a subject may do, and who may do what"},
     {"name": "authzen", "description": "OpenID AuthZEN Authorization API 1.0"},
     {"name": "operations", "description": "Health, readiness and metrics"},
+    {"name": "auth", "description": "Log in, refresh, log out; v2 tokens carry scopes"},
+    {"name": "tokens", "description": "Access-token validation for resource servers"},
+    {"name": "oauth", "description": "OAuth 2.0 token, revocation, introspection, JWKS, metadata"},
 ]
 
 
