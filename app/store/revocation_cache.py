@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Collection
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from app.tokens.models import RevocationState
 from app.tokens.revocation import MAX_TOKEN_LIFETIME
@@ -71,7 +72,7 @@ class RedisRevocationCache:
     async def forget_completeness(self) -> None:
         await self.redis.delete(self.complete_key)
 
-    def _queue(self, pipe: object, state: RevocationState) -> None:
+    def _queue(self, pipe: Pipeline, state: RevocationState) -> None:
         now = self.clock()
         for jti, until in state.jtis.items():
             self._set(pipe, self._jti + jti, until, until - now)
@@ -82,14 +83,12 @@ class RedisRevocationCache:
             ttl = ms / 1000 + MAX_TOKEN_LIFETIME - now
             if ttl > 0:
                 # Keep the larger value if another writer already stored a later cut-off.
-                pipe.eval(  # type: ignore[attr-defined]
-                    _SET_MAX, 1, self._after + subject, str(ms), str(math.ceil(ttl * 1000))
-                )
+                pipe.eval(_SET_MAX, 1, self._after + subject, str(ms), str(math.ceil(ttl * 1000)))
 
     @staticmethod
-    def _set(pipe: object, key: str, value: float, ttl: float) -> None:
+    def _set(pipe: Pipeline, key: str, value: float, ttl: float) -> None:
         if ttl > 0:
-            pipe.set(key, repr(value), px=max(1, math.ceil(ttl * 1000)))  # type: ignore[attr-defined]
+            pipe.set(key, repr(value), px=max(1, math.ceil(ttl * 1000)))
 
 
 # SET key to ARGV[1] unless it already holds a larger number; TTL ARGV[2] ms.
