@@ -13,6 +13,7 @@ from typing import Annotated, NoReturn
 import orjson
 import typer
 
+from app.cli_auth import auth_cli
 from app.commands.policy import policy_cli
 from app.config import ConfigError, Settings, load_settings
 from app.errors import AuthzError
@@ -25,6 +26,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 cli.add_typer(policy_cli, name="policy")
+cli.add_typer(auth_cli)  # users, clients, keys
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     bootstrap_admin: SecretStr | None = None
     admin_api_key: SecretStr | None = None
     require_https: bool = False
+    # argon2id cost for user passwords (RFC 9106 "low memory" profile by default).
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=65_536, ge=1024, le=4 * 1024 * 1024)
+    argon2_parallelism: int = Field(default=4, ge=1, le=16)
+    # How often an instance looks for signing keys rotated elsewhere (CLI, another instance).
+    key_reload_interval: float = Field(default=5.0, gt=0, le=3600)
 
     cache_version: str = Field(default="v1", pattern=r"^[a-z0-9]{1,16}$")
     decision_cache_ttl: int = Field(default=60, ge=0, le=86_400)

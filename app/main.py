@@ -10,19 +10,24 @@ from fastapi import FastAPI
 from loguru import logger
 
 from app.administration.reload import policy_watcher
-from app.api import admin, audit, authzen, health
+from app.api import admin, audit, authzen, health, oauth
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestContextMiddleware
 from app.api.openapi import API_DESCRIPTION, OPENAPI_TAGS
 from app.api.responses import FastJSONResponse
+from app.api.v1 import auth as v1_auth
 from app.api.v1 import authz as v1_authz
+from app.api.v1 import tokens as v1_tokens
 from app.api.v1 import users as v1_users
+from app.api.v2 import auth as v2_auth
+from app.api.v2 import authz as v2_authz
 from app.config import Settings, load_settings
 from app.observability.logging import setup_logging
 from app.observability.metrics import Metrics
 from app.services import Services, build_services
 from app.store.database import redacted
 from app.store.schema import current_revision, head_revision
+from app.token_services import start_tokens
 
 
 class StartupError(RuntimeError):
@@ -56,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             await _check_schema(services)
             await services.engine.load(trigger="startup")
+            await start_tokens(services)
             if settings.policy_watch:
                 watcher = policy_watcher(services.policy_reloader)
                 watcher.start()
@@ -94,4 +100,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(authzen.router)
     app.include_router(admin.router)
     app.include_router(audit.router)
+    for token_router in (oauth, v1_auth, v1_tokens, v2_auth, v2_authz):
+        app.include_router(token_router.router)
     return app

@@ -27,6 +27,7 @@ from app.store.database import Database
 from app.store.policy_rules import DatabaseRuleSource
 from app.store.redis import make_redis
 from app.store.revisions import DatabaseRevisionStore
+from app.token_services import TokenComponents, install_tokens
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -44,6 +45,7 @@ class Services:
     audit: AuditLog = field(default_factory=AuditLog)
     policy_admin: PolicyAdministration = field(init=False)
     policy_reloader: PolicyReloader = field(init=False)
+    tokens: TokenComponents | None = None  # OAuth2 token service (app.token_services)
     _closers: list[Closer] = field(default_factory=list)
 
     def on_close(self, closer: Closer) -> None:
@@ -84,4 +86,5 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
     services.principal_resolvers.append(AdminApiKeyResolver(settings.admin_api_key))
     if redis is not None:
         services.on_close(redis.aclose)
+    install_tokens(services)
     return services

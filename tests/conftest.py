@@ -23,6 +23,8 @@ from app.main import create_app
 from app.store.schema import upgrade
 from tests.support import services as svc
 
+pytest_plugins = ["tests.support.tokens"]
+
 REPO = Path(__file__).resolve().parents[1]
 POLICY_DIR = REPO / "policies"
 
@@ -116,6 +118,10 @@ def make_settings(sqlite_url: str, service_name: str) -> SettingsFactory:
             "service_name": service_name,
             "log_json": True,
             "log_level": "WARNING",
+            # Cheap password hashing: tests hash and verify many passwords.
+            "argon2_time_cost": 1,
+            "argon2_memory_kib": 1024,
+            "argon2_parallelism": 1,
         }
         values.update(overrides)
         return Settings(**values)

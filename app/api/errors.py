@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -18,6 +19,7 @@ from app.api.responses import FastJSONResponse
 from app.errors import (
     AuthzError,
     BatchTooLarge,
+    DependencyUnavailable,
     InternalError,
     MethodNotAllowed,
     NotFound,
@@ -25,6 +27,7 @@ from app.errors import (
     RequestInvalid,
 )
 from app.observability.logging import request_id_var
+from app.store.availability import CONNECTION_ERRORS
 
 BATCH_TOO_LARGE = "batch_too_large"
 
@@ -99,6 +102,13 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
     return error_response(error, status=400 if _is_authzen(request) else None)
 
 
+async def handle_database_unavailable(request: Request, exc: Exception) -> Response:
+    logger.error("database.unavailable", error=type(exc).__name__, path=request.url.path)
+    return error_response(
+        DependencyUnavailable("The database is unavailable", details={"dependency": "database"})
+    )
+
+
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     mapped: AuthzError
@@ -120,3 +130,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AuthzError, handle_authz_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
+    for db_error in CONNECTION_ERRORS:
+        app.add_exception_handler(db_error, handle_database_unavailable)

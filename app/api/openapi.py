@@ -25,6 +25,9 @@ OPENAPI_TAGS = [
         "description": "Rules, role members, reloads and the audit trail (admin only)",
     },
     {"name": "operations", "description": "Health, readiness and metrics"},
+    {"name": "auth", "description": "Log in, refresh, log out; v2 tokens carry scopes"},
+    {"name": "tokens", "description": "Access-token validation for resource servers"},
+    {"name": "oauth", "description": "OAuth 2.0 token, revocation, introspection, JWKS, metadata"},
 ]
 
 

@@ -148,7 +148,16 @@ def setup_logging(
     # Casbin logs every single decision at INFO/WARNING; our own events cover decisions.
     logging.getLogger("casbin").setLevel(logging.ERROR)
     logging.getLogger("casbin").propagate = False
-    for noisy in ("sqlalchemy", "alembic", "watchfiles", "httpx", "httpcore", "asyncio"):
+    for noisy in (
+        "sqlalchemy",
+        "alembic",
+        "watchfiles",
+        "httpx",
+        "httpcore",
+        "asyncio",
+        "aiosqlite",  # logs every statement with its parameters at DEBUG
+        "authlib",  # its DEBUG lines may print client credentials and tokens
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     def remove() -> None:

@@ -1,0 +1,53 @@
+"""Dependencies of the token routes: the token service, the caller's bearer token, its IP."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from app.api.deps import ServicesDep
+from app.errors import AuthenticationFailed, DependencyUnavailable
+from app.security.bearer import CHALLENGE, verify_bearer
+from app.token_services import TokenComponents
+from app.tokens.claims import AccessClaims
+
+
+def get_tokens(services: ServicesDep) -> TokenComponents:
+    if services.tokens is None:
+        raise DependencyUnavailable("the token service is not running")
+    return services.tokens
+
+
+async def bearer_claims(
+    request: Request, tokens: Annotated[TokenComponents, Depends(get_tokens)]
+) -> AccessClaims:
+    claims = await verify_bearer(request, tokens.service.validator)
+    if claims is None:
+        raise AuthenticationFailed(
+            "A bearer access token is required", headers={"WWW-Authenticate": CHALLENGE}
+        )
+    return claims
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def device_fingerprint(
+    x_device_fingerprint: Annotated[
+        str | None,
+        Header(
+            max_length=512,
+            description="Binds the token to this device: later uses must send the same value",
+        ),
+    ] = None,
+) -> str | None:
+    return x_device_fingerprint
+
+
+TokensDep = Annotated[TokenComponents, Depends(get_tokens)]
+BearerClaims = Annotated[AccessClaims, Depends(bearer_claims)]
+ClientIP = Annotated[str | None, Depends(client_ip)]
+DeviceFingerprint = Annotated[str | None, Depends(device_fingerprint)]
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

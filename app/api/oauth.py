@@ -1,0 +1,98 @@
+"""OAuth 2.0 endpoints (RFC 6749 token, RFC 7009 revocation, RFC 7662 introspection), the
+JWKS and RFC 8414 metadata. Errors here use RFC 6749 JSON, as OAuth clients expect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from app.api.bearer import TokensDep
+from app.errors import DependencyUnavailable
+from app.token_services import TokenComponents
+from app.tokens.metadata import server_metadata
+from app.tokens.oauth.http import OAuthHTTP
+
+router = APIRouter(tags=["oauth"])
+
+_FORM_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "grant_type": {
+                            "type": "string",
+                            "enum": ["password", "client_credentials", "refresh_token"],
+                        },
+                        "username": {"type": "string"},
+                        "password": {"type": "string"},
+                        "refresh_token": {"type": "string"},
+                        "scope": {"type": "string"},
+                        "token": {"type": "string"},
+                        "token_type_hint": {"type": "string"},
+                        "client_id": {"type": "string"},
+                        "client_secret": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
+_OAUTH_ERROR = {"description": 'RFC 6749 error: {"error": "invalid_grant", ...}'}
+
+
+def _oauth(tokens: TokenComponents) -> OAuthHTTP:
+    if tokens.oauth is None:
+        raise DependencyUnavailable("the OAuth server is starting")
+    return tokens.oauth
+
+
+@router.post(
+    "/oauth/token",
+    summary="Token endpoint: password, client_credentials and refresh_token grants",
+    openapi_extra=_FORM_BODY,
+    responses={400: _OAUTH_ERROR, 401: _OAUTH_ERROR, 429: _OAUTH_ERROR},
+)
+async def token(request: Request, tokens: TokensDep) -> Response:
+    return await _oauth(tokens).token(request)
+
+
+@router.post(
+    "/oauth/revoke",
+    summary="RFC 7009 revocation (200 even for unknown tokens); client authentication",
+    openapi_extra=_FORM_BODY,
+    responses={400: _OAUTH_ERROR, 401: _OAUTH_ERROR},
+)
+async def revoke(request: Request, tokens: TokensDep) -> Response:
+    return await _oauth(tokens).revocation(request)
+
+
+@router.post(
+    "/oauth/introspect",
+    summary="RFC 7662 introspection; client authentication",
+    openapi_extra=_FORM_BODY,
+    responses={400: _OAUTH_ERROR, 401: _OAUTH_ERROR},
+)
+async def introspect(request: Request, tokens: TokensDep) -> Response:
+    return await _oauth(tokens).introspection(request)
+
+
+@router.get("/.well-known/jwks.json", summary="Public signing keys: current and previous")
+async def jwks(tokens: TokensDep) -> Response:
+    return JSONResponse(
+        await tokens.keys.jwks(),
+        headers={"Cache-Control": "public, max-age=60"},
+        media_type="application/jwk-set+json",
+    )
+
+
+@router.get(
+    "/.well-known/oauth-authorization-server", summary="RFC 8414 authorization server metadata"
+)
+async def metadata(tokens: TokensDep) -> dict[str, Any]:
+    settings = tokens.settings
+    return server_metadata(settings.issuer, signing_alg=settings.signing_alg)

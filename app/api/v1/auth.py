@@ -1,0 +1,117 @@
+"""Login API v1: tokens without `scope` (resource servers ask the decision API per request)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from starlette.responses import Response as StarletteResponse
+
+from app.api.bearer import NO_STORE, BearerClaims, ClientIP, DeviceFingerprint, TokensDep
+from app.api.openapi import error_responses
+from app.api.schemas.tokens import (
+    LoginRequest,
+    LogoutRequest,
+    MeResponse,
+    RefreshRequest,
+    TokenResponse,
+)
+from app.errors import (
+    AuthenticationFailed,
+    DeviceMismatch,
+    InsufficientScope,
+    RateLimited,
+    RequestInvalid,
+    TokenExpired,
+    TokenInvalid,
+    TokenRevoked,
+)
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+TOKEN_ERRORS = (TokenExpired, TokenInvalid, TokenRevoked, DeviceMismatch)
+
+
+@router.post(
+    "/login",
+    response_model=TokenResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid),
+    summary="Log in with username and password (v1 token: no scope claim)",
+)
+async def login(
+    body: LoginRequest,
+    tokens: TokensDep,
+    response: Response,
+    ip: ClientIP,
+    fingerprint: DeviceFingerprint,
+) -> dict[str, Any]:
+    issued = await tokens.service.login(
+        body.username,
+        body.password,
+        version="v1",
+        requested=None,
+        fingerprint=fingerprint,
+        ip=ip,
+    )
+    response.headers.update(NO_STORE)
+    return issued.body()
+
+
+@router.post(
+    "/refresh",
+    response_model=TokenResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(*TOKEN_ERRORS, InsufficientScope, RateLimited, RequestInvalid),
+    summary="Exchange a refresh token for new tokens (the refresh token rotates)",
+)
+async def refresh(
+    body: RefreshRequest,
+    tokens: TokensDep,
+    response: Response,
+    ip: ClientIP,
+    fingerprint: DeviceFingerprint,
+) -> dict[str, Any]:
+    issued = await tokens.service.refresh(body.refresh_token, fingerprint=fingerprint, ip=ip)
+    response.headers.update(NO_STORE)
+    return issued.body()
+
+
+@router.post(
+    "/logout",
+    status_code=204,
+    response_class=StarletteResponse,
+    responses=error_responses(AuthenticationFailed, *TOKEN_ERRORS),
+    summary="Revoke the presented access token and its session (refresh tokens included)",
+)
+async def logout(
+    claims: BearerClaims, tokens: TokensDep, ip: ClientIP, body: LogoutRequest | None = None
+) -> StarletteResponse:
+    await tokens.service.logout(claims, refresh_token=body.refresh_token if body else None, ip=ip)
+    return StarletteResponse(status_code=204)
+
+
+@router.get(
+    "/me",
+    response_model=MeResponse,
+    responses=error_responses(AuthenticationFailed, *TOKEN_ERRORS),
+    summary="Who the presented access token belongs to",
+)
+async def me(claims: BearerClaims, tokens: TokensDep) -> dict[str, Any]:
+    user = None if claims.is_client_token else await tokens.users.by_username(claims.subject)
+    snapshot = tokens.engine.snapshot
+    return {
+        "subject": claims.subject,
+        "user_id": user.id if user else None,
+        "is_admin": bool(user.is_admin) if user else claims.is_admin,
+        "roles": snapshot.implicit_roles(claims.subject),
+        "token": {
+            "jti": claims.jti,
+            "client_id": claims.client_id,
+            "version": claims.version,
+            "scope": list(claims.scope) if claims.scope is not None else None,
+            "iat": claims.issued_at,
+            "exp": claims.expires_at,
+            "device_bound": claims.fingerprint_hash is not None,
+        },
+    }

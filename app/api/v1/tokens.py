@@ -1,0 +1,77 @@
+"""Token validation for resource servers: one token, or up to 1000 in one call."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+
+from app.api.bearer import TokensDep
+from app.api.openapi import error_responses
+from app.api.schemas.tokens import (
+    BatchTokenItem,
+    BatchValidateRequest,
+    BatchValidationResponse,
+    ValidateRequest,
+    ValidationResult,
+)
+from app.errors import AuthzError, BatchTooLarge, DependencyUnavailable, RequestInvalid
+from app.tokens.claims import AccessClaims
+
+router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
+
+FingerprintHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Device-Fingerprint",
+        max_length=512,
+        description="Fingerprint for device-bound tokens that carry none of their own",
+    ),
+]
+
+
+def result(outcome: AccessClaims | AuthzError) -> dict[str, Any]:
+    if isinstance(outcome, AccessClaims):
+        return {"valid": True, "claims": outcome.raw}
+    return {
+        "valid": False,
+        "error": {"code": outcome.code, "message": outcome.message, "details": outcome.details},
+    }
+
+
+@router.post(
+    "/validate",
+    response_model=ValidationResult,
+    response_model_exclude_none=True,
+    responses=error_responses(RequestInvalid, DependencyUnavailable),
+    summary="Validate one access token: `{valid, claims}` or `{valid: false, error}`",
+)
+async def validate(
+    body: ValidateRequest, tokens: TokensDep, fingerprint: FingerprintHeader = None
+) -> dict[str, Any]:
+    outcome = (
+        await tokens.service.validator.validate_many(
+            [body.token], [body.device_fingerprint or fingerprint], audience=body.audience
+        )
+    )[0]
+    return result(outcome)
+
+
+@router.post(
+    "/validate/batch",
+    response_model=BatchValidationResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(RequestInvalid, BatchTooLarge, DependencyUnavailable),
+    summary="Validate up to 1000 tokens: one signature pass, one revocation lookup",
+)
+async def validate_batch(
+    body: BatchValidateRequest, tokens: TokensDep, fingerprint: FingerprintHeader = None
+) -> dict[str, Any]:
+    texts = [t.token if isinstance(t, BatchTokenItem) else t for t in body.tokens]
+    prints = [
+        (t.device_fingerprint if isinstance(t, BatchTokenItem) else None) or fingerprint
+        for t in body.tokens
+    ]
+    outcomes = await tokens.service.validator.validate_many(texts, prints, audience=body.audience)
+    results = [result(o) for o in outcomes]
+    return {"results": results, "valid_count": sum(1 for r in results if r["valid"])}

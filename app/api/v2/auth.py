@@ -1,0 +1,47 @@
+"""Login API v2: the access token's `scope` lists what the user may do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from app.api.bearer import NO_STORE, ClientIP, DeviceFingerprint, TokensDep
+from app.api.openapi import error_responses
+from app.api.schemas.tokens import LoginV2Request, TokenResponse
+from app.errors import AuthenticationFailed, InsufficientScope, RateLimited, RequestInvalid
+from app.tokens.scopes import parse_scope
+
+router = APIRouter(prefix="/api/v2/auth", tags=["auth"])
+
+
+@router.post(
+    "/login",
+    response_model=TokenResponse,
+    response_model_exclude_none=True,
+    responses=error_responses(AuthenticationFailed, InsufficientScope, RateLimited, RequestInvalid),
+    summary="Log in; the token carries the user's permissions as `resource:action` scopes",
+)
+async def login(
+    body: LoginV2Request,
+    tokens: TokensDep,
+    response: Response,
+    ip: ClientIP,
+    fingerprint: DeviceFingerprint,
+) -> dict[str, Any]:
+    try:
+        requested = parse_scope(body.scope)
+    except ValueError as exc:
+        raise RequestInvalid(
+            "Invalid scope", details={"fields": [{"field": "scope", "message": str(exc)}]}
+        ) from None
+    issued = await tokens.service.login(
+        body.username,
+        body.password,
+        version="v2",
+        requested=requested,
+        fingerprint=fingerprint,
+        ip=ip,
+    )
+    response.headers.update(NO_STORE)
+    return issued.body()

@@ -1,0 +1,297 @@
+"""`oms-auth users|clients|keys`: identities and signing keys from a shell.
+
+Passwords are read from stdin only (never argv, which other users of the machine can see),
+client secrets are printed once and stored hashed, and every change goes through the same
+repositories the service uses, so running instances pick it up (roles on their next policy
+reload, disabled users and rotated keys within seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import orjson
+import typer
+
+from app.config import ConfigError, Settings, load_settings
+from app.errors import AuthzError
+from app.security.client_secrets import hash_client_secret, new_client_secret
+from app.security.passwords import WeakPassword, check_password_policy
+from app.store.clients import ClientRepository
+from app.store.database import Database
+from app.store.redis import make_redis
+from app.store.refresh_tokens import RefreshTokenRepository
+from app.store.users import UserRepository
+from app.tokens import keys as signing_keys
+from app.tokens.oauth.server import GRANT_TYPES
+from app.tokens.scopes import parse_scope
+
+T = TypeVar("T")
+
+auth_cli = typer.Typer(no_args_is_help=True)
+users_cli = typer.Typer(help="Users who log in with a password.", no_args_is_help=True)
+clients_cli = typer.Typer(help="OAuth clients.", no_args_is_help=True)
+keys_cli = typer.Typer(help="Token signing keys.", no_args_is_help=True)
+auth_cli.add_typer(users_cli, name="users")
+auth_cli.add_typer(clients_cli, name="clients")
+auth_cli.add_typer(keys_cli, name="keys")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"oms-auth: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _run(work: Callable[[Settings, Database], Awaitable[T]]) -> T:
+    settings = settings_or_exit()
+
+    async def main() -> T:
+        db = Database(settings.database_url, pool_size=2)
+        try:
+            return await work(settings, db)
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(main())
+    except AuthzError as exc:
+        fail(exc.message)
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        fail(f"{type(exc).__name__}: {exc}")
+
+
+def _echo_json(value: Any) -> None:
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+# -- users ---------------------------------------------------------------------------------
+def _known_roles(settings: Settings, db: Database) -> set[str]:
+    from app.policy.snapshot import PolicySnapshot
+    from app.policy.sources import PolicyLoader
+    from app.services import rule_sources
+
+    model, rules = PolicyLoader(settings.policy_dir, rule_sources(settings, db)).read()
+    snapshot = PolicySnapshot.build(model, rules, revision=0)
+    if not snapshot.model.is_rbac:
+        return set()
+    sub_i = snapshot.model.field_index("p", "sub") or 0
+    _, roles = snapshot.subjects()
+    return roles | {r.values[sub_i] for r in snapshot.rules if r.ptype == "p"}
+
+
+@users_cli.command("create")
+def users_create(
+    name: str,
+    role: Annotated[list[str] | None, typer.Option(help="Role to assign (repeatable)")] = None,
+    admin: Annotated[bool, typer.Option("--admin", help="May administer the service")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin")
+    ] = False,
+) -> None:
+    """Create a user; each --role becomes a Casbin `g` rule in the database."""
+    if not password_stdin:
+        fail("give the password on stdin with --password-stdin (never on the command line)")
+    password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        check_password_policy(password)
+    except WeakPassword as exc:
+        fail(str(exc))
+    roles = list(dict.fromkeys(role or []))
+
+    async def work(settings: Settings, db: Database) -> None:
+        from app.token_services import password_hasher
+
+        if roles:
+            known = await asyncio.to_thread(_known_roles, settings, db)
+            unknown = [r for r in roles if r not in known]
+            if unknown:
+                fail(f"role {unknown[0]!r} is not defined by the policy (RBAC_001)")
+            if "db" not in settings.policy_source:
+                typer.echo(
+                    "warning: OMS_AUTH_POLICY_SOURCE=files ignores role assignments stored "
+                    "in the database",
+                    err=True,
+                )
+        hasher = password_hasher(settings)
+        try:
+            password_hash = await hasher.hash(password)
+        finally:
+            hasher.close()
+        user = await UserRepository(db).create(
+            username=name, password_hash=password_hash, is_admin=admin, roles=roles
+        )
+        assert user is not None
+        typer.echo(
+            f"created user {user.username} ({user.id}) roles={','.join(roles) or '-'}"
+            f"{' admin' if admin else ''}"
+        )
+
+    _run(work)
+
+
+@users_cli.command("list")
+def users_list(json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List users (roles come from the policy: see `GET /api/v1/users/{id}/permissions`)."""
+
+    async def work(settings: Settings, db: Database) -> None:
+        users = await UserRepository(db).all()
+        rows = [
+            {"username": u.username, "id": u.id, "is_admin": u.is_admin, "disabled": u.disabled}
+            for u in users
+        ]
+        if json:
+            _echo_json(rows)
+            return
+        for r in rows:
+            flags = " ".join(
+                f
+                for f in ("admin" if r["is_admin"] else "", "disabled" if r["disabled"] else "")
+                if f
+            )
+            typer.echo(f"{r['username']}\t{r['id']}\t{flags}".rstrip())
+
+    _run(work)
+
+
+@users_cli.command("disable")
+def users_disable(name: str) -> None:
+    """Disable a user: no more logins, and every token it holds stops working."""
+
+    async def work(settings: Settings, db: Database) -> None:
+        from app.token_services import revocations_for
+        from app.tokens.service import disable_user
+
+        redis = make_redis(settings)
+        revocations = revocations_for(settings, db, redis, None)
+        try:
+            user = await disable_user(
+                name,
+                users=UserRepository(db),
+                refresh_tokens=RefreshTokenRepository(db),
+                revocations=revocations,
+            )
+            if revocations.has_pending:
+                typer.echo(
+                    "warning: Redis was not reachable; instances honour the change once "
+                    "their revocation cache refills (within a minute)",
+                    err=True,
+                )
+        finally:
+            await revocations.close()
+            if redis is not None:
+                await redis.aclose()
+        if user is None:
+            fail(f"no user {name!r}", code=1)
+        typer.echo(f"disabled user {name}; its tokens no longer validate")
+
+    _run(work)
+
+
+# -- clients -------------------------------------------------------------------------------
+@clients_cli.command("create")
+def clients_create(
+    client_id: Annotated[str, typer.Argument(metavar="ID")],
+    scope: Annotated[str, typer.Option(help="Space-separated scopes the client may hold")],
+    grant: Annotated[
+        list[str] | None,
+        typer.Option(help=f"Grant type (repeatable): {', '.join(GRANT_TYPES)}"),
+    ] = None,
+    audience: Annotated[str | None, typer.Option(help="`aud` of its tokens")] = None,
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+) -> None:
+    """Register an OAuth client; its secret is printed once, only its hash is stored."""
+    grants = list(dict.fromkeys(grant or ["client_credentials"]))
+    bad = [g for g in grants if g not in GRANT_TYPES]
+    if bad:
+        fail(f"unknown grant type {bad[0]!r} (one of {', '.join(GRANT_TYPES)})")
+    try:
+        scopes = parse_scope(scope) or ()
+    except ValueError as exc:
+        fail(str(exc))
+    secret = new_client_secret()
+
+    async def work(settings: Settings, db: Database) -> None:
+        await ClientRepository(db).create(
+            client_id=client_id,
+            secret_hash=hash_client_secret(secret),
+            grant_types=grants,
+            scopes=scopes,
+            name=name,
+            audience=audience,
+        )
+
+    _run(work)
+    typer.echo(f"client_id: {client_id}")
+    typer.echo(f"client_secret: {secret}")
+    typer.echo("(store the secret now: it is not shown again)", err=True)
+
+
+@clients_cli.command("list")
+def clients_list() -> None:
+    """List OAuth clients (never their secrets)."""
+
+    async def work(settings: Settings, db: Database) -> None:
+        for c in await ClientRepository(db).all():
+            typer.echo(
+                f"{c.client_id}\tgrants={','.join(sorted(c.grant_types))}\t"
+                f"scope={' '.join(c.scopes)}{chr(9) + 'disabled' if c.disabled else ''}"
+            )
+
+    _run(work)
+
+
+@clients_cli.command("disable")
+def clients_disable(client_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+    """Disable a client: it can no longer authenticate (its access tokens expire)."""
+
+    async def work(settings: Settings, db: Database) -> None:
+        if not await ClientRepository(db).disable(client_id=client_id):
+            fail(f"no client {client_id!r}", code=1)
+        typer.echo(f"disabled client {client_id}")
+
+    _run(work)
+
+
+# -- keys ----------------------------------------------------------------------------------
+@keys_cli.command("rotate")
+def keys_rotate(
+    alg: Annotated[str | None, typer.Option(help="RS256, ES256 or EdDSA")] = None,
+) -> None:
+    """Make a new signing key; the old one keeps verifying until its tokens expire."""
+
+    async def work(settings: Settings, db: Database) -> None:
+        from app.token_services import key_store
+
+        chosen = alg or settings.signing_alg
+        if chosen not in signing_keys.PUBLIC_KEY_TYPES:
+            fail(f"unsupported algorithm {chosen!r}")
+        password = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+        stored = await signing_keys.rotate(key_store(settings, db), alg=chosen, password=password)
+        typer.echo(f"new signing key {stored.kid} ({stored.alg}) is active")
+
+    _run(work)
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """List signing keys (public parts only)."""
+
+    async def work(settings: Settings, db: Database) -> None:
+        from app.token_services import key_store
+
+        for k in await key_store(settings, db).load():
+            typer.echo(f"{k.kid}\t{k.alg}\t{k.status}\t{k.created_at.isoformat()}")
+
+    _run(work)

@@ -1,0 +1,79 @@
+"""Bearer access tokens (RFC 6750) as a way to authenticate to our own API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.requests import HTTPConnection
+
+from app.errors import AuthzError, TokenInvalid
+from app.security.fingerprint import FINGERPRINT_HEADER
+from app.security.principal import Principal
+from app.tokens.claims import AccessClaims
+from app.tokens.validator import TokenValidator
+
+CHALLENGE = 'Bearer realm="oms-auth"'
+
+
+def bearer_token(headers: Mapping[str, str]) -> str | None:
+    """The token of an `Authorization: Bearer ...` header; None for any other scheme."""
+    header = headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token.strip()
+    if not token:
+        raise TokenInvalid("Bearer token is empty", headers=challenge("invalid_request"))
+    return token
+
+
+def challenge(error: str) -> dict[str, str]:
+    return {"WWW-Authenticate": f'{CHALLENGE}, error="{error}"'}
+
+
+async def verify_bearer(
+    connection: HTTPConnection, validator: TokenValidator
+) -> AccessClaims | None:
+    """The request's access token claims (cached on the request), None when none was sent."""
+    cached = getattr(connection.state, "access_claims", None)
+    if isinstance(cached, AccessClaims):
+        return cached
+    token = bearer_token(connection.headers)
+    if token is None:
+        return None
+    try:
+        claims = await validator.validate(
+            token, fingerprint=connection.headers.get(FINGERPRINT_HEADER)
+        )
+    except AuthzError as exc:
+        if exc.status == 401:
+            exc.headers = {**exc.headers, **challenge("invalid_token")}
+        raise
+    connection.state.access_claims = claims
+    return claims
+
+
+def principal_from_claims(claims: AccessClaims) -> Principal:
+    return Principal(
+        subject=claims.subject,
+        method="bearer",
+        roles=claims.roles,
+        scopes=frozenset(claims.scope or ()),
+        is_admin=claims.is_admin,
+        client_id=claims.client_id,
+        token_id=claims.jti,
+    )
+
+
+class BearerTokenResolver:
+    """`PrincipalResolver` for our access tokens: admin = `is_admin` or the
+    `authz:policies:write` scope (see `Principal.may_administer_policies`)."""
+
+    def __init__(self, validator: TokenValidator) -> None:
+        self.validator = validator
+
+    async def resolve(self, connection: HTTPConnection) -> Principal | None:
+        claims = await verify_bearer(connection, self.validator)
+        return principal_from_claims(claims) if claims is not None else None

@@ -1,0 +1,97 @@
+"""Rate limits on credential use (the `limits` library, moving windows).
+
+Login: `rate_limit_login_ip` per client IP and `rate_limit_login_user` per username (unknown
+usernames too, so the limit itself reveals nothing); refresh: `rate_limit_refresh` per user.
+Windows live in Redis when one is configured, so every instance counts together; if Redis
+fails, counting falls back to this process (never a 5xx, and never unlimited).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from loguru import logger
+from redis.asyncio import Redis
+
+from app.errors import RateLimited
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    text: str
+    item: RateLimitItem
+
+    @classmethod
+    def of(cls, name: str, text: str) -> Limit:
+        item = parse(text)
+        return cls(name, text, item)
+
+    @property
+    def window_seconds(self) -> int:
+        return int(self.item.get_expiry())
+
+
+class RateLimits:
+    def __init__(
+        self,
+        *,
+        login_ip: str,
+        login_user: str,
+        refresh: str,
+        redis: Redis | None = None,
+        redis_url: str | None = None,
+        prefix: str = "oms-auth:v1",
+    ) -> None:
+        self.login_ip = Limit.of("login_ip", login_ip)
+        self.login_user = Limit.of("login_user", login_user)
+        self.refresh_user = Limit.of("refresh_user", refresh)
+        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._shared: MovingWindowRateLimiter | None = None
+        if redis is not None and redis_url is not None:
+            storage = RedisStorage(
+                "async+" + redis_url,
+                implementation="redispy",
+                key_prefix=f"{prefix}:rate",
+                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
+            )
+            self._shared = MovingWindowRateLimiter(storage)
+
+    async def login(self, *, ip: str | None, username: str) -> None:
+        await self.hit(self.login_ip, ip or "unknown")
+        await self.hit(self.login_user, username.casefold())
+
+    async def refresh(self, *, user_id: str) -> None:
+        await self.hit(self.refresh_user, user_id)
+
+    async def hit(self, limit: Limit, identifier: str) -> None:
+        """Count one use; raise `RateLimited` (RATE_001) when over the limit."""
+        limiter = self._shared or self._memory
+        try:
+            allowed = await limiter.hit(limit.item, limit.name, identifier)
+        except Exception as exc:
+            logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
+            limiter = self._memory
+            allowed = await limiter.hit(limit.item, limit.name, identifier)
+        if allowed:
+            return
+        retry_after = await self._retry_after(limiter, limit, identifier)
+        logger.warning("rate_limit.exceeded", limit=limit.name, rule=limit.text)
+        raise RateLimited(
+            f"Too many requests: the limit is {limit.text}",
+            details={"limit": limit.text, "window": limit.window_seconds, "name": limit.name},
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    @staticmethod
+    async def _retry_after(limiter: MovingWindowRateLimiter, limit: Limit, identifier: str) -> int:
+        try:
+            stats = await limiter.get_window_stats(limit.item, limit.name, identifier)
+            return max(1, math.ceil(stats.reset_time - time.time()))
+        except Exception:
+            return limit.window_seconds

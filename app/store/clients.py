@@ -1,0 +1,76 @@
+"""OAuth clients: who may ask for tokens, with which grants and up to which scopes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import Conflict
+from app.store.database import Database
+from app.store.models import OAuthClient
+from app.tokens.models import ClientRecord
+
+
+def _record(row: OAuthClient) -> ClientRecord:
+    return ClientRecord(
+        client_id=row.client_id,
+        secret_hash=row.secret_hash,
+        name=row.name,
+        grant_types=frozenset(row.grant_types.split()),
+        scopes=tuple(row.scope.split()),
+        audience=row.audience,
+        token_endpoint_auth_method=row.token_endpoint_auth_method,
+        disabled=row.disabled,
+        created_at=row.created_at,
+    )
+
+
+class ClientRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, client_id: str) -> ClientRecord | None:
+        async with self.db.sessions() as s:
+            row = await s.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+        return _record(row) if row is not None else None
+
+    async def all(self) -> list[ClientRecord]:
+        async with self.db.sessions() as s:
+            rows = (await s.scalars(select(OAuthClient).order_by(OAuthClient.client_id))).all()
+        return [_record(r) for r in rows]
+
+    async def create(
+        self,
+        *,
+        client_id: str,
+        secret_hash: str,
+        grant_types: Sequence[str],
+        scopes: Sequence[str],
+        name: str = "",
+        audience: str | None = None,
+    ) -> ClientRecord:
+        row = OAuthClient(
+            client_id=client_id,
+            secret_hash=secret_hash,
+            name=name,
+            grant_types=" ".join(grant_types),
+            scope=" ".join(scopes),
+            audience=audience,
+            token_endpoint_auth_method="client_secret_basic",  # noqa: S106
+            disabled=False,
+        )
+        try:
+            async with self.db.transaction() as s:
+                s.add(row)
+        except IntegrityError:
+            raise Conflict(f"client {client_id!r} already exists") from None
+        return _record(row)
+
+    async def disable(self, *, client_id: str) -> bool:
+        async with self.db.transaction() as s:
+            result = await s.execute(
+                update(OAuthClient).where(OAuthClient.client_id == client_id).values(disabled=True)
+            )
+        return bool(getattr(result, "rowcount", 0))

@@ -1,0 +1,100 @@
+"""The Redis fast path for revocation (see `app.tokens.revocation` for the protocol).
+
+Keys (`{service}:{version}:auth:...`): `revoked:jti:<jti>` and `revoked:sid:<family>` with a TTL
+equal to the time the entry still matters, `valid_after:<subject>` (epoch ms), and the
+`revocations:complete` marker. One MGET answers a whole batch, marker included, so a lookup is
+one round trip; without the marker the cache does not answer at all.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Collection
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+from app.tokens.models import RevocationState
+from app.tokens.revocation import MAX_TOKEN_LIFETIME
+
+
+class RedisRevocationCache:
+    def __init__(
+        self, redis: Redis, *, prefix: str, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.redis = redis
+        self.clock = clock
+        self._jti = f"{prefix}:auth:revoked:jti:"
+        self._sid = f"{prefix}:auth:revoked:sid:"
+        self._after = f"{prefix}:auth:valid_after:"
+        self.complete_key = f"{prefix}:auth:revocations:complete"
+
+    async def lookup(
+        self, *, jtis: Collection[str], sessions: Collection[str], subjects: Collection[str]
+    ) -> RevocationState | None:
+        j, s, u = list(jtis), list(sessions), list(subjects)
+        keys = [
+            self.complete_key,
+            *(self._jti + x for x in j),
+            *(self._sid + x for x in s),
+            *(self._after + x for x in u),
+        ]
+        values = await self.redis.mget(keys)
+        if values[0] is None:
+            return None
+        rest = values[1:]
+        state = RevocationState()
+        for name, value in zip(j, rest[: len(j)], strict=True):
+            if value is not None:
+                state.jtis[name] = float(value)
+        for name, value in zip(s, rest[len(j) : len(j) + len(s)], strict=True):
+            if value is not None:
+                state.sessions[name] = float(value)
+        for name, value in zip(u, rest[len(j) + len(s) :], strict=True):
+            if value is not None:
+                state.valid_after[name] = int(value)
+        return state
+
+    async def remember(self, state: RevocationState) -> None:
+        if not state:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self._queue(pipe, state)
+            await pipe.execute()
+
+    async def fill(self, state: RevocationState, *, complete_for: float) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            self._queue(pipe, state)
+            pipe.set(self.complete_key, str(self.clock()), px=int(complete_for * 1000))
+            await pipe.execute()
+
+    async def forget_completeness(self) -> None:
+        await self.redis.delete(self.complete_key)
+
+    def _queue(self, pipe: Pipeline, state: RevocationState) -> None:
+        now = self.clock()
+        for jti, until in state.jtis.items():
+            self._set(pipe, self._jti + jti, until, until - now)
+        for sid, until in state.sessions.items():
+            self._set(pipe, self._sid + sid, until, until - now)
+        for subject, ms in state.valid_after.items():
+            # A token issued before `ms` lives at most MAX_TOKEN_LIFETIME past it.
+            ttl = ms / 1000 + MAX_TOKEN_LIFETIME - now
+            if ttl > 0:
+                # Keep the larger value if another writer already stored a later cut-off.
+                pipe.eval(_SET_MAX, 1, self._after + subject, str(ms), str(math.ceil(ttl * 1000)))
+
+    @staticmethod
+    def _set(pipe: Pipeline, key: str, value: float, ttl: float) -> None:
+        if ttl > 0:
+            pipe.set(key, repr(value), px=max(1, math.ceil(ttl * 1000)))
+
+
+# SET key to ARGV[1] unless it already holds a larger number; TTL ARGV[2] ms.
+_SET_MAX = """
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""

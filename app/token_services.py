@@ -1,0 +1,268 @@
+"""Assembling the token service for one instance: stores, caches, keys, the OAuth server.
+
+`build_token_components` runs in `build_services` (no I/O); `start_tokens` runs in the
+lifespan once the schema is checked and the policy loaded: it loads or creates the signing
+key, creates the bootstrap admin, fills the revocation cache, subscribes to policy changes
+and starts the housekeeping loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from loguru import logger
+from redis.asyncio import Redis
+
+from app.config import Settings
+from app.policy.engine import PolicyEngine
+from app.security.bearer import BearerTokenResolver
+from app.security.passwords import PasswordHasher, WeakPassword, check_password_policy
+from app.security.rate_limits import RateLimits
+from app.store.availability import is_unavailable
+from app.store.clients import ClientRepository
+from app.store.database import Database
+from app.store.key_files import FileKeyStore
+from app.store.refresh_tokens import RefreshTokenRepository
+from app.store.revocation_cache import RedisRevocationCache
+from app.store.revocations import DatabaseRevocationStore
+from app.store.signing_keys import DatabaseKeyStore
+from app.store.users import UserRepository
+from app.tokens.accounts import Accounts
+from app.tokens.issuer import ClientContext, TokenConfig, TokenIssuer
+from app.tokens.keys import KeyRing
+from app.tokens.metrics import TokenMetrics
+from app.tokens.oauth.bridge import Bridge
+from app.tokens.oauth.http import OAuthHTTP
+from app.tokens.oauth.server import OAuthServer
+from app.tokens.ports import KeyStore, RevocationCache
+from app.tokens.revocation import MemoryRevocationCache, Revocations
+from app.tokens.rotation import RefreshRotation
+from app.tokens.scopes import ScopeResolver
+from app.tokens.service import TokenService
+from app.tokens.staleness import PermissionCutoff
+from app.tokens.validator import TokenValidator
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from app.services import Services
+
+REDIS_COMPLETE_SECONDS = 60.0  # how long a filled Redis revocation cache is trusted
+PURGE_EVERY_SECONDS = 600.0
+KEY_LIFETIME_SLACK = 60
+
+
+@dataclass
+class TokenComponents:
+    settings: Settings
+    service: TokenService
+    hasher: PasswordHasher
+    rate_limits: RateLimits
+    metrics: TokenMetrics
+    users: UserRepository
+    clients: ClientRepository
+    engine: PolicyEngine
+    oauth: OAuthHTTP | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def keys(self) -> KeyRing:
+        return self.service.keys
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.service.revocations.close()
+        self.hasher.close()
+
+
+def key_store(settings: Settings, db: Database) -> KeyStore:
+    if settings.key_dir is not None:
+        return FileKeyStore(settings.key_dir)
+    return DatabaseKeyStore(db)
+
+
+def key_ring(settings: Settings, db: Database) -> KeyRing:
+    password = settings.encryption_key.get_secret_value() if settings.encryption_key else None
+    return KeyRing(
+        key_store(settings, db),
+        alg=settings.signing_alg,
+        password=password,
+        reload_interval=settings.key_reload_interval,
+        max_token_lifetime=settings.access_token_ttl + KEY_LIFETIME_SLACK,
+    )
+
+
+def revocations_for(
+    settings: Settings, db: Database, redis: Redis | None, metrics: TokenMetrics | None
+) -> Revocations:
+    cache: RevocationCache
+    if redis is not None:
+        cache = RedisRevocationCache(redis, prefix=settings.key_prefix)
+    else:
+        cache = MemoryRevocationCache()
+    return Revocations(
+        DatabaseRevocationStore(db), cache, complete_for=REDIS_COMPLETE_SECONDS, metrics=metrics
+    )
+
+
+def password_hasher(settings: Settings) -> PasswordHasher:
+    return PasswordHasher(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+
+
+def build_token_components(
+    settings: Settings,
+    *,
+    db: Database,
+    redis: Redis | None,
+    engine: PolicyEngine,
+    registry: CollectorRegistry | None = None,
+) -> TokenComponents:
+    metrics = TokenMetrics(registry)
+    users, clients = UserRepository(db), ClientRepository(db)
+    refresh_tokens = RefreshTokenRepository(db)
+    hasher = password_hasher(settings)
+    limits = RateLimits(
+        login_ip=settings.rate_limit_login_ip,
+        login_user=settings.rate_limit_login_user,
+        refresh=settings.rate_limit_refresh,
+        redis=redis,
+        redis_url=settings.redis_url,
+        prefix=settings.key_prefix,
+    )
+    keys = key_ring(settings, db)
+    revocations = revocations_for(settings, db, redis, metrics)
+    config = TokenConfig(
+        issuer=settings.issuer,
+        audience=settings.audience,
+        access_ttl=settings.access_token_ttl,
+        refresh_ttl=settings.refresh_token_ttl,
+    )
+    issuer = TokenIssuer(
+        config=config,
+        keys=keys,
+        policy=engine,
+        scopes=ScopeResolver(),
+        refresh_tokens=refresh_tokens,
+        metrics=metrics,
+    )
+    rotation = RefreshRotation(issuer, refresh_tokens, users, revocations, limiter=limits)
+    service = TokenService(
+        first_party=ClientContext(settings.service_name),
+        accounts=Accounts(users, hasher, limiter=limits, metrics=metrics),
+        issuer=issuer,
+        rotation=rotation,
+        validator=TokenValidator(
+            settings.issuer, settings.audience, keys, revocations, metrics=metrics
+        ),
+        revocations=revocations,
+        refresh_tokens=refresh_tokens,
+        users=users,
+        cutoff=PermissionCutoff(users, revocations, metrics=metrics),
+        keys=keys,
+    )
+    return TokenComponents(settings, service, hasher, limits, metrics, users, clients, engine)
+
+
+def install_tokens(services: Services) -> None:
+    """Build the token components into `services` (called from `build_services`)."""
+    services.tokens = build_token_components(
+        services.settings,
+        db=services.db,
+        redis=services.redis,
+        engine=services.engine,
+        registry=services.metrics.registry,
+    )
+    services.principal_resolvers.append(BearerTokenResolver(services.tokens.service.validator))
+    services.on_close(services.tokens.close)
+
+
+async def start_tokens(services: Services) -> None:
+    """Start-up work that needs the database (called from the lifespan)."""
+    tokens = services.tokens
+    if tokens is None:
+        return
+    service = tokens.service
+    await service.keys.start()
+    await tokens.hasher.warm_up()
+    await bootstrap_admin(tokens)
+    try:
+        await service.revocations.warm()
+    except Exception as exc:
+        logger.warning("auth.revocation.warm_failed", error=type(exc).__name__)
+    service.cutoff.watch(tokens.engine.snapshot if tokens.engine.loaded else None)
+    tokens.engine.on_change(service.cutoff.on_policy_change)
+    server = OAuthServer(
+        tokens=service, clients=tokens.clients, bridge=Bridge(asyncio.get_running_loop())
+    )
+    tokens.oauth = OAuthHTTP(
+        server, require_https=tokens.settings.require_https, unavailable=is_unavailable
+    )
+    tokens._tasks.append(asyncio.create_task(_housekeeping(tokens, memory=services.redis is None)))
+
+
+async def bootstrap_admin(tokens: TokenComponents) -> None:
+    """`OMS_AUTH_BOOTSTRAP_ADMIN=username:password` creates an admin when no user exists."""
+    spec = tokens.settings.bootstrap_admin
+    if spec is None:
+        return
+    username, sep, password = spec.get_secret_value().partition(":")
+    if not sep or not username.strip():
+        logger.error("auth.bootstrap_admin.invalid", hint="expected username:password")
+        return
+    try:
+        check_password_policy(password)
+    except WeakPassword as exc:
+        logger.error("auth.bootstrap_admin.invalid", reason=str(exc))
+        return
+    if await tokens.users.count() > 0:
+        return
+    created = await tokens.users.create(
+        username=username.strip(),
+        password_hash=await tokens.hasher.hash(password),
+        is_admin=True,
+        only_if_empty=True,
+    )
+    if created is not None:
+        logger.info("auth.bootstrap_admin.created", username=created.username, user_id=created.id)
+
+
+async def _housekeeping(tokens: TokenComponents, *, memory: bool) -> None:
+    """Keep the revocation cache complete and the tables small.
+
+    Without Redis, the in-process cache is refreshed from the database every poll interval
+    (writes by other instances or the CLI arrive that way). With Redis, it is refilled well
+    before its completeness marker lapses, so lookups do not fall back to the database in
+    normal operation. Dead revocation entries and expired refresh tokens are purged.
+    """
+    interval = tokens.settings.policy_poll_interval if memory else REDIS_COMPLETE_SECONDS / 2
+    since_purge = PURGE_EVERY_SECONDS
+    service = tokens.service
+    while True:
+        await asyncio.sleep(interval)
+        since_purge += interval
+        try:
+            await service.revocations.warm()
+            if since_purge >= PURGE_EVERY_SECONDS:
+                since_purge = 0.0
+                await service.revocations.purge()
+                await service.refresh_tokens.purge(before=_days_ago(1))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("auth.housekeeping.failed", error=type(exc).__name__)
+
+
+def _days_ago(days: int) -> datetime:
+    return datetime.now(UTC) - timedelta(days=days)

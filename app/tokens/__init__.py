@@ -1,0 +1,19 @@
+"""OAuth2 tokens: identities, scope-carrying JWT access tokens, refresh, revocation.
+
+The package is the domain core: it imports neither FastAPI nor SQLAlchemy nor redis. Storage
+and Redis sit behind the small interfaces of `ports`; the one module that knows about HTTP
+is `oauth_http` (the Authlib `AuthorizationServer` adapter for FastAPI/Starlette).
+
+    accounts     who may log in (argon2id, equal timing for unknown users), user admin
+    scopes       which `resource:action` scopes a subject gets, and what a scope covers
+    keys         signing keys: generation, at-rest encryption, rotation, JWKS
+    jose         JWS encoding and header checks (joserfc)
+    claims       RFC 9068 access-token claims: building and validating them
+    issuer       issuing access + refresh tokens, refresh rotation with reuse detection
+    revocation   revoked tokens and sessions, per-user cut-offs: DB durable, cache fast path
+    validator    validating one or many access tokens
+    staleness    cutting off tokens whose holder's roles or permissions changed
+    oauth        Authlib grants and endpoints (sync, run in a worker thread)
+    oauth_http   the FastAPI adapter for Authlib
+    metadata     RFC 8414 authorization server metadata
+"""

@@ -1,0 +1,197 @@
+"""Signing keys: generated per algorithm, stored encrypted, rotated, published as a JWKS.
+
+One key is active (it signs); keys demoted by a rotation stay "previous" and keep being
+published while a token they signed can still be alive (`max_token_lifetime` after their
+retirement), so a rotation never breaks a token already handed out. Every instance reloads
+the key set every `reload_interval` seconds, and at once (at most once a second) when it
+meets a token signed with a key it does not know, so a rotation made by the CLI or by another
+instance is picked up without a restart. The `kid` is the RFC 7638 thumbprint of the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
+from loguru import logger
+
+from app.errors import DependencyUnavailable
+from app.tokens.models import StoredKey
+from app.tokens.ports import KeyStore
+
+RSA_BITS = 2048
+UNKNOWN_KID_RELOAD_SECONDS = 1.0
+PUBLIC_KEY_TYPES: dict[str, type[Key]] = {"RS256": RSAKey, "ES256": ECKey, "EdDSA": OKPKey}
+
+
+class KeyDecryptionError(Exception):
+    """A stored private key cannot be opened with the configured encryption key."""
+
+
+AsymmetricKey = RSAKey | ECKey | OKPKey
+
+
+def generate_key(alg: str) -> AsymmetricKey:
+    if alg == "RS256":
+        return RSAKey.generate_key(RSA_BITS)
+    if alg == "ES256":
+        return ECKey.generate_key("P-256")
+    if alg == "EdDSA":
+        return OKPKey.generate_key("Ed25519")
+    raise ValueError(f"unsupported signing algorithm {alg!r}")
+
+
+def new_stored_key(alg: str, *, password: str | None, now: datetime) -> StoredKey:
+    key = generate_key(alg)
+    kid = key.thumbprint()
+    public = {**key.as_dict(private=False), "kid": kid, "alg": alg, "use": "sig"}
+    pem = key.as_pem(private=True, password=password).decode()
+    return StoredKey(kid, alg, pem, public, "active", now)
+
+
+def open_private_key(stored: StoredKey, *, password: str | None) -> Key:
+    key_type = PUBLIC_KEY_TYPES[stored.alg]
+    encrypted = "ENCRYPTED" in stored.private_pem.split("\n", 1)[0]
+    if encrypted and not password:
+        raise KeyDecryptionError(
+            f"signing key {stored.kid} is encrypted: set OMS_AUTH_ENCRYPTION_KEY"
+        )
+    try:
+        return key_type.import_key(stored.private_pem, password=password if encrypted else None)
+    except (ValueError, TypeError) as exc:
+        raise KeyDecryptionError(
+            f"signing key {stored.kid} cannot be opened with OMS_AUTH_ENCRYPTION_KEY"
+        ) from exc
+
+
+def public_key(stored: StoredKey) -> Key:
+    return PUBLIC_KEY_TYPES[stored.alg].import_key(dict(stored.public_jwk))
+
+
+async def rotate(store: KeyStore, *, alg: str, password: str | None) -> StoredKey:
+    """Make a new active key; the old active key becomes previous (still published)."""
+    now = datetime.now(UTC)
+    stored = await asyncio.to_thread(new_stored_key, alg, password=password, now=now)
+    await store.activate(stored, at=now)
+    logger.info("auth.keys.rotated", kid=stored.kid, alg=alg)
+    return stored
+
+
+@dataclass(frozen=True)
+class Signer:
+    kid: str
+    alg: str
+    key: Key
+
+
+@dataclass(frozen=True)
+class _Published:
+    stored: StoredKey
+    key: Key
+
+
+class KeyRing:
+    def __init__(
+        self,
+        store: KeyStore,
+        *,
+        alg: str,
+        password: str | None,
+        reload_interval: float,
+        max_token_lifetime: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.alg = alg
+        self.password = password
+        self.reload_interval = reload_interval
+        self.max_token_lifetime = max_token_lifetime
+        self.clock = clock
+        self._signer: Signer | None = None
+        self._published: dict[str, _Published] = {}
+        self._loaded_at = 0.0
+        self._forced_at = 0.0  # last reload caused by an unknown kid (at most one a second)
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Load the keys; make one when there is none or the active one uses another alg."""
+        keys = await self.store.load()
+        active = _newest_active(keys)
+        if active is None or active.alg != self.alg:
+            await rotate(self.store, alg=self.alg, password=self.password)
+        await self.reload()
+
+    async def reload(self) -> None:
+        async with self._lock:
+            keys = await self.store.load()
+            now = self.clock()
+            active = _newest_active(keys)
+            if active is None:
+                raise DependencyUnavailable("no active signing key: run `oms-auth keys rotate`")
+            if self._signer is None or self._signer.kid != active.kid:
+                private = await asyncio.to_thread(open_private_key, active, password=self.password)
+                self._signer = Signer(active.kid, active.alg, private)
+            published = {}
+            for stored in keys:
+                if self._is_published(stored, now):
+                    old = self._published.get(stored.kid)
+                    key = old.key if old is not None else public_key(stored)
+                    published[stored.kid] = _Published(stored, key)
+            self._published = published
+            self._loaded_at = now
+
+    def _is_published(self, stored: StoredKey, now: float) -> bool:
+        if stored.status == "active":
+            return True
+        if stored.status != "previous" or stored.retired_at is None:
+            return False
+        return stored.retired_at.timestamp() + self.max_token_lifetime > now
+
+    async def _fresh(self) -> None:
+        if self.clock() - self._loaded_at >= self.reload_interval:
+            try:
+                await self.reload()
+            except Exception:
+                logger.warning("auth.keys.reload_failed")
+                if self._signer is None:
+                    raise
+
+    async def signer(self) -> Signer:
+        await self._fresh()
+        if self._signer is None:
+            raise DependencyUnavailable("signing keys are not loaded")
+        return self._signer
+
+    async def verification_key(self, kid: str) -> tuple[Key, str] | None:
+        """The public key and alg for `kid`; reloads once when the kid is unknown."""
+        await self._fresh()
+        entry = self._published.get(kid)
+        if entry is None and self.clock() - self._forced_at >= UNKNOWN_KID_RELOAD_SECONDS:
+            self._forced_at = self.clock()
+            await self.reload()
+            entry = self._published.get(kid)
+        if entry is None:
+            return None
+        return entry.key, entry.stored.alg
+
+    async def jwks(self) -> dict[str, Any]:
+        await self._fresh()
+        ordered = sorted(
+            self._published.values(),
+            key=lambda p: (p.stored.status != "active", -p.stored.created_at.timestamp()),
+        )
+        return {"keys": [dict(p.stored.public_jwk) for p in ordered]}
+
+    @property
+    def published_kids(self) -> list[str]:
+        return list(self._published)
+
+
+def _newest_active(keys: list[StoredKey]) -> StoredKey | None:
+    active = [k for k in keys if k.status == "active"]
+    return max(active, key=lambda k: k.created_at) if active else None

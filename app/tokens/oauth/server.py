@@ -1,0 +1,72 @@
+"""Our `AuthorizationServer`: Authlib's protocol engine over `TokenService`.
+
+`handle_response` returns the `(status, body, headers)` triple unchanged; `oauth.http` turns
+it into a Starlette response, so nothing here depends on a web framework.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import OAuth2Request
+
+from app.tokens.accounts import Accounts
+from app.tokens.issuer import TokenIssuer
+from app.tokens.oauth.bridge import Bridge
+from app.tokens.oauth.clients import OAuthClient
+from app.tokens.oauth.endpoints import Introspection, Revocation
+from app.tokens.oauth.grants import ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant
+from app.tokens.ports import ClientStore
+from app.tokens.service import TokenService
+
+GRANT_TYPES = ("password", "client_credentials", "refresh_token")
+OAuthResponse = tuple[int, Any, list[tuple[str, str]]]
+
+
+class OAuthServer(AuthorizationServer):  # type: ignore[misc]
+    def __init__(self, *, tokens: TokenService, clients: ClientStore, bridge: Bridge) -> None:
+        super().__init__(scopes_supported=None)
+        self.tokens = tokens
+        self.clients = clients
+        self.bridge = bridge
+        for grant in (PasswordGrant, ClientCredentialsGrant, RefreshTokenGrant):
+            self.register_grant(grant)
+        self.register_endpoint(Revocation)
+        self.register_endpoint(Introspection)
+
+    @property
+    def accounts(self) -> Accounts:
+        return self.tokens.accounts
+
+    @property
+    def issuer(self) -> TokenIssuer:
+        return self.tokens.issuer
+
+    def query_client(self, client_id: str) -> OAuthClient | None:
+        record = self.bridge.run(self.clients.get(client_id))
+        if record is None or record.disabled:
+            return None
+        return OAuthClient(record)
+
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
+        """Tokens are stored by `TokenIssuer` when they are made."""
+
+    def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
+        """No framework signals: our services log their own audit events."""
+
+    def create_oauth2_request(self, request: OAuth2Request) -> OAuth2Request:
+        return request
+
+    def handle_response(
+        self, status: int, body: Any, headers: list[tuple[str, str]]
+    ) -> OAuthResponse:
+        return status, body, headers
+
+    def token_response(self, request: OAuth2Request) -> OAuthResponse:
+        response: OAuthResponse = self.create_token_response(request)
+        return response
+
+    def endpoint_response(self, name: str, request: OAuth2Request) -> OAuthResponse:
+        response: OAuthResponse = self.create_endpoint_response(name, request)
+        return response

@@ -1,0 +1,141 @@
+"""Refreshing: every use rotates the refresh token; a second use revokes the family.
+
+Presenting a token that was already used means two parties hold it (one of them a thief), so
+the whole family is revoked, including the access tokens it produced (their `sid`). Two
+concurrent refreshes with the same token cannot both win: the rotation is one conditional
+UPDATE, and the loser is treated as reuse.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import NoReturn, Protocol
+
+from loguru import logger
+
+from app.errors import (
+    DeviceMismatch,
+    InsufficientScope,
+    TokenExpired,
+    TokenInvalid,
+    TokenRevoked,
+)
+from app.security.fingerprint import fingerprint_matches
+from app.tokens.issuer import ClientContext, IssuedTokens, TokenIssuer
+from app.tokens.models import RefreshRecord
+from app.tokens.ports import RefreshTokenStore, UserStore
+from app.tokens.refresh_tokens import hash_refresh_token, new_refresh_token
+from app.tokens.revocation import Revocations
+from app.tokens.scopes import covers
+
+
+class RefreshLimiter(Protocol):
+    async def refresh(self, *, user_id: str) -> None: ...
+
+
+@dataclass
+class RefreshRotation:
+    issuer: TokenIssuer
+    refresh_tokens: RefreshTokenStore
+    users: UserStore
+    revocations: Revocations
+    limiter: RefreshLimiter | None = None
+    clock: Callable[[], float] = field(default=time.time)
+
+    async def refresh(
+        self,
+        raw: str,
+        *,
+        client: ClientContext,
+        requested: Sequence[str] | None,
+        fingerprint: str | None,
+        ip: str | None,
+    ) -> IssuedTokens:
+        record = await self._usable_refresh(raw, client=client, fingerprint=fingerprint, ip=ip)
+        user = await self.users.by_id(record.user_id) if record.user_id else None
+        if user is None or user.disabled:
+            raise TokenRevoked("Refresh token was revoked", details={"reason": "user_disabled"})
+        if self.limiter is not None:
+            await self.limiter.refresh(user_id=user.id)
+        original = tuple(record.scope.split())
+        if (
+            requested
+            and original
+            and not all(any(covers(o, r) for o in original) for r in requested)
+        ):
+            raise InsufficientScope(
+                "A refresh may not widen the scope of the original login",
+                details={"requested": list(requested), "original": list(original)},
+            )
+        scope = tuple(requested) if requested else (original or None)
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        new_raw, new_record = new_refresh_token(
+            user_id=user.id,
+            client_id=record.client_id,
+            family=record.family_id,
+            scope=record.scope,
+            version=record.token_version,
+            fingerprint_hash=record.fingerprint_hash,
+            now=now,
+            ttl=self.issuer.config.refresh_ttl,
+        )
+        # Built first: if the scope cannot be granted, the presented token stays usable.
+        issued = await self.issuer.access(
+            subject=user.username,
+            is_admin=user.is_admin,
+            client=client,
+            version=record.token_version,
+            requested=scope,
+            fpt=record.fingerprint_hash,
+            session=record.family_id,
+        )
+        if not await self.refresh_tokens.rotate(old_hash=record.token_hash, new=new_record, at=now):
+            await self._reuse_detected(record, ip=ip)
+        self.issuer.log(issued, user_id=user.id, ip=ip, grant="refresh_token", refresh_family=None)
+        return IssuedTokens(
+            issued.access_token,
+            issued.expires_in,
+            issued.claims,
+            new_raw,
+            self.issuer.config.refresh_ttl,
+        )
+
+    async def _usable_refresh(
+        self, raw: str, *, client: ClientContext, fingerprint: str | None, ip: str | None
+    ) -> RefreshRecord:
+        record = await self.refresh_tokens.find(hash_refresh_token(raw)) if raw else None
+        if record is None or record.client_id != client.client_id:
+            raise TokenInvalid("Refresh token is invalid", details={"token_type": "refresh"})
+        if record.revoked_at is not None:
+            raise TokenRevoked("Refresh token was revoked", details={"reason": "revoked"})
+        if record.rotated_at is not None:
+            await self._reuse_detected(record, ip=ip)
+        if record.expires_at.timestamp() <= self.clock():
+            raise TokenExpired(
+                "Refresh token has expired",
+                details={"expired_at": record.expires_at.isoformat().replace("+00:00", "Z")},
+            )
+        if not fingerprint_matches(record.fingerprint_hash, fingerprint):
+            raise DeviceMismatch(details={"token_type": "refresh"})
+        return record
+
+    async def _reuse_detected(self, record: RefreshRecord, *, ip: str | None) -> NoReturn:
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        await self.refresh_tokens.revoke_family(family_id=record.family_id, at=now)
+        await self.revocations.revoke(
+            subject=None, reason="refresh_reuse", sessions=[record.family_id]
+        )
+        logger.warning(
+            "auth.refresh.reuse_detected",
+            user_id=record.user_id,
+            client_id=record.client_id,
+            family_id=record.family_id,
+            ip=ip,
+        )
+        raise TokenRevoked(
+            "Refresh token was already used; the session has been revoked",
+            details={"reason": "reuse_detected"},
+        )

@@ -1,0 +1,186 @@
+"""`TokenService`: the one object the HTTP layer, the OAuth server and the CLI talk to."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from loguru import logger
+
+from app.tokens.accounts import Accounts
+from app.tokens.claims import AccessClaims
+from app.tokens.issuer import ClientContext, IssuedTokens, TokenIssuer
+from app.tokens.keys import KeyRing
+from app.tokens.models import RevocationState, UserRecord
+from app.tokens.oauth.clients import AccessTokenHandle, RefreshTokenHandle
+from app.tokens.ports import RefreshTokenStore, UserStore
+from app.tokens.refresh_tokens import hash_refresh_token
+from app.tokens.revocation import Revocations
+from app.tokens.rotation import RefreshRotation
+from app.tokens.staleness import PermissionCutoff
+from app.tokens.validator import TokenValidator
+
+
+@dataclass
+class TokenService:
+    first_party: ClientContext
+    accounts: Accounts
+    issuer: TokenIssuer
+    rotation: RefreshRotation
+    validator: TokenValidator
+    revocations: Revocations
+    refresh_tokens: RefreshTokenStore
+    users: UserStore
+    cutoff: PermissionCutoff
+    keys: KeyRing
+    clock: Callable[[], float] = field(default=time.time)
+
+    @property
+    def issuer_url(self) -> str:
+        return self.issuer.config.issuer
+
+    # -- the login API -------------------------------------------------------------------
+    async def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        version: str,
+        requested: Sequence[str] | None,
+        fingerprint: str | None,
+        ip: str | None,
+    ) -> IssuedTokens:
+        user = await self.accounts.authenticate(username, password, ip=ip)
+        return await self.issuer.for_user(
+            user,
+            client=self.first_party,
+            version=version,
+            requested=requested,
+            fingerprint=fingerprint,
+            ip=ip,
+            grant="password",
+        )
+
+    async def refresh(self, raw: str, *, fingerprint: str | None, ip: str | None) -> IssuedTokens:
+        return await self.rotation.refresh(
+            raw, client=self.first_party, requested=None, fingerprint=fingerprint, ip=ip
+        )
+
+    async def logout(
+        self, claims: AccessClaims, *, refresh_token: str | None, ip: str | None
+    ) -> None:
+        """Revoke the presented access token and its whole session (refresh family)."""
+        sessions = [claims.session] if claims.session else []
+        if refresh_token:
+            record = await self.refresh_tokens.find(hash_refresh_token(refresh_token))
+            if record is not None and record.client_id == claims.client_id:
+                sessions.append(record.family_id)
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        for family in dict.fromkeys(sessions):
+            await self.refresh_tokens.revoke_family(family_id=family, at=now)
+        await self.revocations.revoke(
+            subject=claims.subject,
+            reason="logout",
+            jtis=[(claims.jti, float(claims.expires_at))],
+            sessions=list(dict.fromkeys(sessions)),
+        )
+        logger.info(
+            "auth.token.revoked",
+            reason="logout",
+            subject=claims.subject,
+            jti=claims.jti,
+            session_count=len(set(sessions)),
+            client_id=claims.client_id,
+            ip=ip,
+        )
+
+    # -- RFC 7009 / 7662 ------------------------------------------------------------------
+    async def inspect_access(
+        self, token: str, *, fingerprint: str | None, strict: bool
+    ) -> AccessClaims:
+        """Verify an access token; `strict` adds revocation and (when a fingerprint is
+        given) device checks, as introspection needs."""
+        return await self.validator.validate(
+            token,
+            fingerprint=fingerprint,
+            check_device=strict and fingerprint is not None,
+            check_revocation=strict,
+        )
+
+    async def find_refresh(self, raw: str) -> RefreshTokenHandle | None:
+        record = await self.refresh_tokens.find(hash_refresh_token(raw))
+        if record is None:
+            return None
+        user = await self.users.by_id(record.user_id) if record.user_id else None
+        live = (
+            record.revoked_at is None
+            and record.rotated_at is None
+            and record.expires_at.timestamp() > self.clock()
+            and user is not None
+            and not user.disabled
+        )
+        return RefreshTokenHandle(record, user.username if user else None, live)
+
+    async def revoke(
+        self, token: AccessTokenHandle | RefreshTokenHandle, *, by_client: str
+    ) -> None:
+        if isinstance(token, AccessTokenHandle):
+            c = token.claims
+            await self.revocations.revoke(
+                subject=c.subject, reason="rfc7009", jtis=[(c.jti, float(c.expires_at))]
+            )
+            logger.info(
+                "auth.token.revoked",
+                reason="rfc7009",
+                token_type="access",  # noqa: S106
+                subject=c.subject,
+                jti=c.jti,
+                client_id=by_client,
+            )
+            return
+        family = token.record.family_id
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        await self.refresh_tokens.revoke_family(family_id=family, at=now)
+        await self.revocations.revoke(subject=token.username, reason="rfc7009", sessions=[family])
+        logger.info(
+            "auth.token.revoked",
+            reason="rfc7009",
+            token_type="refresh",  # noqa: S106
+            subject=token.username,
+            session_id=family,
+            client_id=by_client,
+        )
+
+    # -- administration ------------------------------------------------------------------
+    async def disable_user(self, username: str) -> UserRecord | None:
+        return await disable_user(
+            username,
+            users=self.users,
+            refresh_tokens=self.refresh_tokens,
+            revocations=self.revocations,
+            clock=self.clock,
+        )
+
+
+async def disable_user(
+    username: str,
+    *,
+    users: UserStore,
+    refresh_tokens: RefreshTokenStore,
+    revocations: Revocations,
+    clock: Callable[[], float] = time.time,
+) -> UserRecord | None:
+    """Disable a user: no more logins or refreshes, and every token issued so far dies."""
+    now = clock()
+    at = datetime.fromtimestamp(now, UTC)
+    user = await users.disable(username=username, at=at)
+    if user is None:
+        return None
+    families = await refresh_tokens.revoke_user(user_id=user.id, at=at)
+    await revocations.remember(RevocationState(valid_after={user.username: int(now * 1000)}))
+    logger.info(
+        "auth.user.disabled", user_id=user.id, username=username, session_count=len(families)
+    )
+    return user

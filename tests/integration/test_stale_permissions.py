@@ -1,0 +1,149 @@
+"""Tokens issued before a user's roles or permissions shrank, or before the user was
+disabled, stop validating (per-user `tokens_valid_after`). Both database backends."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import delete
+
+from app.main import create_app
+from app.store.database import Database
+from app.store.models import CasbinRule
+from app.store.revisions import bump_revision
+from tests.support.tokens import AppFactory, TokenApp, claims_of
+
+USERS = {"alice": ["developer"], "bob": ["viewer"], "dan": ["developer"], "dave": []}
+
+
+async def _remove_role(database_url: str, member: str, role: str) -> None:
+    db = Database(database_url)
+    try:
+        async with db.transaction() as s:
+            await s.execute(
+                delete(CasbinRule).where(
+                    CasbinRule.ptype == "g", CasbinRule.v0 == member, CasbinRule.v1 == role
+                )
+            )
+            await bump_revision(s)
+    finally:
+        await db.close()
+
+
+async def _valid(env: TokenApp, token: str) -> bool:
+    return bool((await env.validate(token))["valid"])
+
+
+async def test_role_removed_cuts_off_older_tokens(
+    token_app_factory: AppFactory, database_url: str
+) -> None:
+    async with token_app_factory(database_url=database_url, users=USERS) as env:
+        dan = await env.login("dan")
+        bob = await env.login("bob")
+        assert "api:schemas:write" in dan["scope"].split()
+        await _remove_role(database_url, "dan", "developer")
+        await env.reload_policy()
+        result = await env.validate(dan["access_token"])
+        assert result["error"] == {
+            "code": "AUTH_005",
+            "message": "Token was issued before the user's roles or status changed",
+            "details": {"reason": "stale"},
+        }
+        assert await _valid(env, bob["access_token"])  # bob's roles did not change
+        again = await env.login("dan")  # a new login reflects the new policy
+        assert await _valid(env, again["access_token"])
+        assert claims_of(again["access_token"])["scope"] == ""
+        # the refresh token survives (it re-derives the scope) and never regains the old one
+        r = await env.http.post(
+            "/api/v1/auth/refresh", json={"refresh_token": dan["refresh_token"]}
+        )
+        assert r.status_code == 200 and "api:schemas:write" not in r.json()["scope"]
+
+
+async def test_permission_changes_in_policy_files(
+    token_app_factory: AppFactory, database_url: str, policy_dir: Path
+) -> None:
+    users = {"alice": [], "bob": [], "dave": []}  # roles from the shipped policy.csv
+    async with token_app_factory(
+        database_url=database_url, policy_dir=policy_dir, users=users
+    ) as env:
+        alice, bob, dave = [await env.login(n) for n in ("alice", "bob", "dave")]
+        csv = policy_dir / "policy.csv"
+        # only additions: nobody's token is cut off
+        csv.write_text(csv.read_text() + "\np, viewer, api:reports, read, allow\n")
+        await env.reload_policy()
+        assert all([await _valid(env, t["access_token"]) for t in (alice, bob, dave)])
+        # a viewer permission removed: viewers and everyone inheriting viewer are cut off
+        text = csv.read_text().replace("p, viewer, api:schemas, read, allow\n", "")
+        csv.write_text(text)
+        await env.reload_policy()
+        assert not await _valid(env, alice["access_token"])  # developer inherits viewer
+        assert not await _valid(env, bob["access_token"])
+        assert await _valid(env, dave["access_token"])  # auditor: unaffected
+        # a new deny on a role is a narrowing too
+        dave2 = await env.login("dave")
+        csv.write_text(csv.read_text() + "\np, auditor, api:audit, read, deny\n")
+        await env.reload_policy()
+        assert not await _valid(env, dave2["access_token"])
+        assert "api:audit:read" not in (await env.login("dave"))["scope"].split()
+
+
+async def test_role_added_cuts_off_too(token_app_factory: AppFactory, database_url: str) -> None:
+    async with token_app_factory(database_url=database_url, users=USERS) as env:
+        dave = await env.login("dave")
+        db = Database(database_url)
+        try:
+            async with db.transaction() as s:
+                s.add(CasbinRule(ptype="g", v0="dave", v1="viewer"))
+                await s.flush()
+                await bump_revision(s)
+        finally:
+            await db.close()
+        await env.reload_policy()
+        assert not await _valid(env, dave["access_token"])
+        assert "api:schemas:read" in (await env.login("dave"))["scope"].split()
+
+
+async def test_disabled_user_loses_every_token(
+    token_app_factory: AppFactory, database_url: str
+) -> None:
+    async with token_app_factory(database_url=database_url, users=USERS) as env:
+        tokens = await env.login("alice")
+        v1 = await env.login("alice", version="v1")
+        assert await env.tokens.service.disable_user("alice") is not None
+        for token in (tokens["access_token"], v1["access_token"]):
+            assert (await env.validate(token))["error"]["code"] == "AUTH_005"
+        r = await env.http.post(
+            "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+        )
+        assert r.status_code == 401 and r.json()["error"]["code"] == "AUTH_005"
+        assert (await env.login("alice", expect=401))["error"]["code"] == "AUTH_001"
+        assert await env.tokens.service.disable_user("nobody") is None
+
+
+async def test_cut_off_reaches_instances_that_did_not_see_the_change(
+    token_app_factory: AppFactory, database_url: str
+) -> None:
+    async with token_app_factory(
+        database_url=database_url, users=USERS, policy_poll_interval=0.1
+    ) as env:
+        dan = await env.login("dan")
+        other = create_app(env.settings)  # a second instance, no Redis: it polls the DB
+        async with other.router.lifespan_context(other):
+            transport = httpx.ASGITransport(app=other)
+            async with httpx.AsyncClient(transport=transport, base_url="http://b") as b:
+
+                async def valid_on_b() -> bool:
+                    r = await b.post("/api/v1/tokens/validate", json={"token": dan["access_token"]})
+                    return bool(r.json()["valid"])
+
+                assert await valid_on_b()
+                await _remove_role(database_url, "dan", "developer")
+                await env.reload_policy()  # only the first instance reloads
+                deadline = time.monotonic() + 10
+                while await valid_on_b():
+                    assert time.monotonic() < deadline, "cut-off never reached instance B"
+                    await asyncio.sleep(0.05)
