@@ -13,7 +13,7 @@ from typing import Annotated, NoReturn
 import orjson
 import typer
 
-from app.cli_auth import auth_cli
+from app.commands.auth import auth_cli
 from app.commands.policy import policy_cli
 from app.config import ConfigError, Settings, load_settings
 from app.errors import AuthzError
