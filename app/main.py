@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             await _check_schema(services)
             await services.engine.load(trigger="startup")
+            if services.cache is not None:
+                services.cache.start()  # pub/sub, DB poll, warming: after the first load
             app.state.services = services
             logger.info(
                 "service.started",

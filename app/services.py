@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from loguru import logger
 from redis.asyncio import Redis
 
+from app.cache.layer import CacheLayer, build_cache_layer
 from app.config import Settings
+from app.decisions.permissions import PermissionService
 from app.decisions.service import DecisionService
 from app.observability.metrics import Metrics
 from app.policy.engine import PolicyEngine
@@ -34,6 +36,8 @@ class Services:
     engine: PolicyEngine
     decisions: DecisionService
     redis: Redis | None = None
+    cache: CacheLayer | None = None  # tiers, cross-instance invalidation, warming
+    permissions: PermissionService | None = None
     # Authentication methods, asked in order (see app.security.principal).
     principal_resolvers: list[PrincipalResolver] = field(default_factory=list)
     _closers: list[Closer] = field(default_factory=list)
@@ -65,10 +69,23 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     loader = PolicyLoader(settings.policy_dir, rule_sources(settings, db))
     engine = PolicyEngine(loader, DatabaseRevisionStore(db), metrics=metrics)
-    decisions = DecisionService(engine, metrics=metrics)
     redis = make_redis(settings)
-    services = Services(settings, metrics, db, engine, decisions, redis=redis)
+    cache = build_cache_layer(settings, engine, redis=redis, metrics=metrics)
+    decisions = DecisionService(
+        engine, metrics=metrics, cache=cache.decisions, activity=cache.activity
+    )
+    services = Services(
+        settings,
+        metrics,
+        db,
+        engine,
+        decisions,
+        redis=redis,
+        cache=cache,
+        permissions=cache.permissions,
+    )
     services.on_close(db.close)
     if redis is not None:
         services.on_close(redis.aclose)
+    services.on_close(cache.close)
     return services
