@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from loguru import logger
 
-from app.api import authzen, health
+from app.api import authzen, fastlane, health
 from app.api.errors import install_error_handlers
 from app.api.middleware import RequestContextMiddleware
 from app.api.openapi import API_DESCRIPTION, OPENAPI_TAGS
@@ -89,4 +89,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_authz.router)
     app.include_router(v1_users.router)
     app.include_router(authzen.router)
+    fastlane.install(app, [*v1_authz.fast_routes(), *authzen.fast_routes()])
     return app

@@ -38,6 +38,7 @@ class RedisAvailability:
         self._since_error: str | None = None
         self._recovery: list[Recovery] = []
         self._probe: asyncio.Task[None] | None = None
+        self._closed = False
         if metrics is not None:
             metrics.redis_up.set(1)
 
@@ -71,11 +72,13 @@ class RedisAvailability:
     def _start_probe(self) -> None:
         if self._probe is not None and not self._probe.done():
             return
+        if self._closed:
+            return
         with contextlib.suppress(RuntimeError):  # no running loop: nothing to probe from
             self._probe = asyncio.get_running_loop().create_task(self._probe_until_up())
 
     async def _probe_until_up(self) -> None:
-        while not self._up:
+        while not self._up and not self._closed:
             await asyncio.sleep(self.retry_interval)
             try:
                 await self.redis.ping()
@@ -99,7 +102,7 @@ class RedisAvailability:
                 logger.exception("cache.redis.recovery_step_failed", step=repr(callback))
 
     async def close(self) -> None:
+        self._closed = True
         if self._probe is not None:
             self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
+            await asyncio.wait([self._probe], timeout=3)

@@ -94,6 +94,7 @@ class PolicySync:
         self._tasks: list[asyncio.Task[None]] = []
         self._retry_at = 0.0
         self._failures = 0
+        self._stopping = False
 
     # -- announcing -------------------------------------------------------------------------
     async def on_change(self, snapshot: PolicySnapshot, trigger: str) -> None:
@@ -123,11 +124,13 @@ class PolicySync:
             self._tasks.append(loop.create_task(self._subscribe_forever(), name="policy-sub"))
 
     async def close(self) -> None:
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # Bounded: a task that missed its cancellation still sees `_stopping` within a
+            # second (its next read timeout), and shutdown never waits longer than this.
+            await asyncio.wait(self._tasks, timeout=3)
         self._tasks.clear()
 
     # -- adopting changes -------------------------------------------------------------------
@@ -157,7 +160,7 @@ class PolicySync:
             self.metrics.sync_events.labels(source=source, result=result).inc()
 
     async def _poll_forever(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.poll_interval)
             try:
                 await self.catch_up("poll")
@@ -168,7 +171,7 @@ class PolicySync:
 
     async def _subscribe_forever(self) -> None:
         assert self.redis is not None
-        while True:
+        while not self._stopping:
             if self.availability is not None and not self.availability.usable:
                 await asyncio.sleep(self.poll_interval)
                 continue
@@ -191,10 +194,14 @@ class PolicySync:
             self.subscribed = True
             logger.info("policy.sync.subscribed", channel=self.keys.policy_channel)
             await self._catch_up_quietly("resubscribe")
-            while True:
+            # redis-py's read timeout can swallow a cancellation that lands as it expires
+            # (the read then returns None), so the loop also checks for shutdown itself.
+            task = asyncio.current_task()
+            while not self._stopping and not (task is not None and task.cancelling()):
                 message = await pubsub.get_message(timeout=1.0)
                 if message is not None:
                     await self._handle(message)
+            raise asyncio.CancelledError
         finally:
             self.subscribed = False
             with contextlib.suppress(Exception):

@@ -144,6 +144,7 @@ class CacheWarmer:
         self.last_warmed: tuple[int, int] | None = None  # (revision, subjects) of the last run
         self._warm: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self._closed = False
 
     def start(self) -> None:
         self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
@@ -151,7 +152,7 @@ class CacheWarmer:
 
     def schedule(self) -> None:
         """Warm for the live snapshot in the background (replacing a warm still running)."""
-        if self.subjects <= 0 or not self.engine.loaded:
+        if self.subjects <= 0 or not self.engine.loaded or self._closed:
             return
         if self._warm is not None and not self._warm.done():
             self._warm.cancel()
@@ -188,7 +189,7 @@ class CacheWarmer:
         )
 
     async def _flush_forever(self) -> None:
-        while True:
+        while not self._closed:
             await asyncio.sleep(self.flush_interval)
             try:
                 await self.tracker.flush()
@@ -196,10 +197,11 @@ class CacheWarmer:
                 logger.exception("cache.activity.flush_failed")
 
     async def close(self) -> None:
-        for task in (self._warm, self._flusher):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        self._closed = True
+        tasks = [t for t in (self._warm, self._flusher) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=3)
         with contextlib.suppress(Exception):
-            await self.tracker.flush()
+            await asyncio.wait_for(self.tracker.flush(), timeout=2)

@@ -92,9 +92,9 @@ class DecisionService:
             decision = snapshot.decide(request, explain=explain)
             elapsed = time.perf_counter() - started
             if self.activity is not None:
-                self.activity.record(request.subject.id, request.domain)
+                self.activity.record(str(request.subject), request.domain)
             result = DecisionResult(decision, new_decision_id(), False)
-            self._observe((result,), elapsed)
+            self._observe_one(decision, elapsed)
             return result
         result_or_error = (await self.check_many([request], explain=explain))[0]
         if isinstance(result_or_error, AuthzError):
@@ -145,9 +145,22 @@ class DecisionService:
             await self.cache.set_many(revision, fresh)
         if self.activity is not None:
             for request in requests:
-                self.activity.record(request.subject.id, request.domain)
+                self.activity.record(str(request.subject), request.domain)
         self._observe(out, elapsed)
         return out
+
+    def _observe_one(self, decision: Decision, seconds: float) -> None:
+        m = self.metrics
+        if m is None:
+            return
+        key = (decision.allowed, decision.evaluator, False)
+        counter = self._counters.get(key)
+        histogram = self._latencies.get(decision.evaluator)
+        if counter is None or histogram is None:
+            self._observe([DecisionResult(decision, "", False)], seconds)
+            return
+        counter.inc()
+        histogram.observe(seconds)
 
     def _observe(self, results: Sequence[DecisionResult | AuthzError], seconds: float) -> None:
         m = self.metrics
