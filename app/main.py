@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from loguru import logger
 
-from app.api import authzen, fastlane, health
+from app.api import authzen, health
 from app.api.errors import install_error_handlers
+from app.api.fastlane import FastLane
 from app.api.middleware import RequestContextMiddleware
 from app.api.openapi import API_DESCRIPTION, OPENAPI_TAGS
 from app.api.responses import FastJSONResponse
@@ -83,11 +84,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(
-        RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
+        RequestContextMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        fast_lane=FastLane([*v1_authz.fast_routes(), *authzen.fast_routes()]),
     )
     app.include_router(health.router)
     app.include_router(v1_authz.router)
     app.include_router(v1_users.router)
     app.include_router(authzen.router)
-    fastlane.install(app, [*v1_authz.fast_routes(), *authzen.fast_routes()])
     return app

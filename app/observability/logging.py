@@ -13,6 +13,7 @@ import functools
 import logging
 import re
 import sys
+import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -118,6 +119,21 @@ class _JsonSink:
         self._stream.flush()
 
 
+_second: tuple[int, str] = (-1, "")  # an epoch second and its ISO text, swapped whole
+
+
+def _utc_timestamp() -> str:
+    """`datetime.now(UTC).isoformat(timespec="milliseconds")`, formatted once per second."""
+    global _second
+    now = time.time()
+    second, text = _second
+    if int(now) != second:
+        second = int(now)
+        text = datetime.fromtimestamp(second, UTC).isoformat()[:-6]
+        _second = (second, text)
+    return f"{text}.{int((now - second) * 1000):03d}+00:00"
+
+
 @dataclass(frozen=True)
 class _Direct:
     sink: _JsonSink
@@ -149,7 +165,7 @@ def info_event(event: str, logger_name: str, **fields: Any) -> None:
     if direct.level_no > _INFO:
         return
     out: dict[str, Any] = {
-        "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "ts": _utc_timestamp(),
         "level": "INFO",
         "event": mask_text(event),
         "logger": logger_name,

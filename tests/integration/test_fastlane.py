@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.api.fastlane import FastRoute
+from app.api.fastlane import FastLane
 from tests.conftest import SettingsFactory
 from tests.support import services as svc
 from tests.support.apps import serve
@@ -34,8 +34,19 @@ JSON = {"content-type": "application/json"}
 ALICE = {"type": "user", "id": "alice"}
 
 
+def fast_lane_of(app: FastAPI) -> FastLane | None:
+    for middleware in app.user_middleware:
+        if "fast_lane" in middleware.kwargs:
+            lane: FastLane | None = middleware.kwargs["fast_lane"]
+            return lane
+    raise AssertionError("no request-context middleware")
+
+
 def without_fast_lane(app: FastAPI) -> FastAPI:
-    app.router.routes[:] = [r for r in app.router.routes if not isinstance(r, FastRoute)]
+    """Before the first request builds the middleware stack: documented routes only."""
+    for middleware in app.user_middleware:
+        if "fast_lane" in middleware.kwargs:
+            middleware.kwargs["fast_lane"] = None
     return app
 
 
@@ -46,10 +57,11 @@ async def pair(
     second_db = svc.copy_sqlite(sqlite_template, tmp_path / "documented.db")
     async with AsyncExitStack() as stack:
         fast_app, fast = await stack.enter_async_context(serve(make_settings()))
-        assert any(isinstance(r, FastRoute) for r in fast_app.router.routes)
+        assert fast_lane_of(fast_app) is not None
         documented_settings = make_settings(database_url=second_db)
         slow_app, slow = await stack.enter_async_context(serve(documented_settings))
         without_fast_lane(slow_app)
+        assert fast_lane_of(slow_app) is None
         yield fast, slow
 
 
