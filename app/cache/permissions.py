@@ -1,5 +1,10 @@
 """Cached permission sets (roles, rules, scopes of a user), for the permissions API and warming.
 
+Where: the in-process tier always; Redis only when asked (`shared=True`), which the
+permission service does for snapshots on the generic path. Measured (docs/benchmarks.md): an
+indexed permission set computes in ~30 µs and a Redis round trip costs ~200 µs, while on the
+generic path a set costs one full rule scan per allow rule, milliseconds to seconds.
+
 Redis layout keeps DESIGN.md's key `{prefix}:user:permissions:{user_id}` as a hash with one
 field per domain ("" when none), so user ids and domains never collide in a key. Each value
 carries the policy revision it was computed under and is ignored under any other revision:
@@ -47,7 +52,7 @@ class PermissionSetCache:
         return self._local if revision == self._revision else None
 
     async def get_many(
-        self, revision: int, user_ids: Sequence[str], domain: str | None
+        self, revision: int, user_ids: Sequence[str], domain: str | None, *, shared: bool = True
     ) -> list[PermissionSet | None]:
         field = domain or ""
         local = self._tier_for(revision)
@@ -56,7 +61,7 @@ class PermissionSetCache:
         ]
         missing = [i for i, value in enumerate(out) if value is None]
         l2_hits = 0
-        if missing and self.remote is not None and self.remote.usable:
+        if missing and shared and self.remote is not None and self.remote.usable:
             pairs = [(self.keys.user_permissions(user_ids[i]), field) for i in missing]
             for i, raw in zip(missing, await self.remote.hget_many(pairs), strict=True):
                 value = _decode(raw, revision)
@@ -73,14 +78,19 @@ class PermissionSetCache:
         return out
 
     async def put_many(
-        self, revision: int, items: Sequence[tuple[str, PermissionSet]], domain: str | None
+        self,
+        revision: int,
+        items: Sequence[tuple[str, PermissionSet]],
+        domain: str | None,
+        *,
+        shared: bool = True,
     ) -> None:
         field = domain or ""
         local = self._tier_for(revision)
         if local is not None:
             for uid, value in items:
                 local.put((uid, field), value)
-        if self.remote is not None:
+        if shared and self.remote is not None:
             encoded = [
                 (
                     self.keys.user_permissions(uid),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from tests.conftest import SettingsFactory
 from tests.support.apps import serve, services_of
 from tests.support.policies import EXAMPLES
 from tests.support.redis_server import RedisServer, private_redis
+from tests.support.waiting import wait_for
 
 __all__ = ["private_redis"]  # a fixture
 
@@ -141,21 +143,52 @@ async def test_a_policy_change_is_never_answered_from_the_old_revision(
 async def test_permission_sets_are_cached_per_revision(
     make_settings: SettingsFactory, redis_url: str, service_name: str, shared_redis: redis.Redis
 ) -> None:
-    settings = make_settings(redis_url=redis_url)
+    """Generic path: sets live in L1 and Redis, each stored with its revision."""
+    settings = make_settings(policy_dir=EXAMPLES / "abac", redis_url=redis_url)
     async with serve(settings) as (app, client):
+        first = (await client.get("/api/v1/users/erin/permissions")).json()
+        second = (await client.get("/api/v1/users/erin/permissions")).json()
+        assert (first["cached"], second["cached"]) == (False, True)
+        assert first["roles"] == second["roles"] == ["records-manager"]
+        stored = shared_redis.hget(f"{service_name}:v1:user:permissions:erin", "")
+        assert stored is not None and f'"revision":{first["policy_revision"]}'.encode() in stored
+        batch = await client.post(
+            "/api/v1/users/permissions/batch", json={"user_ids": ["erin", "bob"]}
+        )
+        assert [u["cached"] for u in batch.json()["users"]] == [True, False]
+        await services_of(app).engine.load(trigger="reload")  # a new revision: recomputed
+        third = (await client.get("/api/v1/users/erin/permissions")).json()
+        assert third["cached"] is False and third["policy_revision"] > first["policy_revision"]
+
+
+async def test_a_generic_permission_set_is_shared_between_instances(
+    make_settings: SettingsFactory, redis_url: str
+) -> None:
+    settings = make_settings(policy_dir=EXAMPLES / "abac", redis_url=redis_url)
+    async with AsyncExitStack() as stack:
+        app_a, a = await stack.enter_async_context(serve(settings))
+        app_b, b = await stack.enter_async_context(serve(settings))
+
+        async def same_revision() -> bool:
+            return services_of(app_a).engine.revision == services_of(app_b).engine.revision
+
+        await wait_for(same_revision, timeout=3)
+        assert (await a.get("/api/v1/users/erin/permissions")).json()["cached"] is False
+        from_redis = (await b.get("/api/v1/users/erin/permissions")).json()
+        assert from_redis["cached"] is True and from_redis["roles"] == ["records-manager"]
+
+
+async def test_indexed_permission_sets_stay_in_process(
+    make_settings: SettingsFactory, redis_url: str, service_name: str, shared_redis: redis.Redis
+) -> None:
+    """An indexed set computes faster than a Redis round trip: L1 only."""
+    settings = make_settings(redis_url=redis_url)
+    async with serve(settings) as (_app, client):
         first = (await client.get("/api/v1/users/alice/permissions")).json()
         second = (await client.get("/api/v1/users/alice/permissions")).json()
         assert (first["cached"], second["cached"]) == (False, True)
-        assert first["roles"] == second["roles"] == ["developer", "viewer"]
-        stored = shared_redis.hget(f"{service_name}:v1:user:permissions:alice", "")
-        assert stored is not None and f'"revision":{first["policy_revision"]}'.encode() in stored
-        batch = await client.post(
-            "/api/v1/users/permissions/batch", json={"user_ids": ["alice", "bob"]}
-        )
-        assert [u["cached"] for u in batch.json()["users"]] == [True, False]
-        await services_of(app).engine.load(trigger="reload")  # a new revision: sets are recomputed
-        third = (await client.get("/api/v1/users/alice/permissions")).json()
-        assert third["cached"] is False and third["policy_revision"] > first["policy_revision"]
+        assert first["roles"] == ["developer", "viewer"]
+    assert list(shared_redis.scan_iter(f"{service_name}:v1:user:*")) == []
 
 
 @pytest.fixture
