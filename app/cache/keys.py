@@ -16,6 +16,14 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def decision_digest(policy_digest: str, request_fingerprint: str) -> str:
+    """The `sha256(...)` of a decision key: the request (sub|obj|act|dom and properties, see
+    `DecisionRequest.fingerprint`) under one policy content. The revision in the key orders
+    policies; the content digest keeps instances that label different content with the
+    same revision (files differing during a rolling deploy) from sharing answers."""
+    return hashlib.sha256(f"{policy_digest}\x1d{request_fingerprint}".encode()).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class CacheKeys:
     prefix: str  # "{service}:{version}", e.g. "oms-auth:v1"
@@ -25,7 +33,7 @@ class CacheKeys:
         return cls(settings.key_prefix)
 
     def decision(self, revision: int, fingerprint: str) -> str:
-        """`fingerprint` is `DecisionRequest.fingerprint()`: sha256(sub|obj|act|dom)."""
+        """`fingerprint` is `decision_digest(...)` of the request under the policy."""
         return f"{self.prefix}:decision:{revision}:{fingerprint}"
 
     def user_permissions(self, user_id: str) -> str:

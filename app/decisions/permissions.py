@@ -56,7 +56,9 @@ class PermissionService:
         found: list[PermissionSet | None] = [None] * len(user_ids)
         shared = _worth_sharing(snapshot)
         if self.cache is not None:
-            found = await self.cache.get_many(revision, user_ids, domain, shared=shared)
+            found = await self.cache.get_many(
+                revision, user_ids, domain, shared=shared, policy=snapshot.content_digest
+            )
         missing = [i for i, value in enumerate(found) if value is None]
         missing_ids = [user_ids[i] for i in missing]
         fresh = await self.compute(snapshot, missing_ids, domain)
@@ -64,7 +66,9 @@ class PermissionService:
             found[i] = value
         if self.cache is not None and fresh:
             pairs = list(zip(missing_ids, fresh, strict=True))
-            await self.cache.put_many(revision, pairs, domain, shared=shared)
+            await self.cache.put_many(
+                revision, pairs, domain, shared=shared, policy=snapshot.content_digest
+            )
         computed = set(missing)
         return [(cast(PermissionSet, v), i not in computed) for i, v in enumerate(found)], revision
 
@@ -91,7 +95,11 @@ class PermissionService:
             sets = await self.compute(snapshot, user_ids, domain)
             pairs = list(zip(user_ids, sets, strict=True))
             await self.cache.put_many(
-                snapshot.revision, pairs, domain, shared=_worth_sharing(snapshot)
+                snapshot.revision,
+                pairs,
+                domain,
+                shared=_worth_sharing(snapshot),
+                policy=snapshot.content_digest,
             )
             done += len(sets)
         return done

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from app.cache.keys import decision_digest
 from app.errors import AuthzError
 from app.observability.metrics import Metrics
 from app.policy.decision import Decision
@@ -127,7 +128,8 @@ class DecisionService:
         fingerprints: list[str] = []
         if use_cache:
             assert self.cache is not None
-            fingerprints = [r.fingerprint() for r in requests]
+            policy = snapshot.content_digest
+            fingerprints = [decision_digest(policy, r.fingerprint()) for r in requests]
             cached = await self.cache.get_many(revision, fingerprints)
         out: list[DecisionResult | AuthzError] = []
         fresh: list[tuple[str, bool]] = []

@@ -6,8 +6,9 @@ from its first rule to its last, whatever reload happens meanwhile.
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -23,6 +24,13 @@ from app.policy.request import DecisionRequest, Entity
 from app.policy.roles import RoleGraph
 from app.policy.rules import Rule
 from app.policy.shape import IndexPlan, recognise
+
+
+def content_digest(model: ModelInfo, rules: Iterable[Rule]) -> str:
+    """Identifies a policy's content: instances whose files differ under one revision label
+    (a rolling deploy) must not share cached answers."""
+    text = "\x1e".join("\x1f".join((r.ptype, *r.values)) for r in rules)
+    return hashlib.sha256(f"{model.text}\x1d{text}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class PolicySnapshot:
     rule_index: dict[tuple[str, tuple[str, ...]], Rule]
     indexed: IndexedEvaluator | None = None  # when the model's shape is one it decides exactly
     generic_reason: str = ""  # why a model is served by the generic path
+    content_digest: str = ""  # sha256 of the model and rules: what a revision label stands for
     loaded_at: float = field(default_factory=time.time)
     build_seconds: float = 0.0
 
@@ -100,6 +109,7 @@ class PolicySnapshot:
             rule_index=index,
             indexed=indexed,
             generic_reason="" if indexed else (plan if isinstance(plan, str) else "no p rules"),
+            content_digest=content_digest(model, index.values()),
             build_seconds=time.perf_counter() - started,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
@@ -40,14 +41,16 @@ async def test_generic_decisions_hit_l1_then_live_in_redis(
     make_settings: SettingsFactory, redis_url: str, service_name: str, shared_redis: redis.Redis
 ) -> None:
     settings = make_settings(policy_dir=EXAMPLES / "abac", redis_url=redis_url)
-    async with serve(settings) as (_app, client):
+    async with serve(settings) as (app, client):
         first = (await client.post("/api/v1/authz/check", json=ERIN_READS)).json()
         second = (await client.post("/api/v1/authz/check", json=ERIN_READS)).json()
         assert first["allowed"] is second["allowed"] is True
         assert (first["cached"], second["cached"]) == (False, True)
         revision = first["policy_revision"]
-        fingerprint = DecisionRequest.of("erin", "doc:1", "read").fingerprint()
-        key = f"{service_name}:v1:decision:{revision}:{fingerprint}"
+        request = DecisionRequest.of("erin", "doc:1", "read")
+        policy = services_of(app).engine.snapshot.content_digest
+        digest = hashlib.sha256(f"{policy}\x1d{request.fingerprint()}".encode()).hexdigest()
+        key = f"{service_name}:v1:decision:{revision}:{digest}"
         assert shared_redis.get(key) == b"1"
         assert 0 < shared_redis.ttl(key) <= settings.decision_cache_ttl
         explained = (
@@ -197,3 +200,27 @@ def abac_dir(tmp_path: Path) -> Path:
     target = tmp_path / "abac"
     shutil.copytree(EXAMPLES / "abac", target)
     return target
+
+
+async def test_instances_with_different_files_never_share_answers(
+    make_settings: SettingsFactory, redis_url: str, abac_dir: Path
+) -> None:
+    """A rolling deploy: two instances, one revision label, different policy files."""
+    with (abac_dir / "policy.csv").open("a") as f:
+        f.write("g, zed, records-manager\n")
+    ask = {"subject": "zed", "resource": "doc:3", "action": "archive"}
+    old_files = make_settings(policy_dir=EXAMPLES / "abac", redis_url=redis_url)
+    new_files = make_settings(policy_dir=abac_dir, redis_url=redis_url)
+    async with AsyncExitStack() as stack:
+        app_a, a = await stack.enter_async_context(serve(old_files))
+        app_b, b = await stack.enter_async_context(serve(new_files))
+
+        async def same_revision() -> bool:
+            return services_of(app_a).engine.revision == services_of(app_b).engine.revision
+
+        await wait_for(same_revision, timeout=3)
+        old = (await a.post("/api/v1/authz/check", json=ask)).json()
+        assert old["allowed"] is False
+        new = (await b.post("/api/v1/authz/check", json=ask)).json()
+        assert new["policy_revision"] == old["policy_revision"]
+        assert new["allowed"] is True and new["cached"] is False
