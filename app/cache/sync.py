@@ -160,6 +160,7 @@ class PolicySync:
             self.metrics.sync_events.labels(source=source, result=result).inc()
 
     async def _poll_forever(self) -> None:
+        failing = False
         while not self._stopping:
             await asyncio.sleep(self.poll_interval)
             try:
@@ -167,7 +168,13 @@ class PolicySync:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # DB down or a bad policy: keep serving the current one
-                logger.warning("policy.sync.poll_failed", error=f"{type(exc).__name__}: {exc}")
+                if not failing:  # once per outage, not once per second
+                    logger.warning("policy.sync.poll_failed", error=f"{type(exc).__name__}: {exc}")
+                failing = True
+                continue
+            if failing:
+                logger.info("policy.sync.poll_recovered")
+                failing = False
 
     async def _subscribe_forever(self) -> None:
         assert self.redis is not None
