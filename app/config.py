@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     cache_version: str = Field(default="v1", pattern=r"^[a-z0-9]{1,16}$")
     decision_cache_ttl: int = Field(default=60, ge=0, le=86_400)
     decision_cache_size: int = Field(default=100_000, ge=0)
+    permission_cache_ttl: int = Field(default=600, ge=0, le=86_400)
+    permission_cache_size: int = Field(default=10_000, ge=0)
+    cache_warm_subjects: int = Field(default=100, ge=0, le=10_000)
 
     rate_limit_login_ip: str = "10/minute"
     rate_limit_login_user: str = "5/minute"

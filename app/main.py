@@ -12,6 +12,7 @@ from loguru import logger
 from app.administration.reload import policy_watcher
 from app.api import admin, audit, authzen, health, oauth
 from app.api.errors import install_error_handlers
+from app.api.fastlane import FastLane
 from app.api.middleware import RequestContextMiddleware
 from app.api.openapi import API_DESCRIPTION, OPENAPI_TAGS
 from app.api.responses import FastJSONResponse
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _check_schema(services)
             await services.engine.load(trigger="startup")
             await start_tokens(services)
+            if services.cache is not None:
+                services.cache.start()  # pub/sub, DB poll, warming: after the first load
             if settings.policy_watch:
                 watcher = policy_watcher(services.policy_reloader)
                 watcher.start()
@@ -92,7 +95,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(
-        RequestContextMiddleware, metrics=metrics, max_body_bytes=settings.max_body_bytes
+        RequestContextMiddleware,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        fast_lane=FastLane([*v1_authz.fast_routes(), *authzen.fast_routes()]),
     )
     app.include_router(health.router)
     app.include_router(v1_authz.router)

@@ -15,7 +15,9 @@ from redis.asyncio import Redis
 from app.administration.policies import PolicyAdministration
 from app.administration.reload import PolicyReloader
 from app.audit.log import AuditLog
+from app.cache.layer import CacheLayer, build_cache_layer
 from app.config import Settings
+from app.decisions.permissions import PermissionService
 from app.decisions.service import DecisionService
 from app.observability.metrics import Metrics
 from app.policy.engine import PolicyEngine
@@ -40,6 +42,8 @@ class Services:
     engine: PolicyEngine
     decisions: DecisionService
     redis: Redis | None = None
+    cache: CacheLayer | None = None  # tiers, cross-instance invalidation, warming
+    permissions: PermissionService | None = None
     # Authentication methods, asked in order (see app.security.principal).
     principal_resolvers: list[PrincipalResolver] = field(default_factory=list)
     audit: AuditLog = field(default_factory=AuditLog)
@@ -75,9 +79,21 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     loader = LintedLoader(settings.policy_dir, rule_sources(settings, db))
     engine = PolicyEngine(loader, DatabaseRevisionStore(db), metrics=metrics)
-    decisions = DecisionService(engine, metrics=metrics)
     redis = make_redis(settings)
-    services = Services(settings, metrics, db, engine, decisions, redis=redis)
+    cache = build_cache_layer(settings, engine, redis=redis, metrics=metrics)
+    decisions = DecisionService(
+        engine, metrics=metrics, cache=cache.decisions, activity=cache.activity
+    )
+    services = Services(
+        settings,
+        metrics,
+        db,
+        engine,
+        decisions,
+        redis=redis,
+        cache=cache,
+        permissions=cache.permissions,
+    )
     services.on_close(db.close)
     services.policy_admin = PolicyAdministration(
         db=db, engine=engine, audit=services.audit, db_is_source="db" in settings.policy_source
@@ -87,4 +103,5 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
     if redis is not None:
         services.on_close(redis.aclose)
     install_tokens(services)
+    services.on_close(cache.close)
     return services

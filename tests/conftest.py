@@ -23,7 +23,7 @@ from app.main import create_app
 from app.store.schema import upgrade
 from tests.support import services as svc
 
-pytest_plugins = ["tests.support.tokens"]
+pytest_plugins = ["tests.support.tokens", "tests.support.redis_server"]
 
 REPO = Path(__file__).resolve().parents[1]
 POLICY_DIR = REPO / "policies"

@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import orjson
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
 from app.api.deps import DecisionsDep, SettingsDep
+from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
 from app.api.schemas.common import Identifier, Properties
 from app.api.schemas.decisions import MAX_BATCH, batch_limit
-from app.decisions.service import DecisionResult
+from app.decisions.service import DecisionResult, DecisionService
 from app.errors import AuthzError, BatchTooLarge, RequestInvalid
 from app.policy.request import DecisionRequest, Entity
+from app.services import Services
 
 router = APIRouter(tags=["authzen"])
 
@@ -143,6 +146,10 @@ async def evaluation(body: EvaluationRequest, decisions: DecisionsDep) -> dict[s
     summary="AuthZEN Access Evaluations (batch with defaults and short-circuit semantics)",
 )
 async def evaluations(body: EvaluationsRequest, decisions: DecisionsDep) -> dict[str, Any]:
+    return await _evaluations(body, decisions)
+
+
+async def _evaluations(body: EvaluationsRequest, decisions: DecisionService) -> dict[str, Any]:
     defaults = {
         "subject": body.subject,
         "action": body.action,
@@ -214,3 +221,31 @@ async def configuration(settings: SettingsDep) -> dict[str, Any]:
         "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
         "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
     }
+
+
+# -- the fast lane (app.api.fastlane): same handlers, without FastAPI's per-request cost ------
+_EVALUATION = TypeAdapter(EvaluationRequest)
+_EVALUATIONS = TypeAdapter(EvaluationsRequest)
+
+
+async def _evaluation_fast(services: Services, body: bytes) -> bytes | None:
+    try:
+        payload = _EVALUATION.validate_json(body)
+    except ValidationError:
+        return None
+    return orjson.dumps(_answer(await services.decisions.check(payload.to_request())))
+
+
+async def _evaluations_fast(services: Services, body: bytes) -> bytes | None:
+    try:
+        payload = _EVALUATIONS.validate_json(body)
+    except ValidationError:
+        return None
+    return orjson.dumps(await _evaluations(payload, services.decisions))
+
+
+def fast_routes() -> list[FastRoute]:
+    return [
+        FastRoute("/access/v1/evaluation", "POST", _evaluation_fast),
+        FastRoute("/access/v1/evaluations", "POST", _evaluations_fast),
+    ]

@@ -13,23 +13,23 @@ from app.policy.engine import PolicyEngine
 from app.services import Services
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services | None = getattr(request.app.state, "services", None)
     if services is None:
         raise DependencyUnavailable("service is starting")
     return services
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(services: Annotated[Services, Depends(get_services)]) -> PolicyEngine:
+async def get_engine(services: Annotated[Services, Depends(get_services)]) -> PolicyEngine:
     return services.engine
 
 
-def get_decisions(services: Annotated[Services, Depends(get_services)]) -> DecisionService:
+async def get_decisions(services: Annotated[Services, Depends(get_services)]) -> DecisionService:
     return services.decisions
 
 

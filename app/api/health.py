@@ -21,6 +21,12 @@ async def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="Ready to serve: database reachable and policy loaded (cache state reported)",
+    description=(
+        "`checks.cache.status` is `ok`, `local` (no Redis configured) or `degraded` (Redis"
+        " unreachable: decisions are still correct from the engine and the in-process cache,"
+        " policy changes arrive by database polling). A degraded cache never makes the"
+        " instance unready."
+    ),
     responses={503: {"description": "Not ready; `checks` says which part failed"}},
 )
 async def readyz(services: ServicesDep) -> Response:
@@ -32,6 +38,8 @@ async def readyz(services: ServicesDep) -> Response:
             {"status": "ok", "revision": services.engine.revision} if policy_ok else "not loaded"
         ),
     }
+    if services.cache is not None:
+        checks["cache"] = services.cache.status()  # degraded Redis: reported, still ready
     ready = db_ok and policy_ok
     return FastJSONResponse(
         {"status": "ready" if ready else "not_ready", "checks": checks},

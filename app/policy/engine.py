@@ -8,6 +8,7 @@ so concurrent checks see the old policy or the new one, never a half-loaded mix.
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
@@ -98,6 +99,15 @@ class PolicyEngine:
                 logger.exception("policy.load.failed", trigger=trigger)
                 raise
             self._snapshot = snapshot
+            # A snapshot is millions of long-lived objects at large policy sizes; the cyclic
+            # collector would rescan them all as requests allocate (measured: a third of a
+            # 1000-check batch). Frozen, they are skipped. A replaced snapshot holds no
+            # reference cycles (tested), so reference counting frees it; the one full
+            # collection per load (~60 ms at 110,000 rules) reclaims any other cyclic garbage
+            # frozen by the previous load.
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
             elapsed = time.perf_counter() - started
             self._record(trigger, "ok", snapshot=snapshot, seconds=elapsed)
             logger.info(

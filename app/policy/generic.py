@@ -9,6 +9,8 @@ It works for any model; the indexed path (where present) is only an optimisation
 
 from __future__ import annotations
 
+import re
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,8 +40,10 @@ class GenericEvaluator:
         self._functions = functions
         self._has_eval = casbin_util.has_eval(matcher)
         self._matcher = matcher
-        self._expression = None if self._has_eval else enforcer._get_expression(matcher, functions)
         self._enforcer = enforcer
+        # simpleeval stores the names on the expression object while evaluating, so every
+        # thread (the event loop, warming workers) gets an expression of its own.
+        self._local = threading.local()
 
     def evaluate(self, args: Sequence[Any]) -> tuple[bool, int]:
         """(allowed, index of the deciding rule or -1)."""
@@ -57,6 +61,7 @@ class GenericEvaluator:
             AttributeError,
             NameError,
             KeyError,
+            re.error,  # a rule value that is not a valid pattern for keyMatch2/regexMatch
         ) as exc:
             raise EvaluationError(
                 f"the policy could not evaluate this request: {exc}",
@@ -69,8 +74,8 @@ class GenericEvaluator:
         first_allow = first_deny = -1
         decided = -1
         policy = self._policy
+        expression = None if self._has_eval else self._thread_expression()
         if policy:
-            expression = self._expression
             for i, pvals in enumerate(policy):
                 params = dict(r_params)
                 params.update(zip(self._p_tokens, pvals, strict=True))
@@ -105,12 +110,19 @@ class GenericEvaluator:
                 raise ValueError("a model using eval() needs at least one rule")
             params = dict(r_params)
             params.update(dict.fromkeys(self._p_tokens, ""))
-            matched = bool(self._expression.eval(params))  # type: ignore[union-attr]
+            matched = bool(expression.eval(params))  # type: ignore[union-attr]
             effects.add(Effector.ALLOW if matched else Effector.INDETERMINATE)
         allowed = bool(effect_to_bool(self._effector.final_effect(effects)))
         if decided < 0:
             decided = first_allow if allowed else first_deny
         return allowed, decided
+
+    def _thread_expression(self) -> Any:
+        expression = getattr(self._local, "expression", None)
+        if expression is None:
+            expression = self._enforcer._get_expression(self._matcher, self._functions)
+            self._local.expression = expression
+        return expression
 
     def _eval_expression(self, params: dict[str, Any]) -> Any:
         names = casbin_util.get_eval_value(self._matcher)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -68,8 +69,9 @@ class AttrView(Mapping[str, Any]):
 class Entity(str):
     """A subject, resource or action: compares and hashes as its id."""
 
-    type: str | None
-    properties: Mapping[str, Any]
+    # Class-level defaults: a plain entity (the common case) sets one attribute, not three.
+    type: str | None = None
+    properties: Mapping[str, Any] = MappingProxyType({})
     _kind: str
 
     def __new__(
@@ -81,8 +83,10 @@ class Entity(str):
         kind: str = "entity",
     ) -> Entity:
         obj = super().__new__(cls, id)
-        obj.type = type
-        obj.properties = properties or {}
+        if type is not None:
+            obj.type = type
+        if properties:
+            obj.properties = properties
         obj._kind = kind
         return obj
 

@@ -6,9 +6,11 @@ from its first rule to its last, whatever reload happens meanwhile.
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import casbin
@@ -16,10 +18,19 @@ import casbin
 from app.errors import RequestInvalid
 from app.policy.decision import Decision
 from app.policy.generic import GenericEvaluator
+from app.policy.indexed import IndexedEvaluator
 from app.policy.model import ModelInfo
 from app.policy.request import DecisionRequest, Entity
 from app.policy.roles import RoleGraph
 from app.policy.rules import Rule
+from app.policy.shape import IndexPlan, recognise
+
+
+def content_digest(model: ModelInfo, rules: Iterable[Rule]) -> str:
+    """Identifies a policy's content: instances whose files differ under one revision label
+    (a rolling deploy) must not share cached answers."""
+    text = "\x1e".join("\x1f".join((r.ptype, *r.values)) for r in rules)
+    return hashlib.sha256(f"{model.text}\x1d{text}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -46,10 +57,18 @@ class PolicySnapshot:
     model: ModelInfo
     rules: tuple[Rule, ...]
     roles: dict[str, RoleGraph]  # per g ptype
-    evaluator: GenericEvaluator
+    generic: GenericEvaluator  # Casbin's semantics for any model; the reference
     rule_index: dict[tuple[str, tuple[str, ...]], Rule]
+    indexed: IndexedEvaluator | None = None  # when the model's shape is one it decides exactly
+    generic_reason: str = ""  # why a model is served by the generic path
+    content_digest: str = ""  # sha256 of the model and rules: what a revision label stands for
     loaded_at: float = field(default_factory=time.time)
     build_seconds: float = 0.0
+
+    @property
+    def evaluator_name(self) -> str:
+        """Which path decides this snapshot's checks: "indexed" or "generic"."""
+        return "indexed" if self.indexed is not None else "generic"
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -75,54 +94,77 @@ class PolicySnapshot:
         functions = dict(enforcer.fm.get_functions())
         for ptype, graph in role_graphs.items():
             functions[ptype] = graph.g_function()
-        evaluator = GenericEvaluator(enforcer, functions)
+        generic = GenericEvaluator(enforcer, functions)
+        policy = cm.model["p"]["p"].policy
+        plan = recognise(model, list(cm.model["r"]["r"].tokens), list(cm.model["p"]["p"].tokens))
+        indexed = None
+        if isinstance(plan, IndexPlan) and policy:
+            indexed = IndexedEvaluator(plan, policy, role_graphs.get("g"))
         return cls(
             revision=revision,
             model=model,
             rules=tuple(index.values()),
             roles=role_graphs,
-            evaluator=evaluator,
+            generic=generic,
             rule_index=index,
+            indexed=indexed,
+            generic_reason="" if indexed else (plan if isinstance(plan, str) else "no p rules"),
+            content_digest=content_digest(model, index.values()),
             build_seconds=time.perf_counter() - started,
         )
 
     # -- decisions ----------------------------------------------------------------------
-    def casbin_args(self, request: DecisionRequest) -> list[Any]:
-        args: list[Any] = []
-        for name in self.model.request_fields:
-            if name == "domain":
-                if request.domain is None:
-                    raise RequestInvalid(
-                        "this policy model needs a domain",
-                        details={"fields": [{"field": "domain", "message": "required"}]},
-                    )
-                args.append(Entity(request.domain, kind="domain"))
-            else:
-                args.append(getattr(request, name))
+    def _check_domain(self, request: DecisionRequest) -> None:
+        if request.domain is None and self.model.has_domain:
+            raise RequestInvalid(
+                "this policy model needs a domain",
+                details={"fields": [{"field": "domain", "message": "required"}]},
+            )
         if request.domain is not None and not self.model.has_domain:
             raise RequestInvalid(
                 "this policy model has no domains; omit `domain`",
                 details={"fields": [{"field": "domain", "message": "not used by the model"}]},
             )
+
+    def casbin_args(self, request: DecisionRequest) -> list[Any]:
+        self._check_domain(request)
+        args: list[Any] = []
+        for name in self.model.request_fields:
+            if name == "domain":
+                args.append(Entity(request.domain or "", kind="domain"))
+            else:
+                args.append(getattr(request, name))
         return args
 
     def decide(self, request: DecisionRequest, *, explain: bool = False) -> Decision:
-        allowed, index = self.evaluator.evaluate(self.casbin_args(request))
+        indexed = self.indexed
+        if indexed is not None:
+            self._check_domain(request)
+            allowed, index = indexed.check(
+                str(request.subject), request.resource, request.action, request.domain or ""
+            )
+            path = "indexed"
+        else:
+            allowed, index = self.generic.evaluate(self.casbin_args(request))
+            path = "generic"
         if not explain:
-            return Decision(allowed, self.revision, self.evaluator.name)
+            return Decision(allowed, self.revision, path)
         rule = self._rule(index)
         return Decision(
-            allowed,
-            self.revision,
-            self.evaluator.name,
-            rule=rule,
-            role_path=self._role_path(request, rule),
+            allowed, self.revision, path, rule=rule, role_path=self._role_path(request, rule)
         )
+
+    def decide_generic(self, request: DecisionRequest, *, explain: bool = False) -> Decision:
+        """The generic path's answer whatever the model (the reference the index must equal)."""
+        allowed, index = self.generic.evaluate(self.casbin_args(request))
+        rule = self._rule(index) if explain else None
+        role_path = self._role_path(request, rule) if explain else ()
+        return Decision(allowed, self.revision, "generic", rule=rule, role_path=role_path)
 
     def _rule(self, index: int) -> Rule | None:
         if index < 0:
             return None
-        values = tuple(self.evaluator.rule_at(index))
+        values = tuple(self.generic.rule_at(index))
         return self.rule_index.get(("p", values)) or Rule("p", values)
 
     def _role_path(self, request: DecisionRequest, rule: Rule | None) -> tuple[str, ...]:
@@ -172,11 +214,12 @@ class PolicySnapshot:
         sub_i, obj_i, act_i = (self.model.field_index("p", n) for n in ("sub", "obj", "act"))
         eft_i = self.model.field_index("p", "eft")
         dom_i = self.model.field_index("p", "dom")
+        by_subject = self._p_rules_by_subject
         names = {subject, *self.implicit_roles(subject, domain)}
+        positions = sorted(p for name in names for p in by_subject.get(name, ()))
         out = []
-        for rule in self.rules:
-            if rule.ptype != "p" or rule.values[sub_i] not in names:  # type: ignore[index]
-                continue
+        for position in positions:
+            rule = self.rules[position]
             if dom_i is not None and domain is not None and rule.values[dom_i] != domain:
                 continue
             out.append(
@@ -188,6 +231,18 @@ class PolicySnapshot:
                     rule=rule,
                 )
             )
+        return out
+
+    @cached_property
+    def _p_rules_by_subject(self) -> dict[str, list[int]]:
+        """Positions in `rules` of the `p` rules written for each subject or role."""
+        sub_i = self.model.field_index("p", "sub")
+        out: dict[str, list[int]] = {}
+        if sub_i is None:
+            return out
+        for position, rule in enumerate(self.rules):
+            if rule.ptype == "p":
+                out.setdefault(rule.values[sub_i], []).append(position)
         return out
 
     def allowed_scopes(self, subject: str, domain: str | None = None) -> list[str]:

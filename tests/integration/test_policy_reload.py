@@ -83,7 +83,13 @@ async def test_watcher_reloads_in_process(make_settings: SettingsFactory, policy
                 break
             await asyncio.sleep(0.05)
         assert await allowed(client)
-        event = (await client.get("/api/v1/audit?source=file", headers=ADMIN)).json()["items"][0]
+        # the audit row is written right after the swap: wait for it too
+        for _ in range(100):
+            items = (await client.get("/api/v1/audit?source=file", headers=ADMIN)).json()["items"]
+            if items:
+                break
+            await asyncio.sleep(0.05)
+        event = items[0]
         assert event["action"] == "policy.reloaded" and event["details"]["files"] == ["policy.csv"]
         assert event["actor"] == "file-watcher"
         revision = app.state.services.engine.revision

@@ -1,116 +1,160 @@
-"""`policy push` and `policy pull` between the policy files and `casbin_rule`."""
+"""Policy changes reach every instance: pub/sub announcements, and the database poll.
+
+Two apps (two instances) share one PostgreSQL database and one Redis key space. Changes are
+made the way writers make them: rules and `bump_revision` in one transaction, then an
+announcement (a local `engine.load`, or `announce_revision` for processes without an engine).
+"""
 
 from __future__ import annotations
 
-import getpass
-import shutil
-from pathlib import Path
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
+import httpx
 import pytest
-from sqlalchemy import create_engine, func, insert, select
+from fastapi import FastAPI
+from redis.asyncio import Redis
 
-from app.store.database import sync_url
-from app.store.models import AuditEvent, CasbinRule, PolicyState
-from tests.policy.support import FIXTURES, run_cli
+from app.cache.keys import CacheKeys
+from app.cache.sync import announce_revision, publish_revision
+from app.config import Settings
+from tests.conftest import SettingsFactory
+from tests.support.apps import serve, services_of
+from tests.support.policies import EXAMPLES
+from tests.support.policy_writes import add_rule, remove_rule
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-
-def db_state(url: str) -> tuple[set[tuple[str, ...]], list[AuditEvent], int]:
-    engine = create_engine(sync_url(url))
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(select(CasbinRule)).all()
-            rules = {
-                (r.ptype, *[v for v in (r.v0, r.v1, r.v2, r.v3, r.v4, r.v5) if v]) for r in rows
-            }
-            audit = list(conn.execute(select(AuditEvent)).all())
-            revision = conn.scalar(select(PolicyState.revision))
-    finally:
-        engine.dispose()
-    return rules, audit, int(revision or 0)  # type: ignore[return-value]
+ZOE_WRITES = {"subject": "zoe", "resource": "api:schemas", "action": "write"}
 
 
-def file_rules(path: Path) -> set[tuple[str, ...]]:
-    out = set()
-    for line in path.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            out.add(tuple(v.strip() for v in line.split(",")))
-    return out
-
-
-def test_push_dry_run_then_push_then_change(database_url: str, policy_dir: Path) -> None:
-    env = {"OMS_AUTH_DATABASE_URL": database_url}
-    csv = policy_dir / "policy.csv"
-    wanted = file_rules(csv)
-
-    dry = run_cli("policy", "push", str(policy_dir), "--dry-run", env=env)
-    assert dry.exit_code == 0, dry.output
-    assert f"{len(wanted)} to add, 0 to remove (dry run: nothing written)" in dry.output
-    assert "+ p, developer, api:schemas, write, allow" in dry.output
-    assert db_state(database_url) == (set(), [], 0)
-
-    pushed = run_cli("policy", "push", str(policy_dir), env=env)
-    assert pushed.exit_code == 0, pushed.output
-    rules, audit, revision = db_state(database_url)
-    assert rules == wanted and revision == 1
-    assert [(e.action, e.source, e.actor) for e in audit] == [
-        ("policy.pushed", "cli", f"cli:{getpass.getuser()}")
-    ]
-    assert "policy revision 1" in pushed.output
-
-    again = run_cli("policy", "push", str(policy_dir), env=env)
-    assert "nothing to do" in again.output and db_state(database_url)[2] == 1
-
-    text = csv.read_text().replace("p, auditor, api:audit, read, allow\n", "")
-    csv.write_text(text + "p, auditor, api:reports, read, allow\n")
-    dry = run_cli("policy", "push", str(policy_dir), "--dry-run", env=env)
-    assert "- p, auditor, api:audit, read, allow  (db)" in dry.output
-    assert "+ p, auditor, api:reports, read, allow" in dry.output
-    assert db_state(database_url)[0] == wanted
-    assert run_cli("policy", "push", str(policy_dir), env=env).exit_code == 0
-    rules, audit, revision = db_state(database_url)
-    assert rules == file_rules(csv) and revision == 2 and len(audit) == 2
-
-
-def test_push_refuses_a_policy_with_lint_errors(sqlite_url: str, tmp_path: Path) -> None:
-    broken = tmp_path / "broken"
-    shutil.copytree(FIXTURES / "lint" / "broken", broken)
-    result = run_cli("policy", "push", str(broken), env={"OMS_AUTH_DATABASE_URL": sqlite_url})
-    assert result.exit_code == 1 and "lint errors" in result.output
-    assert db_state(sqlite_url) == (set(), [], 0)
-
-
-def test_pull_keeps_comments_and_writes_only_without_dry_run(
-    database_url: str, policy_dir: Path
-) -> None:
-    env = {"OMS_AUTH_DATABASE_URL": database_url}
-    assert run_cli("policy", "push", str(policy_dir), env=env).exit_code == 0
-    engine = create_engine(sync_url(database_url))
-    with engine.begin() as conn:
-        conn.execute(insert(CasbinRule).values(ptype="g", v0="zoe", v1="auditor"))
-        conn.execute(
-            CasbinRule.__table__.delete().where(  # type: ignore[attr-defined]
-                CasbinRule.v0 == "bob", CasbinRule.ptype == "g"
-            )
+@asynccontextmanager
+async def two_instances(
+    settings: Settings,
+) -> AsyncIterator[tuple[tuple[FastAPI, httpx.AsyncClient], tuple[FastAPI, httpx.AsyncClient]]]:
+    async with AsyncExitStack() as stack:
+        a = await stack.enter_async_context(serve(settings))
+        b = await stack.enter_async_context(serve(settings))
+        # B's start-up took a new revision; A adopts it (announced, or polled).
+        await wait_for(
+            lambda: _same_revision(a[0], b[0]), timeout=settings.policy_poll_interval + 2
         )
-        stored = conn.scalar(select(func.count()).select_from(CasbinRule))
-    engine.dispose()
-    csv = policy_dir / "policy.csv"
-    before = csv.read_text()
+        yield a, b
 
-    dry = run_cli("policy", "pull", str(policy_dir), "--dry-run", env=env)
-    assert dry.exit_code == 0, dry.output
-    assert "- g, bob, viewer" in dry.output and "+ g, zoe, auditor  (db)" in dry.output
-    assert "1 to add, 1 to remove (dry run: nothing written)" in dry.output
-    assert csv.read_text() == before
 
-    pulled = run_cli("policy", "pull", str(policy_dir), env=env)
-    assert pulled.exit_code == 0, pulled.output
-    after = csv.read_text()
-    assert after.startswith("# Shipped RBAC policy")  # comments and order kept
-    assert "g, bob, viewer" not in after
-    assert after.endswith("# pulled from the database\ng, zoe, auditor\n")
-    assert len(file_rules(csv)) == stored
-    assert run_cli("policy", "lint", "--strict", str(policy_dir)).exit_code == 0
-    assert "nothing to do" in run_cli("policy", "pull", str(policy_dir), env=env).output
+async def _same_revision(a: FastAPI, b: FastAPI) -> bool:
+    return services_of(a).engine.revision == services_of(b).engine.revision
+
+
+async def check(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = await client.post("/api/v1/authz/check", json=body)
+    assert response.status_code == 200
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def allowed_on(client: httpx.AsyncClient, body: dict[str, Any], want: bool) -> Any:
+    async def condition() -> bool:
+        return (await check(client, body))["allowed"] is want
+
+    return condition
+
+
+async def test_announced_db_change_flips_the_other_instance_within_a_second(
+    make_settings: SettingsFactory, pg_url: str, redis_url: str
+) -> None:
+    # The poll is slowed down so only the announcement can deliver the change in time.
+    settings = make_settings(database_url=pg_url, redis_url=redis_url, policy_poll_interval=30)
+    redis = Redis.from_url(redis_url)
+    keys = CacheKeys.from_settings(settings)
+    try:
+        async with two_instances(settings) as (_a, (_app_b, b)):
+            assert (await check(b, ZOE_WRITES))["allowed"] is False
+            revision = await add_rule(pg_url, "g", "zoe", "developer")
+            await publish_revision(redis, keys=keys, revision=revision)
+            assert await wait_for(allowed_on(b, ZOE_WRITES, True), timeout=1.0) < 1.0
+            assert int(await redis.get(keys.policy_rev) or 0) == revision
+            revision = await remove_rule(pg_url, "g", "zoe", "developer")
+            await publish_revision(redis, keys=keys, revision=revision)
+            assert await wait_for(allowed_on(b, ZOE_WRITES, False), timeout=1.0) < 1.0
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.parametrize(("trigger", "bump"), [("api", False), ("file", True), ("cli", False)])
+async def test_a_local_load_is_announced_to_the_other_instance(
+    make_settings: SettingsFactory, pg_url: str, redis_url: str, trigger: str, bump: bool
+) -> None:
+    """What the admin API / file watcher / CLI do on instance A reaches instance B."""
+    settings = make_settings(database_url=pg_url, redis_url=redis_url, policy_poll_interval=30)
+    async with two_instances(settings) as ((app_a, a), (app_b, b)):
+        await add_rule(pg_url, "g", "zoe", "developer")
+        loaded = await services_of(app_a).engine.load(trigger=trigger, bump=bump)
+        assert (await check(a, ZOE_WRITES))["allowed"] is True
+        await wait_for(allowed_on(b, ZOE_WRITES, True), timeout=1.0)
+        assert services_of(app_b).engine.revision == loaded.revision
+        metrics = (await b.get("/metrics")).text
+        assert 'oms_auth_policy_reloads_total{result="ok",trigger="remote"}' in metrics
+
+
+async def test_cli_announcement_helper(
+    make_settings: SettingsFactory, pg_url: str, redis_url: str
+) -> None:
+    settings = make_settings(database_url=pg_url, redis_url=redis_url, policy_poll_interval=30)
+    async with two_instances(settings) as (_a, (_app_b, b)):
+        revision = await add_rule(pg_url, "g", "zoe", "developer")
+        assert await announce_revision(settings, revision) is True
+        await wait_for(allowed_on(b, ZOE_WRITES, True), timeout=1.0)
+    assert await announce_revision(make_settings(redis_url=None), 1) is False
+
+
+async def test_without_redis_the_database_poll_propagates_changes(
+    make_settings: SettingsFactory, pg_url: str
+) -> None:
+    settings = make_settings(database_url=pg_url, redis_url=None, policy_poll_interval=0.2)
+    async with two_instances(settings) as ((_app_a, a), (_app_b, b)):
+        ready = (await b.get("/readyz")).json()
+        assert ready["checks"]["cache"]["policy_sync"] == "db-poll"
+        await add_rule(pg_url, "g", "zoe", "developer")  # nobody announces anything
+        assert await wait_for(allowed_on(b, ZOE_WRITES, True), timeout=1.0) < 1.0
+        await remove_rule(pg_url, "g", "zoe", "developer")
+        await wait_for(allowed_on(b, ZOE_WRITES, False), timeout=1.0)
+        await wait_for(allowed_on(a, ZOE_WRITES, False), timeout=1.0)
+        metrics = (await b.get("/metrics")).text
+        assert 'oms_auth_policy_sync_total{result="reloaded",source="poll"}' in metrics
+
+
+async def test_no_cached_decision_from_an_older_revision_after_the_new_one(
+    make_settings: SettingsFactory, pg_url: str, redis_url: str
+) -> None:
+    """Generic path (cached): once B answers under the new revision, it never goes back."""
+    settings = make_settings(
+        database_url=pg_url,
+        redis_url=redis_url,
+        policy_dir=EXAMPLES / "abac",
+        policy_poll_interval=30,
+    )
+    ask = {"subject": "zed", "resource": "doc:7", "action": "archive"}
+    async with two_instances(settings) as ((_app_a, a), (_app_b, b)):
+        for client in (a, b):  # both instances cache the old answer (L1 and Redis)
+            first, second = await check(client, ask), await check(client, ask)
+            assert first["allowed"] is second["allowed"] is False
+            assert second["cached"] is True
+        old = (await check(b, ask))["policy_revision"]
+        revision = await add_rule(pg_url, "g", "zed", "records-manager")
+        await announce_revision(settings, revision)
+        deadline = time.monotonic() + 1.0
+        answers_after = 0
+        while answers_after < 50:
+            answer = await check(b, ask)
+            if answer["policy_revision"] >= revision or answers_after:
+                assert answer["allowed"] is True and answer["policy_revision"] >= revision
+                answers_after += 1
+            else:
+                assert answer["allowed"] is False and answer["policy_revision"] == old
+                assert time.monotonic() < deadline, "the change did not arrive within 1 s"
+                await asyncio.sleep(0.002)

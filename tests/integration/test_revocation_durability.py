@@ -14,7 +14,7 @@ from app.main import create_app
 from app.store.database import Database
 from app.store.revocations import DatabaseRevocationStore
 from tests.support import services as svc
-from tests.support.redis_server import private_redis
+from tests.support.redis_server import RedisServer
 from tests.support.tokens import AppFactory, TokenApp, bearer, claims_of
 
 
@@ -83,34 +83,34 @@ async def test_revocation_survives_redis_flushdb(
 
 
 async def test_redis_down_and_restarted_empty(
-    token_app_factory: AppFactory, database_url: str
+    token_app_factory: AppFactory, database_url: str, private_redis: RedisServer
 ) -> None:
-    with private_redis() as server:
-        async with token_app_factory(database_url=database_url, redis_url=server.url) as env:
-            before = await env.login("alice")
-            during = await env.login("bob")
-            server.stop()
-            # Redis is down: revocation still records durably, validation asks the DB
-            r = await env.http.post("/api/v1/auth/logout", headers=bearer(during["access_token"]))
-            assert r.status_code == 204
-            assert await _code(env, during["access_token"]) == "AUTH_005"
-            assert await _code(env, before["access_token"]) is None
-            login = await env.http.post(
-                "/api/v2/auth/login",
-                json={"username": "carol", "password": "correct horse battery"},
-            )
-            assert login.status_code == 200  # rate limits fall back to this process
-            assert env.tokens.service.revocations.has_pending
+    server = private_redis
+    async with token_app_factory(database_url=database_url, redis_url=server.url) as env:
+        before = await env.login("alice")
+        during = await env.login("bob")
+        server.stop()
+        # Redis is down: revocation still records durably, validation asks the DB
+        r = await env.http.post("/api/v1/auth/logout", headers=bearer(during["access_token"]))
+        assert r.status_code == 204
+        assert await _code(env, during["access_token"]) == "AUTH_005"
+        assert await _code(env, before["access_token"]) is None
+        login = await env.http.post(
+            "/api/v2/auth/login",
+            json={"username": "carol", "password": "correct horse battery"},
+        )
+        assert login.status_code == 200  # rate limits fall back to this process
+        assert env.tokens.service.revocations.has_pending
 
-            server.start()  # back, and empty
-            assert await _code(env, during["access_token"]) == "AUTH_005"
+        server.start()  # back, and empty
+        assert await _code(env, during["access_token"]) == "AUTH_005"
 
-            async def caught_up() -> bool:
-                return not env.tokens.service.revocations.has_pending
+        async def caught_up() -> bool:
+            return not env.tokens.service.revocations.has_pending
 
-            await _eventually(caught_up)
-            assert await _code(env, during["access_token"]) == "AUTH_005"
-            assert await _code(env, before["access_token"]) is None
+        await _eventually(caught_up)
+        assert await _code(env, during["access_token"]) == "AUTH_005"
+        assert await _code(env, before["access_token"]) is None
 
 
 async def test_other_instances_see_revocations(

@@ -2,32 +2,37 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 
+import pytest
 import redis
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        return int(s.getsockname()[1])
 
 
-class PrivateRedis:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self._proc: subprocess.Popen[bytes] | None = None
+class RedisServer:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="oms-auth-redis-")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self._proc = subprocess.Popen(
+        self.process = subprocess.Popen(
             [
-                "redis-server",
+                shutil.which("redis-server") or "redis-server",
                 "--port",
                 str(self.port),
                 "--bind",
@@ -36,31 +41,52 @@ class PrivateRedis:
                 "",
                 "--appendonly",
                 "no",
+                "--dir",
+                self.dir,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        while True:
             try:
-                redis.Redis(port=self.port, socket_connect_timeout=0.2).ping()
+                client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+                client.ping()
+                client.close()
                 return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait(timeout=10)
-            self._proc = None
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port)
+
+    def command_calls(self, command: str) -> int:
+        """How many times `command` ran on this server (INFO commandstats)."""
+        client = self.client()
+        try:
+            stats = client.info("commandstats")
+        finally:
+            client.close()
+        entry = stats.get(f"cmdstat_{command.lower()}")
+        return int(entry["calls"]) if entry else 0
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@contextmanager
-def private_redis() -> Iterator[PrivateRedis]:
-    server = PrivateRedis(free_port())
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A running private Redis the test may stop and start again (same port)."""
+    server = RedisServer()
     server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield server
+    server.cleanup()

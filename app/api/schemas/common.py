@@ -9,6 +9,8 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 
 def _no_control_chars(value: str) -> str:
+    if value.isprintable():  # C fast path: Cc, Cf, Zl and Zp characters are never printable
+        return value
     for ch in value:
         if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
             raise ValueError(f"control character U+{ord(ch):04X} is not allowed")

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, model_validator
 
-from app.api.deps import EngineDep
+from app.api.deps import ServicesDep
 from app.api.openapi import error_responses
 from app.api.schemas.common import Identifier
 from app.api.schemas.decisions import MAX_BATCH, batch_limit
+from app.decisions.permissions import PermissionService
 from app.errors import BatchTooLarge, RequestInvalid
-from app.policy.snapshot import PolicySnapshot
+from app.services import Services
 
 router = APIRouter(prefix="/api/v1/users", tags=["permissions"])
 
@@ -29,14 +30,8 @@ class PermissionsBatchRequest(BaseModel):
         return data
 
 
-def describe_user(snapshot: PolicySnapshot, user_id: str, domain: str | None) -> dict[str, Any]:
-    perms = snapshot.permissions_for(user_id, domain)
-    return {
-        "user_id": user_id,
-        "roles": snapshot.implicit_roles(user_id, domain),
-        "permissions": [p.as_dict() for p in perms],
-        "scopes": snapshot.allowed_scopes(user_id, domain),
-    }
+def permission_service(services: Services) -> PermissionService:
+    return services.permissions or PermissionService(services.engine)
 
 
 @router.get(
@@ -45,12 +40,13 @@ def describe_user(snapshot: PolicySnapshot, user_id: str, domain: str | None) ->
     summary="A user's roles (implicit) and the rules that apply to them",
 )
 async def user_permissions(
-    engine: EngineDep,
+    services: ServicesDep,
     user_id: Annotated[Identifier, Path()],
     domain: Annotated[Identifier | None, Query()] = None,
 ) -> dict[str, Any]:
-    snapshot = engine.snapshot
-    return {**describe_user(snapshot, user_id, domain), "policy_revision": snapshot.revision}
+    found, revision = await permission_service(services).lookup([user_id], domain=domain)
+    permission_set, cached = found[0]
+    return {**permission_set, "cached": cached, "policy_revision": revision}
 
 
 @router.post(
@@ -59,10 +55,10 @@ async def user_permissions(
     summary="Permissions of up to 1000 users in one call",
 )
 async def users_permissions_batch(
-    body: PermissionsBatchRequest, engine: EngineDep
+    body: PermissionsBatchRequest, services: ServicesDep
 ) -> dict[str, Any]:
-    snapshot = engine.snapshot
+    found, revision = await permission_service(services).lookup(body.user_ids, domain=body.domain)
     return {
-        "users": [describe_user(snapshot, uid, body.domain) for uid in body.user_ids],
-        "policy_revision": snapshot.revision,
+        "users": [{**value, "cached": cached} for value, cached in found],
+        "policy_revision": revision,
     }

@@ -1,0 +1,127 @@
+"""One instance's cache layer, built from settings: tiers, invalidation and warming together.
+
+`build_cache_layer` wires it to the engine (`on_change`: drop L1s, announce, warm) and
+`start()` (after the first policy load) starts the background tasks: the Redis probe is
+started on demand, the pub/sub subscriber, the database poller and the warmer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from app.cache.availability import RedisAvailability
+from app.cache.decisions import TieredDecisionCache
+from app.cache.keys import CacheKeys
+from app.cache.metrics import CacheMetrics
+from app.cache.permissions import PermissionSetCache
+from app.cache.remote import RedisTier
+from app.cache.sync import PolicySync
+from app.cache.tokens import TokenValidationCache
+from app.cache.warming import ActivityTracker, CacheWarmer
+from app.config import Settings
+from app.decisions.permissions import PermissionService
+from app.observability.metrics import Metrics
+from app.policy.engine import PolicyEngine
+from app.policy.snapshot import PolicySnapshot
+
+
+@dataclass
+class CacheLayer:
+    keys: CacheKeys
+    metrics: CacheMetrics
+    decisions: TieredDecisionCache
+    permission_sets: PermissionSetCache
+    permissions: PermissionService
+    tokens: TokenValidationCache
+    activity: ActivityTracker
+    sync: PolicySync
+    warmer: CacheWarmer
+    availability: RedisAvailability | None = None
+
+    async def on_policy_change(self, snapshot: PolicySnapshot, trigger: str) -> None:
+        """Drop every L1 keyed by policy (they are per revision anyway) and re-warm."""
+        self.decisions.clear()
+        self.warmer.schedule()
+
+    def start(self) -> None:
+        self.sync.start()
+        self.warmer.start()
+
+    async def close(self) -> None:
+        await self.warmer.close()
+        await self.sync.close()
+        if self.availability is not None:
+            await self.availability.close()
+
+    def status(self) -> dict[str, Any]:
+        """For `/readyz`: Redis state and how policy changes reach this instance."""
+        if self.availability is None:
+            return {"status": "local", "redis": "not configured", "policy_sync": "db-poll"}
+        redis = self.availability.status
+        return {
+            "status": "ok" if redis["status"] == "ok" else "degraded",
+            "redis": redis,
+            "policy_sync": "pubsub+db-poll" if self.sync.subscribed else "db-poll",
+        }
+
+
+def build_cache_layer(
+    settings: Settings, engine: PolicyEngine, *, redis: Redis | None, metrics: Metrics
+) -> CacheLayer:
+    keys = CacheKeys.from_settings(settings)
+    cache_metrics = CacheMetrics(metrics)
+    availability = RedisAvailability(redis, metrics=cache_metrics) if redis is not None else None
+    remote = RedisTier(redis, availability) if redis is not None and availability else None
+    decisions = TieredDecisionCache(
+        keys=keys,
+        max_entries=settings.decision_cache_size,
+        ttl=settings.decision_cache_ttl,
+        remote=remote,
+        metrics=cache_metrics,
+    )
+    permission_sets = PermissionSetCache(
+        keys=keys,
+        max_entries=settings.permission_cache_size,
+        ttl=settings.permission_cache_ttl,
+        remote=remote,
+        metrics=cache_metrics,
+    )
+    permissions = PermissionService(engine, cache=permission_sets)
+    tokens = TokenValidationCache(keys=keys, remote=remote, metrics=cache_metrics)
+    activity = ActivityTracker(keys=keys, redis=redis, availability=availability)
+    sync = PolicySync(
+        engine,
+        keys=keys,
+        poll_interval=settings.policy_poll_interval,
+        redis=redis,
+        availability=availability,
+        metrics=cache_metrics,
+        on_evict=tokens.evict_local,
+    )
+    warmer = CacheWarmer(
+        engine, permissions, activity, subjects=settings.cache_warm_subjects, metrics=cache_metrics
+    )
+    layer = CacheLayer(
+        keys=keys,
+        metrics=cache_metrics,
+        decisions=decisions,
+        permission_sets=permission_sets,
+        permissions=permissions,
+        tokens=tokens,
+        activity=activity,
+        sync=sync,
+        warmer=warmer,
+        availability=availability,
+    )
+    engine.on_change(sync.on_change)
+    engine.on_change(layer.on_policy_change)
+    if availability is not None:
+
+        async def resync() -> None:
+            await sync.catch_up("recovered")
+
+        availability.on_recovery(resync)
+    return layer

@@ -1,0 +1,205 @@
+"""Tables for the terminal and docs/benchmarks.md, and the latency chart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.policies import SIZES
+from bench.tiers import TierRow
+from bench.web import HttpReport, MemoryReport
+
+
+@dataclass
+class EngineRow:
+    engine: str
+    size: str
+    rules: int
+    p50_us: float
+    p99_us: float
+    samples: int
+    load_seconds: float
+    mismatches: int  # decisions differing from oms-auth on the same requests
+
+
+@dataclass
+class Results:
+    machine: str
+    load_tool: str
+    engines: list[EngineRow] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    tiers: list[TierRow] = field(default_factory=list)
+    http: HttpReport | None = None
+    memory: MemoryReport | None = None
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |"
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    body = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
+    return "\n".join([line, rule, *body])
+
+
+def _num(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def engines_table(results: Results) -> str:
+    ours = {r.size: r for r in results.engines if r.engine == "oms-auth (indexed)"}
+    rows = []
+    for r in results.engines:
+        ratio = r.p50_us / ours[r.size].p50_us if r.size in ours else float("nan")
+        rows.append(
+            [
+                r.engine,
+                f"{r.rules:,}",
+                _num(r.p50_us),
+                _num(r.p99_us),
+                f"{ratio:,.1f}x",
+                _num(r.load_seconds, 2),
+                f"{r.samples:,}",
+                str(r.mismatches),
+            ]
+        )
+    header = ["engine", "rules", "p50 µs", "p99 µs", "p50 vs oms-auth", "load s", "samples", "≠"]
+    return table(header, rows)
+
+
+def tiers_table(results: Results) -> str:
+    rows = [
+        [t.path, t.tier, _num(t.p50_us), _num(t.p99_us), f"{t.samples:,}"] for t in results.tiers
+    ]
+    return table(["what", "tier", "p50 µs", "p99 µs", "samples"], rows)
+
+
+def http_table(report: HttpReport) -> str:
+    floor = next(r for r in report.rows if r.name.startswith("FastAPI floor"))
+    naive = next(r for r in report.rows if r.name.startswith("naive"))
+    rows = []
+    for row in report.rows:
+        rps = row.result.requests_per_s
+        rows.append(
+            [
+                row.name,
+                _num(rps, 0),
+                _num(row.result.p50_ms, 2),
+                _num(row.result.p99_ms, 2),
+                f"{rps / floor.result.requests_per_s:.0%}",
+                f"{rps / naive.result.requests_per_s:,.1f}x",
+                str(row.result.errors),
+            ]
+        )
+    header = ["server / route", "req/s", "p50 ms", "p99 ms", "vs floor", "vs naive", "errors"]
+    return table(header, rows)
+
+
+@dataclass
+class Target:
+    what: str
+    goal: str
+    measured: str
+    met: bool
+
+
+def targets(results: Results) -> list[Target]:
+    out: list[Target] = []
+    ours = {r.size: r for r in results.engines if r.engine == "oms-auth (indexed)"}
+    fast = {r.size: r for r in results.engines if r.engine == "casbin.FastEnforcer"}
+    if ours:
+        worst = max(r.p50_us for r in ours.values())
+        out.append(
+            Target("in-process p50, every size", "≤ 50 µs", f"{worst:.1f} µs max", worst <= 50)
+        )
+        small, large = ours.get("small"), ours.get("large")
+        if small and large:
+            growth = large.p50_us / small.p50_us
+            out.append(
+                Target("p50 at 110,000 vs 1,100 rules", "≤ 1.5x", f"{growth:.2f}x", growth <= 1.5)
+            )
+        if fast:
+            slower = [s for s in ours if s in fast and ours[s].p50_us > fast[s].p50_us]
+            worst_ratio = max(fast[s].p50_us / ours[s].p50_us for s in ours if s in fast)
+            out.append(
+                Target(
+                    "never slower than FastEnforcer",
+                    "p50 ≤ FastEnforcer's",
+                    f"{min(fast[s].p50_us / ours[s].p50_us for s in ours if s in fast):.0f}-"
+                    f"{worst_ratio:.0f}x faster",
+                    not slower,
+                )
+            )
+    if results.http is not None:
+        rows = {r.name: r.result for r in results.http.rows}
+        check = rows["oms-auth /api/v1/authz/check"].requests_per_s
+        floor = rows["FastAPI floor (constant JSON)"].requests_per_s
+        naive = rows["naive FastAPI + casbin.Enforcer"].requests_per_s
+        out.append(
+            Target(
+                "warm check vs FastAPI floor", "≥ 80%", f"{check / floor:.0%}", check >= 0.8 * floor
+            )
+        )
+        out.append(
+            Target(
+                "warm check vs naive (11,000 rules)",
+                "≥ 20x",
+                f"{check / naive:.1f}x",
+                check >= 20 * naive,
+            )
+        )
+        decisions = results.http.batch_decisions_per_s
+        out.append(
+            Target(
+                "1000-check batches over HTTP",
+                "≥ 50,000 decisions/s",
+                f"{decisions:,.0f}/s",
+                decisions >= 50_000,
+            )
+        )
+    if results.memory is not None:
+        m = results.memory
+        out.append(
+            Target(
+                "RSS with 110,000 rules",
+                "< 400 MB",
+                f"{m.rss_mb_loaded:.0f} MB",
+                m.rss_mb_loaded < 400,
+            )
+        )
+        load = m.policy_load_seconds or float("nan")
+        out.append(Target("policy load, 110,000 rules", "< 3 s", f"{load:.2f} s", load < 3))
+    return out
+
+
+def targets_table(results: Results) -> str:
+    rows = [[t.what, t.goal, t.measured, "met" if t.met else "MISSED"] for t in targets(results)]
+    return table(["target", "goal", "measured", ""], rows)
+
+
+def chart(results: Results, path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 5))
+    names = list(dict.fromkeys(r.engine for r in results.engines))
+    for name in names:
+        points = sorted((r.rules, r.p50_us) for r in results.engines if r.engine == name)
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks([s.rules for s in SIZES], [f"{s.rules:,}" for s in SIZES])
+    ax.set_xlabel("rules in the policy (Casbin RBAC benchmark shape)")
+    ax.set_ylabel("check latency, p50 (µs, log scale)")
+    ax.set_title("In-process check latency vs policy size")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
