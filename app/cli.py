@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import orjson
 import typer
 
 from app.commands.auth import auth_cli
+from app.commands.common import fail, settings_or_exit
 from app.commands.policy import policy_cli
-from app.config import ConfigError, Settings, load_settings
+from app.config import Settings
 from app.errors import AuthzError
 
 cli = typer.Typer(
@@ -27,18 +28,6 @@ cli = typer.Typer(
 )
 cli.add_typer(policy_cli, name="policy")
 cli.add_typer(auth_cli)  # users, clients, keys
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"oms-auth: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def settings_or_exit(**overrides: object) -> Settings:
-    try:
-        return load_settings(**overrides)
-    except ConfigError as exc:
-        fail(str(exc))
 
 
 @cli.command()

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 from redis.asyncio import Redis
 
+from app.audit.note import AuditNote
 from app.config import Settings
 from app.policy.engine import PolicyEngine
 from app.security.bearer import BearerTokenResolver
@@ -157,7 +158,9 @@ def build_token_components(
         refresh_tokens=refresh_tokens,
         metrics=metrics,
     )
-    rotation = RefreshRotation(issuer, refresh_tokens, users, revocations, limiter=limits)
+    rotation = RefreshRotation(
+        issuer, refresh_tokens, users, revocations, limiter=limits, metrics=metrics
+    )
     service = TokenService(
         first_party=ClientContext(settings.service_name),
         accounts=Accounts(users, hasher, limiter=limits, metrics=metrics),
@@ -233,6 +236,7 @@ async def bootstrap_admin(tokens: TokenComponents) -> None:
         password_hash=await tokens.hasher.hash(password),
         is_admin=True,
         only_if_empty=True,
+        audit=AuditNote(actor="system:bootstrap", source="system"),
     )
     if created is not None:
         logger.info("auth.bootstrap_admin.created", username=created.username, user_id=created.id)

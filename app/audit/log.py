@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.audit.note import AuditNote, Source
 from app.store.models import AuditEvent, utcnow
 
-Source = Literal["api", "file", "cli", "system"]
+__all__ = ["AuditEntry", "AuditLog", "AuditNote", "AuditPage", "AuditQuery", "Source"]
+
 MAX_PAGE = 500
 
 
@@ -132,6 +134,30 @@ class AuditLog:
         session.add(row)
         await session.flush()
         return row.id
+
+    async def write(
+        self,
+        session: AsyncSession,
+        note: AuditNote,
+        *,
+        action: str,
+        target: str | None = None,
+        before: Any = None,
+        after: Any = None,
+        details: Any = None,
+    ) -> int:
+        """`record` for a change whose author arrived as an `AuditNote`."""
+        return await self.record(
+            session,
+            actor=note.actor,
+            action=action,
+            source=note.source,
+            request_id=note.request_id,
+            target=target,
+            before=before,
+            after=after,
+            details=details,
+        )
 
     async def query(self, session: AsyncSession, query: AuditQuery) -> AuditPage:
         """Newest first; page with `limit` + `offset`, or follow `next_cursor`."""

@@ -31,7 +31,9 @@ from app.cache.metrics import CacheMetrics
 from app.config import Settings
 from app.policy.engine import PolicyEngine
 from app.policy.snapshot import PolicySnapshot
+from app.store.database import Database
 from app.store.redis import make_redis
+from app.store.revisions import DatabaseRevisionStore
 
 LOCAL_ONLY_TRIGGERS = frozenset({"remote", "poll"})
 
@@ -68,6 +70,11 @@ async def announce_revision(settings: Settings, revision: int) -> bool:
     finally:
         await redis.aclose()
     return True
+
+
+async def announce_current_revision(settings: Settings, db: Database) -> bool:
+    """`announce_revision` for the revision the database holds now (after a CLI commit)."""
+    return await announce_revision(settings, await DatabaseRevisionStore(db).current())
 
 
 class PolicySync:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import typer
 
-from app.config import ConfigError, Settings, load_settings
+from app.audit.log import AuditLog
+from app.cache.sync import announce_current_revision
+from app.commands.common import cli_audit, fail, settings_or_exit
+from app.config import Settings
 from app.errors import AuthzError
 from app.security.client_secrets import hash_client_secret, new_client_secret
 from app.security.passwords import WeakPassword, check_password_policy
@@ -38,18 +41,6 @@ keys_cli = typer.Typer(help="Token signing keys.", no_args_is_help=True)
 auth_cli.add_typer(users_cli, name="users")
 auth_cli.add_typer(clients_cli, name="clients")
 auth_cli.add_typer(keys_cli, name="keys")
-
-
-def fail(message: str, code: int = 2) -> NoReturn:
-    typer.echo(f"oms-auth: {message}", err=True)
-    raise typer.Exit(code)
-
-
-def settings_or_exit() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        fail(str(exc))
 
 
 def _run(work: Callable[[Settings, Database], Awaitable[T]]) -> T:
@@ -130,9 +121,15 @@ def users_create(
         finally:
             hasher.close()
         user = await UserRepository(db).create(
-            username=name, password_hash=password_hash, is_admin=admin, roles=roles
+            username=name,
+            password_hash=password_hash,
+            is_admin=admin,
+            roles=roles,
+            audit=cli_audit(),
         )
         assert user is not None
+        if roles:
+            await announce_current_revision(settings, db)
         typer.echo(
             f"created user {user.username} ({user.id}) roles={','.join(roles) or '-'}"
             f"{' admin' if admin else ''}"
@@ -181,6 +178,7 @@ def users_disable(name: str) -> None:
                 users=UserRepository(db),
                 refresh_tokens=RefreshTokenRepository(db),
                 revocations=revocations,
+                audit=cli_audit(),
             )
             if revocations.has_pending:
                 typer.echo(
@@ -230,6 +228,7 @@ def clients_create(
             scopes=scopes,
             name=name,
             audience=audience,
+            audit=cli_audit(),
         )
 
     _run(work)
@@ -257,7 +256,7 @@ def clients_disable(client_id: Annotated[str, typer.Argument(metavar="ID")]) -> 
     """Disable a client: it can no longer authenticate (its access tokens expire)."""
 
     async def work(settings: Settings, db: Database) -> None:
-        if not await ClientRepository(db).disable(client_id=client_id):
+        if not await ClientRepository(db).disable(client_id=client_id, audit=cli_audit()):
             fail(f"no client {client_id!r}", code=1)
         typer.echo(f"disabled client {client_id}")
 
@@ -279,6 +278,14 @@ def keys_rotate(
             fail(f"unsupported algorithm {chosen!r}")
         password = settings.encryption_key.get_secret_value() if settings.encryption_key else None
         stored = await signing_keys.rotate(key_store(settings, db), alg=chosen, password=password)
+        async with db.transaction() as session:
+            await AuditLog().write(
+                session,
+                cli_audit(),
+                action="keys.rotated",
+                target=f"key:{stored.kid}",
+                after={"kid": stored.kid, "alg": stored.alg},
+            )
         typer.echo(f"new signing key {stored.kid} ({stored.alg}) is active")
 
     _run(work)

@@ -8,7 +8,6 @@ read; push/pull 0 / 1 when refused. Usage errors exit 2 (typer).
 from __future__ import annotations
 
 import asyncio
-import getpass
 import re
 import tempfile
 from enum import StrEnum
@@ -18,6 +17,7 @@ from typing import Annotated, NoReturn
 import orjson
 import typer
 
+from app.commands.common import cli_actor
 from app.commands.gitrev import GitError, export_policy_dir
 from app.errors import AuthzError
 from app.policy.diff import PolicyDiff, diff_policies
@@ -221,11 +221,6 @@ def _print_diff(result: PolicyDiff, fmt: Format) -> None:
 
 
 # -- push / pull ----------------------------------------------------------------------------
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
 
 
 @policy_cli.command()
@@ -236,7 +231,7 @@ def push(
     """Make the database rules (casbin_rule) exactly the rules of the policy files."""
     from app.commands.sync import push_command
 
-    asyncio.run(push_command(policy_dir, dry_run=dry_run, actor=_actor(), display=_display))
+    asyncio.run(push_command(policy_dir, dry_run=dry_run, actor=cli_actor(), display=_display))
 
 
 @policy_cli.command()

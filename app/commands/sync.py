@@ -4,29 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
 
 import typer
 
 from app.administration.sync import RuleChanges, pull_into, push_rules, stored_rules
 from app.audit.log import AuditLog
-from app.config import ConfigError, Settings, load_settings
+from app.cache.sync import announce_revision
+from app.commands.common import fail, settings_or_exit
 from app.policy.workspace import read_policy_dir
 from app.store.database import Database, redacted
 
 Display = Callable[[Path], str]
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"oms-auth: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        _fail(str(exc))
 
 
 def _show(changes: RuleChanges, *, dry_run: bool, what: str) -> None:
@@ -43,34 +31,39 @@ def _show(changes: RuleChanges, *, dry_run: bool, what: str) -> None:
 
 
 async def push_command(policy_dir: Path, *, dry_run: bool, actor: str, display: Display) -> None:
-    settings = _settings()
+    settings = settings_or_exit()
     policy = read_policy_dir(policy_dir, prefix=f"{display(policy_dir)}/")
     errors = policy.lint().errors
     if policy.model is None or errors:
         first = errors[0].text() if errors else "no model"
-        _fail(f"refusing to push a policy with lint errors: {first}")
+        fail(f"refusing to push a policy with lint errors: {first}", code=1)
     db = Database(settings.database_url)
     try:
         changes = await push_rules(db, AuditLog(), policy.rules, actor=actor, dry_run=dry_run)
     except Exception as exc:
-        _fail(f"push to {redacted(settings.database_url)} failed: {exc}")
+        fail(f"push to {redacted(settings.database_url)} failed: {exc}", code=1)
     finally:
         await db.close()
     _show(changes, dry_run=dry_run, what=f"the database ({redacted(settings.database_url)})")
+    if changes.revision is not None and not await announce_revision(settings, changes.revision):
+        typer.echo(
+            f"note: instances pick the change up within {settings.policy_poll_interval:g} s "
+            "(their database poll)"
+        )
     if "db" not in settings.policy_source:
         typer.echo("note: OMS_AUTH_POLICY_SOURCE=files, so the service does not read these rules")
 
 
 async def pull_command(policy_dir: Path, target: Path, *, dry_run: bool, display: Display) -> None:
-    settings = _settings()
+    settings = settings_or_exit()
     policy = read_policy_dir(policy_dir)
     if policy.model is None:
-        _fail(f"{display(policy_dir)} has no valid model: {policy.findings[0].text()}")
+        fail(f"{display(policy_dir)} has no valid model: {policy.findings[0].text()}", code=1)
     db = Database(settings.database_url)
     try:
         rules = await stored_rules(db)
     except Exception as exc:
-        _fail(f"reading {redacted(settings.database_url)} failed: {exc}")
+        fail(f"reading {redacted(settings.database_url)} failed: {exc}", code=1)
     finally:
         await db.close()
     changes = pull_into(target, rules, dry_run=dry_run)

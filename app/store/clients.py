@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.audit.log import AuditLog, AuditNote
 from app.errors import Conflict
 from app.store.database import Database
 from app.store.models import OAuthClient
@@ -50,6 +51,7 @@ class ClientRepository:
         scopes: Sequence[str],
         name: str = "",
         audience: str | None = None,
+        audit: AuditNote | None = None,
     ) -> ClientRecord:
         row = OAuthClient(
             client_id=client_id,
@@ -64,13 +66,36 @@ class ClientRepository:
         try:
             async with self.db.transaction() as s:
                 s.add(row)
+                await s.flush()
+                if audit is not None:
+                    await AuditLog().write(
+                        s,
+                        audit,
+                        action="client.created",
+                        target=f"client:{client_id}",
+                        after={
+                            "client_id": client_id,
+                            "grant_types": list(grant_types),
+                            "scope": list(scopes),
+                            "audience": audience,
+                        },
+                    )
         except IntegrityError:
             raise Conflict(f"client {client_id!r} already exists") from None
         return _record(row)
 
-    async def disable(self, *, client_id: str) -> bool:
+    async def disable(self, *, client_id: str, audit: AuditNote | None = None) -> bool:
         async with self.db.transaction() as s:
             result = await s.execute(
                 update(OAuthClient).where(OAuthClient.client_id == client_id).values(disabled=True)
             )
-        return bool(getattr(result, "rowcount", 0))
+            found = bool(getattr(result, "rowcount", 0))
+            if found and audit is not None:
+                await AuditLog().write(
+                    s,
+                    audit,
+                    action="client.disabled",
+                    target=f"client:{client_id}",
+                    after={"disabled": True},
+                )
+        return found

@@ -11,6 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import delete, select, update
 
+from app.audit.log import AuditLog, AuditNote
+from app.audit.note import SecurityAlert
 from app.store.database import Database
 from app.store.models import RefreshToken
 from app.tokens.models import RefreshRecord
@@ -73,7 +75,9 @@ class RefreshTokenRepository:
             s.add(_row(new))
         return True
 
-    async def revoke_family(self, *, family_id: str, at: datetime) -> int:
+    async def revoke_family(
+        self, *, family_id: str, at: datetime, alert: SecurityAlert | None = None
+    ) -> int:
         async with self.db.transaction() as s:
             result = await s.execute(
                 update(RefreshToken)
@@ -81,6 +85,14 @@ class RefreshTokenRepository:
                 .where(RefreshToken.revoked_at.is_(None))
                 .values(revoked_at=at)
             )
+            if alert is not None:
+                await AuditLog().write(
+                    s,
+                    AuditNote(actor=alert.actor, source="api", request_id=alert.request_id),
+                    action=f"alert.{alert.kind}",
+                    target=f"session:{family_id}",
+                    details=dict(alert.details),
+                )
         return int(getattr(result, "rowcount", 0))
 
     async def revoke_user(self, *, user_id: str, at: datetime) -> list[str]:

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.audit.log import AuditLog, AuditNote
 from app.errors import Conflict
 from app.store.database import Database
 from app.store.models import CasbinRule, User, utcnow
@@ -65,9 +66,11 @@ class UserRepository:
         is_admin: bool = False,
         roles: Sequence[str] = (),
         only_if_empty: bool = False,
+        audit: AuditNote | None = None,
     ) -> UserRecord | None:
         """Insert the user and its role rules, bumping the policy revision when roles are
-        given. With `only_if_empty`, does nothing (returns None) when any user exists."""
+        given. With `only_if_empty`, does nothing (returns None) when any user exists.
+        With `audit`, the creation is audited in the same transaction."""
         row = User(
             id=str(uuid.uuid4()),
             username=username,
@@ -81,9 +84,19 @@ class UserRepository:
                 s.add(row)
                 for role in roles:
                     s.add(CasbinRule(ptype="g", v0=username, v1=role))
+                revision = None
                 if roles:
                     await s.flush()
-                    await bump_revision(s)
+                    revision = await bump_revision(s)
+                if audit is not None:
+                    await AuditLog().write(
+                        s,
+                        audit,
+                        action="user.created",
+                        target=f"user:{username}",
+                        after={"username": username, "is_admin": is_admin, "roles": list(roles)},
+                        details={"policy_revision": revision} if revision else None,
+                    )
         except IntegrityError:
             if only_if_empty:
                 return None
@@ -98,15 +111,27 @@ class UserRepository:
                 .values(password_hash=password_hash, updated_at=utcnow())
             )
 
-    async def disable(self, *, username: str, at: datetime) -> UserRecord | None:
+    async def disable(
+        self, *, username: str, at: datetime, audit: AuditNote | None = None
+    ) -> UserRecord | None:
         """Disable the user and cut off every token issued to it so far."""
         async with self.db.transaction() as s:
             row = await s.scalar(select(User).where(User.username == username))
             if row is None:
                 return None
+            before = {"disabled": row.disabled}
             row.disabled = True
             if row.tokens_valid_after is None or row.tokens_valid_after < at:
                 row.tokens_valid_after = at
+            if audit is not None:
+                await AuditLog().write(
+                    s,
+                    audit,
+                    action="user.disabled",
+                    target=f"user:{username}",
+                    before=before,
+                    after={"disabled": True, "tokens_valid_after": at.isoformat()},
+                )
         return _record(row)
 
     async def cut_off(self, *, usernames: Collection[str], at: datetime) -> list[str]:

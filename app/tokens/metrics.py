@@ -41,3 +41,9 @@ class TokenMetrics:
             ["path", "allowed"],
             registry=r,
         )
+        self.alerts = Counter(
+            "oms_auth_security_alerts_total",
+            "Security alerts (also in the audit log as alert.<kind>), by kind",
+            ["kind"],
+            registry=r,
+        )

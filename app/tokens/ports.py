@@ -11,6 +11,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from app.audit.note import AuditNote, SecurityAlert
 from app.tokens.models import (
     ClientRecord,
     RefreshRecord,
@@ -27,8 +28,11 @@ class UserStore(Protocol):
 
     async def set_password_hash(self, *, user_id: str, password_hash: str) -> None: ...
 
-    async def disable(self, *, username: str, at: datetime) -> UserRecord | None:
-        """Mark the user disabled and cut off its tokens issued before `at`."""
+    async def disable(
+        self, *, username: str, at: datetime, audit: AuditNote | None = None
+    ) -> UserRecord | None:
+        """Mark the user disabled and cut off its tokens issued before `at` (audited with
+        `audit`, in the same transaction)."""
         ...
 
     async def cut_off(self, *, usernames: Collection[str], at: datetime) -> list[str]:
@@ -50,7 +54,11 @@ class RefreshTokenStore(Protocol):
         rotated or revoked (someone else used it first)."""
         ...
 
-    async def revoke_family(self, *, family_id: str, at: datetime) -> int: ...
+    async def revoke_family(
+        self, *, family_id: str, at: datetime, alert: SecurityAlert | None = None
+    ) -> int:
+        """Revoke every token of the family; audit `alert` in the same transaction."""
+        ...
 
     async def revoke_user(self, *, user_id: str, at: datetime) -> list[str]:
         """Revoke every live family of a user; returns the family ids."""

@@ -16,6 +16,7 @@ from typing import NoReturn, Protocol
 
 from loguru import logger
 
+from app.audit.note import SecurityAlert
 from app.errors import (
     DeviceMismatch,
     InsufficientScope,
@@ -23,8 +24,10 @@ from app.errors import (
     TokenInvalid,
     TokenRevoked,
 )
+from app.observability.logging import request_id_var
 from app.security.fingerprint import fingerprint_matches
 from app.tokens.issuer import ClientContext, IssuedTokens, TokenIssuer
+from app.tokens.metrics import TokenMetrics
 from app.tokens.models import RefreshRecord
 from app.tokens.ports import RefreshTokenStore, UserStore
 from app.tokens.refresh_tokens import hash_refresh_token, new_refresh_token
@@ -43,6 +46,7 @@ class RefreshRotation:
     users: UserStore
     revocations: Revocations
     limiter: RefreshLimiter | None = None
+    metrics: TokenMetrics | None = None
     clock: Callable[[], float] = field(default=time.time)
 
     async def refresh(
@@ -124,7 +128,15 @@ class RefreshRotation:
 
     async def _reuse_detected(self, record: RefreshRecord, *, ip: str | None) -> NoReturn:
         now = datetime.fromtimestamp(self.clock(), UTC)
-        await self.refresh_tokens.revoke_family(family_id=record.family_id, at=now)
+        alert = SecurityAlert(
+            kind="refresh_reuse",
+            actor=f"user-id:{record.user_id}" if record.user_id else f"client:{record.client_id}",
+            details={"client_id": record.client_id, "ip": ip},
+            request_id=request_id_var.get(),
+        )
+        await self.refresh_tokens.revoke_family(family_id=record.family_id, at=now, alert=alert)
+        if self.metrics is not None:
+            self.metrics.alerts.labels(kind=alert.kind).inc()
         await self.revocations.revoke(
             subject=None, reason="refresh_reuse", sessions=[record.family_id]
         )

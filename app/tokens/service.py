@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from loguru import logger
 
+from app.audit.note import AuditNote
 from app.tokens.accounts import Accounts
 from app.tokens.claims import AccessClaims
 from app.tokens.issuer import ClientContext, IssuedTokens, TokenIssuer
@@ -171,11 +172,12 @@ async def disable_user(
     refresh_tokens: RefreshTokenStore,
     revocations: Revocations,
     clock: Callable[[], float] = time.time,
+    audit: AuditNote | None = None,
 ) -> UserRecord | None:
     """Disable a user: no more logins or refreshes, and every token issued so far dies."""
     now = clock()
     at = datetime.fromtimestamp(now, UTC)
-    user = await users.disable(username=username, at=at)
+    user = await users.disable(username=username, at=at, audit=audit)
     if user is None:
         return None
     families = await refresh_tokens.revoke_user(user_id=user.id, at=at)

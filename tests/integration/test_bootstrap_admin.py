@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.audit.log import AuditQuery
 from tests.support.tokens import AppFactory, claims_of
 
 
@@ -13,6 +14,11 @@ async def test_creates_an_admin_when_no_user_exists(token_app_factory: AppFactor
         assert claims_of(tokens["access_token"])["is_admin"] is True
         users = await env.tokens.users.all()
         assert [(u.username, u.is_admin) for u in users] == [("root", True)]
+        async with env.services.db.sessions() as session:
+            page = await env.services.audit.query(session, AuditQuery(action="user.created"))
+        (event,) = page.items
+        assert (event.actor, event.source) == ("system:bootstrap", "system")
+        assert event.after == {"username": "root", "is_admin": True, "roles": []}
 
 
 async def test_does_nothing_when_users_exist(token_app_factory: AppFactory) -> None:

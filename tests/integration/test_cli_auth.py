@@ -202,3 +202,55 @@ async def test_running_instance_uses_cli_changes(token_app_factory: AppFactory) 
             await asyncio.sleep(0.05)
             result = await env.validate(tokens["access_token"])
         assert result["error"]["code"] == "AUTH_005"
+
+
+def test_identity_and_key_changes_are_audited(
+    make_settings: SettingsFactory, database_url: str
+) -> None:
+    settings = make_settings(database_url=database_url)
+    assert (
+        _run(
+            settings,
+            "users",
+            "create",
+            "finn",
+            "--role",
+            "viewer",
+            "--password-stdin",
+            stdin="a long password\n",
+        ).exit_code
+        == 0
+    )
+    assert _run(settings, "users", "disable", "finn").exit_code == 0
+    assert _run(settings, "clients", "create", "svc", "--scope", "api:schemas:read").exit_code == 0
+    assert _run(settings, "clients", "disable", "svc").exit_code == 0
+    assert _run(settings, "keys", "rotate").exit_code == 0
+    # a refused change leaves no audit row
+    assert _run(settings, "clients", "disable", "nobody").exit_code == 1
+
+    from app.store.models import AuditEvent
+
+    rows = _query(
+        settings,
+        select(
+            AuditEvent.action,
+            AuditEvent.target,
+            AuditEvent.source,
+            AuditEvent.actor,
+            AuditEvent.after,
+            AuditEvent.details,
+        ).order_by(AuditEvent.id),
+    )
+    assert [(r[0], r[1].split(":")[0]) for r in rows] == [
+        ("user.created", "user"),
+        ("user.disabled", "user"),
+        ("client.created", "client"),
+        ("client.disabled", "client"),
+        ("keys.rotated", "key"),
+    ]
+    assert all(r[2] == "cli" and r[3].startswith("cli") for r in rows)
+    created = rows[0]
+    assert created[4] == {"username": "finn", "is_admin": False, "roles": ["viewer"]}
+    assert created[5]["policy_revision"] >= 1
+    text = orjson.dumps([list(r[4] or {}) for r in rows]).decode()
+    assert "secret" not in text and "password" not in text

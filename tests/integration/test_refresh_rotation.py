@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
+from app.audit.log import AuditQuery
 from app.store.database import Database
 from app.store.models import RefreshToken
 from app.tokens.refresh_tokens import hash_refresh_token
@@ -47,6 +48,14 @@ async def test_rotation_chain_and_reuse_detection(
         # other sessions of the same user are untouched
         assert (await env.validate(other_session["access_token"]))["valid"] is True
         assert (await _refresh(env, other_session["refresh_token"]))[0] == 200
+        # the replay is a security alert: audited once, counted, no token in the record
+        async with env.services.db.sessions() as session:
+            page = await env.services.audit.query(session, AuditQuery(action="alert.*"))
+        (alert,) = page.items
+        assert alert.action == "alert.refresh_reuse" and alert.target == f"session:{sessions.pop()}"
+        assert str(chain[1]["refresh_token"]) not in str(alert.as_dict())
+        metrics = (await env.http.get("/metrics")).text
+        assert 'oms_auth_security_alerts_total{kind="refresh_reuse"} 1.0' in metrics
 
 
 async def test_concurrent_refreshes_never_both_succeed(

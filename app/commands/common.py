@@ -1,0 +1,36 @@
+"""What every `oms-auth` command shares: one-line failures, settings, the acting user."""
+
+from __future__ import annotations
+
+import getpass
+from typing import NoReturn
+
+import typer
+
+from app.audit.note import AuditNote
+from app.config import ConfigError, Settings, load_settings
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print `oms-auth: message` on stderr and exit: never a traceback."""
+    typer.echo(f"oms-auth: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def cli_actor() -> str:
+    """The audit actor of a command: `cli:<login name>`."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def cli_audit() -> AuditNote:
+    return AuditNote(actor=cli_actor(), source="cli")
