@@ -50,6 +50,21 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_manual_transactions(dbapi_conn: Any, _record: Any) -> None:
+    # The driver's own implicit BEGIN is always DEFERRED; `_sqlite_begin` issues it instead.
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin(conn: Any) -> None:
+    """Writers take SQLite's write lock when they start (BEGIN IMMEDIATE), so they queue on
+    `busy_timeout` instead of failing when a read transaction cannot be upgraded."""
+    mode = conn.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+SQLITE_BEGIN = "oms_sqlite_begin"
+
+
 def ensure_sqlite_dir(url: str) -> None:
     """Create the parent folder of an SQLite file so a fresh clone needs no set-up."""
     from pathlib import Path
@@ -84,6 +99,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
         if self.backend == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_manual_transactions)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._sync_engine: Engine | None = None
         self._pool_size = pool_size
@@ -101,6 +118,8 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
         async with self.sessions() as session, session.begin():
+            if self.backend == "sqlite":
+                await session.connection(execution_options={SQLITE_BEGIN: "IMMEDIATE"})
             yield session
 
     async def ping(self) -> bool:
