@@ -19,7 +19,6 @@ from app.cache.metrics import CacheMetrics
 from app.cache.permissions import PermissionSetCache
 from app.cache.remote import RedisTier
 from app.cache.sync import PolicySync
-from app.cache.tokens import TokenValidationCache
 from app.cache.warming import ActivityTracker, CacheWarmer
 from app.config import Settings
 from app.decisions.permissions import PermissionService
@@ -35,7 +34,6 @@ class CacheLayer:
     decisions: TieredDecisionCache
     permission_sets: PermissionSetCache
     permissions: PermissionService
-    tokens: TokenValidationCache
     activity: ActivityTracker
     sync: PolicySync
     warmer: CacheWarmer
@@ -90,7 +88,6 @@ def build_cache_layer(
         metrics=cache_metrics,
     )
     permissions = PermissionService(engine, cache=permission_sets)
-    tokens = TokenValidationCache(keys=keys, remote=remote, metrics=cache_metrics)
     activity = ActivityTracker(keys=keys, redis=redis, availability=availability)
     sync = PolicySync(
         engine,
@@ -99,7 +96,6 @@ def build_cache_layer(
         redis=redis,
         availability=availability,
         metrics=cache_metrics,
-        on_evict=tokens.evict_local,
     )
     warmer = CacheWarmer(
         engine, permissions, activity, subjects=settings.cache_warm_subjects, metrics=cache_metrics
@@ -110,7 +106,6 @@ def build_cache_layer(
         decisions=decisions,
         permission_sets=permission_sets,
         permissions=permissions,
-        tokens=tokens,
         activity=activity,
         sync=sync,
         warmer=warmer,

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 
 from loguru import logger
 from redis.asyncio import Redis
@@ -87,7 +86,6 @@ class PolicySync:
         redis: Redis | None = None,
         availability: RedisAvailability | None = None,
         metrics: CacheMetrics | None = None,
-        on_evict: Callable[[str], None] | None = None,
     ) -> None:
         self.engine = engine
         self.keys = keys
@@ -95,7 +93,6 @@ class PolicySync:
         self.redis = redis
         self.availability = availability
         self.metrics = metrics
-        self.on_evict = on_evict
         self.subscribed = False
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -204,7 +201,7 @@ class PolicySync:
         assert self.redis is not None
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(self.keys.policy_channel, self.keys.evict_channel)
+            await pubsub.subscribe(self.keys.policy_channel)
             self.subscribed = True
             logger.info("policy.sync.subscribed", channel=self.keys.policy_channel)
             await self._catch_up_quietly("resubscribe")
@@ -224,10 +221,6 @@ class PolicySync:
     async def _handle(self, message: dict[str, object]) -> None:
         channel = _text(message.get("channel"))
         data = _text(message.get("data"))
-        if channel == self.keys.evict_channel:
-            if self.on_evict is not None:
-                self.on_evict(data)
-            return
         if channel != self.keys.policy_channel:
             return
         try:

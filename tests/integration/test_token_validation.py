@@ -209,3 +209,34 @@ async def test_bad_request_bodies(token_app: TokenApp) -> None:
     for body in ({}, {"token": ""}, {"token": 5}, {"token": "x" * 20_000}):
         r = await token_app.http.post("/api/v1/tokens/validate", json=body)
         assert r.status_code == 422 and r.json()["error"]["code"] == "REQ_001", body
+
+
+async def test_verified_signatures_are_remembered_but_every_check_still_runs(
+    token_app: TokenApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    real_verify = jose.verify
+
+    def counting(token: str, **kwargs: Any) -> dict[str, Any]:
+        calls.append(token)
+        return real_verify(token, **kwargs)
+
+    monkeypatch.setattr(jose, "verify", counting)
+    tokens = await token_app.login("alice")
+    access = tokens["access_token"]
+    assert (await token_app.validate(access))["valid"] is True
+    assert (await token_app.validate(access))["valid"] is True
+    assert calls == [access]  # the second time, no RSA work
+    # revocation is still checked on a remembered signature
+    await token_app.http.post("/api/v1/auth/logout", headers={"Authorization": f"Bearer {access}"})
+    assert (await _error(token_app, access))["code"] == "AUTH_005"
+    # so is expiry: the memory never outlives the token
+    now = int(time.time())
+    short = await _signed(token_app, iat=now, nbf=now, exp=now + 1)
+    assert (await token_app.validate(short))["valid"] is True
+    time.sleep(1.2)
+    assert (await _error(token_app, short))["code"] == "AUTH_002"
+    # a tampered copy of a remembered token is verified (and refused), not looked up
+    head, body, sig = short.split(".")
+    forged = ".".join((head, body, sig[:-4] + ("AAAA" if sig[-4:] != "AAAA" else "BBBB")))
+    assert (await _error(token_app, forged))["code"] == "AUTH_004"
