@@ -6,11 +6,6 @@ naming the file and line, and the previous policy keeps answering.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,90 +13,33 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REPO
+from tests.support.server import Server, serve
 
 pytestmark = pytest.mark.e2e
 
 CHECK = {"subject": "bob", "resource": "api:schemas", "action": "write"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, base_url: str, log: Path, process: subprocess.Popen[bytes]) -> None:
-        self.base_url = base_url
-        self.log = log
-        self.process = process
-
-    def events(self, name: str) -> list[dict[str, object]]:
-        out = []
-        for line in self.log.read_text(errors="replace").splitlines():
-            if line.startswith("{"):
-                record = json.loads(line)
-                if record.get("event") == name:
-                    out.append(record)
-        return out
-
-
 @pytest.fixture
 def server(
     sqlite_url: str, policy_dir: Path, tmp_path: Path, service_name: str
 ) -> Iterator[Server]:
-    port = free_port()
-    log = tmp_path / "server.log"
     env = {
-        **os.environ,
         "OMS_AUTH_DATABASE_URL": sqlite_url,
         "OMS_AUTH_POLICY_DIR": str(policy_dir),
         "OMS_AUTH_POLICY_WATCH": "true",
-        "OMS_AUTH_PORT": str(port),
         "OMS_AUTH_SERVICE_NAME": service_name,
         "OMS_AUTH_LOG_JSON": "true",
-        "OMS_AUTH_LOG_LEVEL": "INFO",
-        "OMS_AUTH_ENVIRONMENT": "test",
     }
-    env.pop("OMS_AUTH_REDIS_URL", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve"],
-            cwd=REPO,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        else:
-            pytest.fail("server did not become ready:\n" + log.read_text())
-        srv = Server(base, log, process)
+    with serve(env, log_dir=tmp_path, migrate=False) as srv:
         deadline = time.monotonic() + 10
         while not srv.events("policy.watch.started") and time.monotonic() < deadline:
             time.sleep(0.05)
         yield srv
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def decide(server: Server) -> tuple[bool, int]:
-    r = httpx.post(f"{server.base_url}/api/v1/authz/check", json=CHECK, timeout=5)
+    r = httpx.post(f"{server.url}/api/v1/authz/check", json=CHECK, timeout=5)
     assert r.status_code == 200, r.text
     return bool(r.json()["allowed"]), int(r.json()["policy_revision"])
 
@@ -121,7 +59,7 @@ def test_valid_edit_flips_within_two_seconds_and_invalid_edit_is_rejected(
         if allowed:
             break
         time.sleep(0.02)
-    assert allowed, "a valid edit was not live within 2 s:\n" + server.log.read_text()[-3000:]
+    assert allowed, "a valid edit was not live within 2 s:\n" + server.logs()[-3000:]
     assert new_revision > revision
 
     good = csv.read_text()
@@ -131,7 +69,7 @@ def test_valid_edit_flips_within_two_seconds_and_invalid_edit_is_rejected(
     while not server.events("policy.reload.rejected") and time.monotonic() < deadline:
         time.sleep(0.05)
     rejected = server.events("policy.reload.rejected")
-    assert rejected, server.log.read_text()[-3000:]
+    assert rejected, server.logs()[-3000:]
     assert (rejected[0]["file"], rejected[0]["line"], rejected[0]["code"]) == (
         "policy.csv",
         bad_line,

@@ -5,11 +5,9 @@ after `oms-auth keys rotate`."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -17,32 +15,25 @@ import jwt
 import pytest
 
 from tests.conftest import POLICY_DIR, SettingsFactory
-from tests.support.redis_server import free_port
+from tests.support.server import Server, free_port, serve
 from tests.support.tokens import add_user
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "interop password"
-OAS = Path(sys.executable).parent / "oms-auth"
 
 
-class Server:
-    def __init__(self, env: dict[str, str], port: int) -> None:
-        self.env = env
-        self.base = f"http://127.0.0.1:{port}"
+@dataclass
+class Interop:
+    server: Server
+    alg: str
 
-    def cli(self, *args: str, stdin: str | None = None) -> str:
-        done = subprocess.run(
-            [str(OAS), *args],
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+    @property
+    def base(self) -> str:
+        return self.server.url
+
+    def cli(self, *args: str) -> str:
+        return self.server.cli(*args)
 
     def login(self) -> str:
         r = httpx.post(
@@ -58,15 +49,13 @@ class Server:
 @pytest.fixture(params=["RS256", "ES256", "EdDSA"])
 def server(
     request: pytest.FixtureRequest, tmp_path: Path, make_settings: SettingsFactory
-) -> Iterator[Server]:
+) -> Iterator[Interop]:
     port = free_port()
     settings = make_settings()  # a migrated SQLite copy
     asyncio.run(add_user(settings, "olga", roles=["developer"], password=PASSWORD))
     env = {
-        **os.environ,
         "OMS_AUTH_DATABASE_URL": settings.database_url,
         "OMS_AUTH_POLICY_DIR": str(POLICY_DIR),
-        "OMS_AUTH_PORT": str(port),
         "OMS_AUTH_ISSUER": f"http://127.0.0.1:{port}",
         "OMS_AUTH_SIGNING_ALG": request.param,
         "OMS_AUTH_KEY_RELOAD_INTERVAL": "0.2",
@@ -76,42 +65,18 @@ def server(
         "OMS_AUTH_LOG_LEVEL": "WARNING",
         "OMS_AUTH_SERVICE_NAME": f"oms-auth-e2e-{port}",
     }
-    env.pop("OMS_AUTH_REDIS_URL", None)
-    srv = Server(env, port)
-    log_path = tmp_path / "server.log"
-    log = log_path.open("wb")
-    proc = subprocess.Popen([str(OAS), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{srv.base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
-        srv.alg = request.param  # type: ignore[attr-defined]
-        yield srv
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with serve(env, log_dir=tmp_path, port=port, migrate=False) as srv:
+        yield Interop(srv, request.param)
 
 
-def verify_with_pyjwt(srv: Server, token: str, client: jwt.PyJWKClient) -> dict[str, object]:
+def verify_with_pyjwt(srv: Interop, token: str, client: jwt.PyJWKClient) -> dict[str, object]:
     header = jwt.get_unverified_header(token)
-    assert header["typ"] == "at+jwt" and header["alg"] == srv.alg  # type: ignore[attr-defined]
+    assert header["typ"] == "at+jwt" and header["alg"] == srv.alg
     key = client.get_signing_key_from_jwt(token)
     claims: dict[str, object] = jwt.decode(
         token,
         key.key,
-        algorithms=[srv.alg],  # type: ignore[attr-defined]
+        algorithms=[srv.alg],
         audience="oms-api",
         issuer=srv.base,
         options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
@@ -119,7 +84,7 @@ def verify_with_pyjwt(srv: Server, token: str, client: jwt.PyJWKClient) -> dict[
     return claims
 
 
-def test_pyjwt_verifies_tokens_before_and_after_rotation(server: Server) -> None:
+def test_pyjwt_verifies_tokens_before_and_after_rotation(server: Interop) -> None:
     jwks_url = f"{server.base}/.well-known/jwks.json"
     # PyJWT refetches the JWKS when it meets an unknown kid, at most once per cooldown (30 s
     # by default, against hammering); the test cannot wait that long between its fetches.

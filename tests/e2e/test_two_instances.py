@@ -21,8 +21,8 @@ from app.cache.keys import CacheKeys
 from app.cache.sync import publish_revision
 from tests.support.policies import EXAMPLES, SHIPPED
 from tests.support.policy_writes import add_rule, remove_rule
-from tests.support.processes import instances
 from tests.support.redis_server import RedisServer
+from tests.support.server import instances
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
