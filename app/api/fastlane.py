@@ -65,7 +65,7 @@ class FastLane:
             except AuthzError:
                 answer = None  # the documented route raises it again and renders it
         if answer is None:
-            await app(scope, _replay(body, receive), send)
+            await app(scope, replay_body(body, receive), send)
             return
         await send(
             {
@@ -91,7 +91,8 @@ async def _read_body(receive: Receive) -> bytes | None:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app an already read body, then the real stream."""
     sent = False
 
     async def replay() -> Message:

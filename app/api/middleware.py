@@ -19,7 +19,7 @@ from loguru import logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import envelope
-from app.api.fastlane import FastLane
+from app.api.fastlane import FastLane, replay_body
 from app.errors import AuthzError, InternalError, PayloadTooLarge
 from app.observability.logging import info_event, request_id_var
 from app.observability.metrics import Metrics
@@ -137,17 +137,7 @@ class RequestContextMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return replay
+        return replay_body(b"".join(chunks), receive)
 
     @staticmethod
     async def _send_error(send: Send, exc: AuthzError) -> None:
