@@ -26,9 +26,11 @@ from oms_auth.errors import (
     TokenRevoked,
     TransportError,
 )
-from oms_auth.models import CheckResult, Entity
+from oms_auth.models import CheckResult, Entity, TokenSet, TokenValidation
+from oms_auth.verify import AccessToken, TokenVerifier
 
 __all__ = [
+    "AccessToken",
     "ApiError",
     "AuthClient",
     "BatchTooLarge",
@@ -48,5 +50,8 @@ __all__ = [
     "TokenExpired",
     "TokenInvalid",
     "TokenRevoked",
+    "TokenSet",
+    "TokenValidation",
+    "TokenVerifier",
     "TransportError",
 ]

@@ -16,12 +16,13 @@ from urllib.parse import quote
 import httpx
 
 from oms_auth.errors import ApiError, TransportError, error_for
-from oms_auth.models import CheckResult, Entity
+from oms_auth.models import CheckResult, Entity, TokenSet, TokenValidation
 
 __all__ = ["AuthClient", "SyncAuthClient"]
 
 T = TypeVar("T")
 EntityLike = str | Entity | Mapping[str, Any]
+FINGERPRINT_HEADER = "X-Device-Fingerprint"
 ActionLike = str | Mapping[str, Any]
 DEFAULT_TIMEOUT = 5.0
 
@@ -67,8 +68,98 @@ def _batch_results(data: Any) -> list[CheckResult]:
     return [CheckResult.from_json(item, revision=revision) for item in data["results"]]
 
 
+def _bearer(token: str, fingerprint: str | None = None) -> dict[str, str]:
+    headers = {"authorization": f"Bearer {token}"}
+    if fingerprint:
+        headers[FINGERPRINT_HEADER] = fingerprint
+    return headers
+
+
+def _device(fingerprint: str | None) -> dict[str, str] | None:
+    return {FINGERPRINT_HEADER: fingerprint} if fingerprint else None
+
+
+def _validations(data: Any) -> list[TokenValidation]:
+    return [TokenValidation.from_json(item) for item in data["results"]]
+
+
 class _Calls:
     """Every API call the SDK knows, as data."""
+
+    @staticmethod
+    def login(
+        username: str,
+        password: str,
+        *,
+        version: int = 2,
+        scope: str | None = None,
+        device_fingerprint: str | None = None,
+    ) -> _Call[TokenSet]:
+        if version not in (1, 2):
+            raise ValueError("version is 1 (classic token) or 2 (scope-carrying token)")
+        body: dict[str, Any] = {"username": username, "password": password}
+        if scope is not None:
+            if version == 1:
+                raise ValueError("v1 tokens carry no scope")
+            body["scope"] = scope
+        return _Call(
+            "POST",
+            f"/api/v{version}/auth/login",
+            TokenSet.from_json,
+            json=body,
+            headers=_device(device_fingerprint),
+        )
+
+    @staticmethod
+    def refresh(refresh_token: str, *, device_fingerprint: str | None = None) -> _Call[TokenSet]:
+        return _Call(
+            "POST",
+            "/api/v1/auth/refresh",
+            TokenSet.from_json,
+            json={"refresh_token": refresh_token},
+            headers=_device(device_fingerprint),
+        )
+
+    @staticmethod
+    def logout(access_token: str, *, refresh_token: str | None = None) -> _Call[None]:
+        body = {"refresh_token": refresh_token} if refresh_token else {}
+        return _Call(
+            "POST", "/api/v1/auth/logout", lambda _: None, json=body, headers=_bearer(access_token)
+        )
+
+    @staticmethod
+    def me(access_token: str, *, device_fingerprint: str | None = None) -> _Call[dict[str, Any]]:
+        headers = _bearer(access_token, device_fingerprint)
+        return _Call("GET", "/api/v1/auth/me", dict, headers=headers)
+
+    @staticmethod
+    def validate_token(
+        token: str, *, audience: str | None = None, device_fingerprint: str | None = None
+    ) -> _Call[TokenValidation]:
+        body: dict[str, Any] = {"token": token}
+        if audience is not None:
+            body["audience"] = audience
+        if device_fingerprint is not None:
+            body["device_fingerprint"] = device_fingerprint
+        return _Call("POST", "/api/v1/tokens/validate", TokenValidation.from_json, json=body)
+
+    @staticmethod
+    def validate_tokens(
+        tokens: Sequence[str], *, audience: str | None = None
+    ) -> _Call[list[TokenValidation]]:
+        body: dict[str, Any] = {"tokens": list(tokens)}
+        if audience is not None:
+            body["audience"] = audience
+        return _Call("POST", "/api/v1/tokens/validate/batch", _validations, json=body)
+
+    @staticmethod
+    def check_with_token(
+        access_token: str, resource: str, action: str, *, domain: str | None = None
+    ) -> _Call[dict[str, Any]]:
+        body: dict[str, Any] = {"resource": resource, "action": action}
+        if domain is not None:
+            body["domain"] = domain
+        return _Call("POST", "/api/v2/authz/check", dict, json=body, headers=_bearer(access_token))
 
     @staticmethod
     def check(
@@ -207,7 +298,7 @@ class AuthClient:
         except httpx.HTTPError as exc:
             raise TransportError(f"{call.method} {call.path}: {exc}") from exc
         _raise_for_envelope(response)
-        return call.parse(response.json())
+        return call.parse(response.json() if response.content else None)
 
     async def check(
         self,
@@ -247,6 +338,66 @@ class AuthClient:
 
     async def users_permissions(self, user_ids: Sequence[str]) -> list[dict[str, Any]]:
         return await self._send(_Calls.users_permissions(user_ids))
+
+    async def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        version: int = 2,
+        scope: str | None = None,
+        device_fingerprint: str | None = None,
+    ) -> TokenSet:
+        """Log in with a password: `version=2` (default) scope-carrying token, 1 classic."""
+        return await self._send(
+            _Calls.login(
+                username,
+                password,
+                version=version,
+                scope=scope,
+                device_fingerprint=device_fingerprint,
+            )
+        )
+
+    async def refresh(
+        self, refresh_token: str, *, device_fingerprint: str | None = None
+    ) -> TokenSet:
+        """A new token pair; the presented refresh token is used up (rotation)."""
+        return await self._send(
+            _Calls.refresh(refresh_token, device_fingerprint=device_fingerprint)
+        )
+
+    async def logout(self, access_token: str, *, refresh_token: str | None = None) -> None:
+        """Revoke the access token and its session (refresh tokens included)."""
+        return await self._send(_Calls.logout(access_token, refresh_token=refresh_token))
+
+    async def me(
+        self, access_token: str, *, device_fingerprint: str | None = None
+    ) -> dict[str, Any]:
+        """Who the token belongs to, with the roles the policy gives them now."""
+        return await self._send(_Calls.me(access_token, device_fingerprint=device_fingerprint))
+
+    async def validate_token(
+        self, token: str, *, audience: str | None = None, device_fingerprint: str | None = None
+    ) -> TokenValidation:
+        """Ask the service (signature, claims, revocation); falsy with `.error` when not valid."""
+        return await self._send(
+            _Calls.validate_token(token, audience=audience, device_fingerprint=device_fingerprint)
+        )
+
+    async def validate_tokens(
+        self, tokens: Sequence[str], *, audience: str | None = None
+    ) -> list[TokenValidation]:
+        """Up to 1000 tokens in one call, results in order."""
+        return await self._send(_Calls.validate_tokens(tokens, audience=audience))
+
+    async def check_with_token(
+        self, access_token: str, resource: str, action: str, *, domain: str | None = None
+    ) -> dict[str, Any]:
+        """v2 check for the token's subject: from its scope when it can, else the engine."""
+        return await self._send(
+            _Calls.check_with_token(access_token, resource, action, domain=domain)
+        )
 
 
 class SyncAuthClient:
@@ -290,7 +441,7 @@ class SyncAuthClient:
         except httpx.HTTPError as exc:
             raise TransportError(f"{call.method} {call.path}: {exc}") from exc
         _raise_for_envelope(response)
-        return call.parse(response.json())
+        return call.parse(response.json() if response.content else None)
 
     def check(
         self,
@@ -325,3 +476,55 @@ class SyncAuthClient:
 
     def users_permissions(self, user_ids: Sequence[str]) -> list[dict[str, Any]]:
         return self._send(_Calls.users_permissions(user_ids))
+
+    def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        version: int = 2,
+        scope: str | None = None,
+        device_fingerprint: str | None = None,
+    ) -> TokenSet:
+        """Log in with a password: `version=2` (default) scope-carrying token, 1 classic."""
+        return self._send(
+            _Calls.login(
+                username,
+                password,
+                version=version,
+                scope=scope,
+                device_fingerprint=device_fingerprint,
+            )
+        )
+
+    def refresh(self, refresh_token: str, *, device_fingerprint: str | None = None) -> TokenSet:
+        """A new token pair; the presented refresh token is used up (rotation)."""
+        return self._send(_Calls.refresh(refresh_token, device_fingerprint=device_fingerprint))
+
+    def logout(self, access_token: str, *, refresh_token: str | None = None) -> None:
+        """Revoke the access token and its session (refresh tokens included)."""
+        return self._send(_Calls.logout(access_token, refresh_token=refresh_token))
+
+    def me(self, access_token: str, *, device_fingerprint: str | None = None) -> dict[str, Any]:
+        """Who the token belongs to, with the roles the policy gives them now."""
+        return self._send(_Calls.me(access_token, device_fingerprint=device_fingerprint))
+
+    def validate_token(
+        self, token: str, *, audience: str | None = None, device_fingerprint: str | None = None
+    ) -> TokenValidation:
+        """Ask the service (signature, claims, revocation); falsy with `.error` when not valid."""
+        return self._send(
+            _Calls.validate_token(token, audience=audience, device_fingerprint=device_fingerprint)
+        )
+
+    def validate_tokens(
+        self, tokens: Sequence[str], *, audience: str | None = None
+    ) -> list[TokenValidation]:
+        """Up to 1000 tokens in one call, results in order."""
+        return self._send(_Calls.validate_tokens(tokens, audience=audience))
+
+    def check_with_token(
+        self, access_token: str, resource: str, action: str, *, domain: str | None = None
+    ) -> dict[str, Any]:
+        """v2 check for the token's subject: from its scope when it can, else the engine."""
+        return self._send(_Calls.check_with_token(access_token, resource, action, domain=domain))
