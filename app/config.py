@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     rate_limit_login_user: str = "5/minute"
     rate_limit_refresh: str = "20/hour"
     rate_limit_check: str = "1000/minute"
+    # Who may ask for decisions and permission listings: "open" (like OPA and Cerbos: any
+    # caller that reaches the port, for deployments behind network controls) or "token" (a
+    # bearer token or the admin API key; checks are then rate limited per caller). Unset =
+    # "token" in production, "open" elsewhere.
+    decision_auth: Literal["open", "token"] | None = None
 
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
@@ -94,6 +99,19 @@ class Settings(BaseSettings):
             raise ValueError("must be redis://HOST:PORT/DB, rediss://... or unix://...")
         return value
 
+    @field_validator(
+        "rate_limit_login_ip", "rate_limit_login_user", "rate_limit_refresh", "rate_limit_check"
+    )
+    @classmethod
+    def _rate_limit_syntax(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError("must look like '10/minute' or '1000 per hour'") from None
+        return value
+
     @field_validator("issuer")
     @classmethod
     def _issuer_is_url(cls, value: str) -> str:
@@ -114,6 +132,12 @@ class Settings(BaseSettings):
                 "OMS_AUTH_ISSUER must be https:// when OMS_AUTH_ENVIRONMENT=production"
             )
         return self
+
+    @property
+    def decision_auth_mode(self) -> Literal["open", "token"]:
+        if self.decision_auth is not None:
+            return self.decision_auth
+        return "token" if self.environment == "production" else "open"
 
     @property
     def redis_enabled(self) -> bool:

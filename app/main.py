@@ -98,7 +98,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
-        fast_lane=FastLane([*v1_authz.fast_routes(), *authzen.fast_routes()]),
+        # The lean paths skip FastAPI's dependencies, authentication included: open mode only.
+        fast_lane=(
+            FastLane([*v1_authz.fast_routes(), *authzen.fast_routes()])
+            if settings.decision_auth_mode == "open"
+            else None
+        ),
     )
     app.include_router(health.router)
     app.include_router(v1_authz.router)

@@ -138,6 +138,7 @@ def build_token_components(
         login_ip=settings.rate_limit_login_ip,
         login_user=settings.rate_limit_login_user,
         refresh=settings.rate_limit_refresh,
+        check=settings.rate_limit_check,
         redis=redis,
         redis_url=settings.redis_url,
         prefix=settings.key_prefix,

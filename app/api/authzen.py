@@ -14,13 +14,20 @@ import orjson
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
-from app.api.deps import DecisionsDep, SettingsDep
+from app.api.deps import DecisionsDep, ServicesDep, SettingsDep
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
+from app.api.principals import DecisionCaller, charge_checks
 from app.api.schemas.common import Identifier, Properties
 from app.api.schemas.decisions import MAX_BATCH, batch_limit
 from app.decisions.service import DecisionResult, DecisionService
-from app.errors import AuthzError, BatchTooLarge, RequestInvalid
+from app.errors import (
+    AuthenticationFailed,
+    AuthzError,
+    BatchTooLarge,
+    RateLimited,
+    RequestInvalid,
+)
 from app.policy.request import DecisionRequest, Entity
 from app.services import Services
 
@@ -133,19 +140,25 @@ def _item_error(status: int, message: str) -> dict[str, Any]:
 
 @router.post(
     "/access/v1/evaluation",
-    responses=error_responses(RequestInvalid),
+    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid),
     summary="AuthZEN Access Evaluation",
 )
-async def evaluation(body: EvaluationRequest, decisions: DecisionsDep) -> dict[str, Any]:
+async def evaluation(
+    body: EvaluationRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
+) -> dict[str, Any]:
+    await charge_checks(services, caller, 1)
     return _answer(await decisions.check(body.to_request()))
 
 
 @router.post(
     "/access/v1/evaluations",
-    responses=error_responses(RequestInvalid, BatchTooLarge),
+    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid, BatchTooLarge),
     summary="AuthZEN Access Evaluations (batch with defaults and short-circuit semantics)",
 )
-async def evaluations(body: EvaluationsRequest, decisions: DecisionsDep) -> dict[str, Any]:
+async def evaluations(
+    body: EvaluationsRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
+) -> dict[str, Any]:
+    await charge_checks(services, caller, max(1, len(body.evaluations or ())))
     return await _evaluations(body, decisions)
 
 

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from app.api.deps import ServicesDep
 from app.errors import AuthenticationFailed, PermissionDenied
 from app.security.principal import Principal
+from app.services import Services
 
 
 async def optional_principal(request: Request, services: ServicesDep) -> Principal | None:
@@ -40,6 +41,21 @@ async def require_policy_admin(
     return principal
 
 
+async def decision_caller(request: Request, services: ServicesDep) -> Principal | None:
+    """Who asks for decisions: nobody in particular when the decision API is open, an
+    authenticated principal (401 otherwise) when `OMS_AUTH_DECISION_AUTH=token`."""
+    if services.settings.decision_auth_mode == "open":
+        return None
+    return await require_principal(await optional_principal(request, services))
+
+
+async def charge_checks(services: Services, caller: Principal | None, count: int) -> None:
+    """Count `count` checks against the caller's `rate_limit_check` (authenticated callers)."""
+    if caller is not None and services.tokens is not None and count > 0:
+        await services.tokens.rate_limits.checks(caller=caller.subject, count=count)
+
+
+DecisionCaller = Annotated[Principal | None, Depends(decision_caller)]
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
 PolicyAdmin = Annotated[Principal, Depends(require_policy_admin)]

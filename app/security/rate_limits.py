@@ -1,7 +1,8 @@
 """Rate limits on credential use (the `limits` library, moving windows).
 
 Login: `rate_limit_login_ip` per client IP and `rate_limit_login_user` per username (unknown
-usernames too, so the limit itself reveals nothing); refresh: `rate_limit_refresh` per user.
+usernames too, so the limit itself reveals nothing); refresh: `rate_limit_refresh` per user;
+permission checks: `rate_limit_check` per authenticated caller, each check of a batch counted.
 Windows live in Redis when one is configured, so every instance counts together; if Redis
 fails, counting falls back to this process (never a 5xx, and never unlimited).
 """
@@ -44,6 +45,7 @@ class RateLimits:
         login_ip: str,
         login_user: str,
         refresh: str,
+        check: str = "1000/minute",
         redis: Redis | None = None,
         redis_url: str | None = None,
         prefix: str = "oms-auth:v1",
@@ -51,6 +53,7 @@ class RateLimits:
         self.login_ip = Limit.of("login_ip", login_ip)
         self.login_user = Limit.of("login_user", login_user)
         self.refresh_user = Limit.of("refresh_user", refresh)
+        self.check_caller = Limit.of("check_caller", check)
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
         if redis is not None and redis_url is not None:
@@ -69,15 +72,18 @@ class RateLimits:
     async def refresh(self, *, user_id: str) -> None:
         await self.hit(self.refresh_user, user_id)
 
-    async def hit(self, limit: Limit, identifier: str) -> None:
-        """Count one use; raise `RateLimited` (RATE_001) when over the limit."""
+    async def checks(self, *, caller: str, count: int = 1) -> None:
+        await self.hit(self.check_caller, caller, cost=count)
+
+    async def hit(self, limit: Limit, identifier: str, *, cost: int = 1) -> None:
+        """Count `cost` uses; raise `RateLimited` (RATE_001) when over the limit."""
         limiter = self._shared or self._memory
         try:
-            allowed = await limiter.hit(limit.item, limit.name, identifier)
+            allowed = await limiter.hit(limit.item, limit.name, identifier, cost=cost)
         except Exception as exc:
             logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
             limiter = self._memory
-            allowed = await limiter.hit(limit.item, limit.name, identifier)
+            allowed = await limiter.hit(limit.item, limit.name, identifier, cost=cost)
         if allowed:
             return
         retry_after = await self._retry_after(limiter, limit, identifier)

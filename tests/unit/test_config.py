@@ -35,6 +35,8 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
         ("OMS_AUTH_POLICY_SOURCE", "ldap", "OMS_AUTH_POLICY_SOURCE"),
         ("OMS_AUTH_SIGNING_ALG", "HS256", "OMS_AUTH_SIGNING_ALG"),
         ("OMS_AUTH_REDIS_URL", "localhost:6379", "OMS_AUTH_REDIS_URL"),
+        ("OMS_AUTH_RATE_LIMIT_CHECK", "lots", "OMS_AUTH_RATE_LIMIT_CHECK"),
+        ("OMS_AUTH_DECISION_AUTH", "maybe", "OMS_AUTH_DECISION_AUTH"),
     ],
 )
 def test_bad_value_is_one_clear_line(

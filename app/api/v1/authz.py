@@ -8,10 +8,11 @@ import orjson
 from fastapi import APIRouter, Query
 from pydantic import TypeAdapter, ValidationError
 
-from app.api.deps import DecisionsDep, EngineDep
+from app.api.deps import DecisionsDep, EngineDep, ServicesDep
 from app.api.errors import envelope
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
+from app.api.principals import DecisionCaller, charge_checks
 from app.api.schemas.common import Identifier
 from app.api.schemas.decisions import (
     BatchCheckRequest,
@@ -20,7 +21,13 @@ from app.api.schemas.decisions import (
     CheckResponse,
 )
 from app.decisions.service import DecisionResult, DecisionService
-from app.errors import BatchTooLarge, PayloadTooLarge, RequestInvalid
+from app.errors import (
+    AuthenticationFailed,
+    BatchTooLarge,
+    PayloadTooLarge,
+    RateLimited,
+    RequestInvalid,
+)
 from app.policy.queries import objects_for, subjects_for
 from app.services import Services
 
@@ -31,10 +38,17 @@ router = APIRouter(prefix="/api/v1/authz", tags=["decisions"])
     "/check",
     response_model=CheckResponse,
     response_model_exclude_none=True,
-    responses=error_responses(RequestInvalid, PayloadTooLarge),
+    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid, PayloadTooLarge),
     summary="Decide one request",
 )
-async def check(body: CheckRequest, decisions: DecisionsDep) -> dict[str, Any]:
+async def check(
+    body: CheckRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
+) -> dict[str, Any]:
+    await charge_checks(services, caller, 1)
+    return await _check(body, decisions)
+
+
+async def _check(body: CheckRequest, decisions: DecisionService) -> dict[str, Any]:
     explain = bool(body.explain)
     result = await decisions.check(body.to_request(), explain=explain)
     return result.as_dict(explain=explain)
@@ -44,10 +58,15 @@ async def check(body: CheckRequest, decisions: DecisionsDep) -> dict[str, Any]:
     "/check/batch",
     response_model=BatchCheckResponse,
     response_model_exclude_none=True,
-    responses=error_responses(RequestInvalid, BatchTooLarge, PayloadTooLarge),
+    responses=error_responses(
+        AuthenticationFailed, RateLimited, RequestInvalid, BatchTooLarge, PayloadTooLarge
+    ),
     summary="Decide up to 1000 requests in one pass, results in request order",
 )
-async def check_batch(body: BatchCheckRequest, decisions: DecisionsDep) -> dict[str, Any]:
+async def check_batch(
+    body: BatchCheckRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
+) -> dict[str, Any]:
+    await charge_checks(services, caller, len(body.checks))
     return await _batch(body, decisions)
 
 
@@ -73,11 +92,12 @@ async def _batch(body: BatchCheckRequest, decisions: DecisionService) -> dict[st
 @router.get(
     "/subjects",
     tags=["permissions"],
-    responses=error_responses(RequestInvalid),
+    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid),
     summary="Who may perform `action` on `resource` (users and roles)",
 )
 async def subjects(
     engine: EngineDep,
+    caller: DecisionCaller,
     resource: Annotated[Identifier, Query()],
     action: Annotated[Identifier, Query()],
     domain: Annotated[Identifier | None, Query()] = None,
@@ -96,11 +116,12 @@ async def subjects(
 @router.get(
     "/objects",
     tags=["permissions"],
-    responses=error_responses(RequestInvalid),
+    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid),
     summary="Which resources `subject` may (and may not) perform `action` on",
 )
 async def objects(
     engine: EngineDep,
+    caller: DecisionCaller,
     subject: Annotated[Identifier, Query()],
     action: Annotated[Identifier, Query()],
     domain: Annotated[Identifier | None, Query()] = None,
@@ -132,7 +153,7 @@ async def _check_fast(services: Services, body: bytes) -> bytes | None:
         return None
     if payload.explain:
         return None  # explanations go through the response model, which drops empty fields
-    return _dump(await check(payload, services.decisions))
+    return _dump(await _check(payload, services.decisions))
 
 
 async def _batch_fast(services: Services, body: bytes) -> bytes | None:

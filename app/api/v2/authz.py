@@ -14,6 +14,7 @@ from app.decisions.service import new_decision_id
 from app.errors import (
     AuthenticationFailed,
     DeviceMismatch,
+    RateLimited,
     RequestInvalid,
     TokenExpired,
     TokenInvalid,
@@ -36,6 +37,7 @@ router = APIRouter(prefix="/api/v2/authz", tags=["decisions"])
         TokenRevoked,
         DeviceMismatch,
         RequestInvalid,
+        RateLimited,
     ),
     summary="May the bearer token's subject do `action` on `resource`?",
     description=(
@@ -48,6 +50,7 @@ router = APIRouter(prefix="/api/v2/authz", tags=["decisions"])
 async def check(
     body: ScopeCheckRequest, claims: BearerClaims, tokens: TokensDep, decisions: DecisionsDep
 ) -> dict[str, Any]:
+    await tokens.rate_limits.checks(caller=claims.subject)
     verdict = from_scope(
         claims.scope, resource=body.resource, action=body.action, domain=body.domain
     )

@@ -1,0 +1,113 @@
+"""`OMS_AUTH_DECISION_AUTH=token`: decisions need a caller; checks are rate limited per caller."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from app.config import Settings
+from tests.support.tokens import AppFactory, bearer
+
+CHECK = {"subject": "alice", "resource": "api:schemas", "action": "write"}
+EVALUATION = {
+    "subject": {"type": "user", "id": "alice"},
+    "action": {"name": "write"},
+    "resource": {"type": "api", "id": "api:schemas"},
+}
+GUARDED = [
+    ("POST", "/api/v1/authz/check", CHECK),
+    ("POST", "/api/v1/authz/check/batch", {"checks": [CHECK]}),
+    ("POST", "/access/v1/evaluation", EVALUATION),
+    ("POST", "/access/v1/evaluations", {**EVALUATION, "evaluations": [{}]}),
+    ("GET", "/api/v1/users/alice/permissions", None),
+    ("POST", "/api/v1/users/permissions/batch", {"user_ids": ["alice"]}),
+    ("GET", "/api/v1/authz/subjects?resource=api:schemas&action=write", None),
+    ("GET", "/api/v1/authz/objects?subject=alice&action=write", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), GUARDED)
+async def test_every_decision_route_needs_a_caller(
+    token_app_factory: AppFactory, method: str, path: str, body: object
+) -> None:
+    async with token_app_factory(decision_auth="token", admin_api_key="k" * 32) as env:
+        anonymous = await env.http.request(method, path, json=body)
+        assert anonymous.status_code == 401
+        assert anonymous.json()["error"]["code"] == "AUTH_001"
+        assert anonymous.headers["www-authenticate"].startswith("Bearer")
+        forged = await env.http.request(
+            method, path, json=body, headers={"Authorization": "Bearer eyJ.not.valid"}
+        )
+        assert forged.status_code == 401 and forged.json()["error"]["code"] == "AUTH_004"
+        service = await env.oauth("token", "web", {"grant_type": "client_credentials"})
+        with_token = await env.http.request(
+            method, path, json=body, headers=bearer(service.json()["access_token"])
+        )
+        assert with_token.status_code == 200, with_token.text
+        with_key = await env.http.request(method, path, json=body, headers={"X-API-Key": "k" * 32})
+        assert with_key.status_code == 200
+
+
+async def test_metadata_stays_public(token_app_factory: AppFactory) -> None:
+    async with token_app_factory(decision_auth="token") as env:
+        assert (await env.http.get("/.well-known/authzen-configuration")).status_code == 200
+        assert (await env.http.get("/healthz")).status_code == 200
+
+
+async def test_checks_are_rate_limited_per_caller(token_app_factory: AppFactory) -> None:
+    async with token_app_factory(decision_auth="token", rate_limit_check="3/minute") as env:
+        alice = bearer((await env.login("alice"))["access_token"])
+        bob = bearer((await env.login("bob"))["access_token"])
+        for _ in range(3):
+            ok = await env.http.post("/api/v1/authz/check", json=CHECK, headers=alice)
+            assert ok.status_code == 200
+        limited = await env.http.post("/api/v1/authz/check", json=CHECK, headers=alice)
+        assert limited.status_code == 429
+        error = limited.json()["error"]
+        assert error["code"] == "RATE_001" and error["details"]["limit"] == "3/minute"
+        assert int(limited.headers["retry-after"]) >= 1
+        # every check of a batch counts; another caller has its own window
+        batch = await env.http.post(
+            "/api/v1/authz/check/batch", json={"checks": [CHECK] * 4}, headers=bob
+        )
+        assert batch.status_code == 429
+        assert (
+            await env.http.post("/api/v1/authz/check", json=CHECK, headers=bob)
+        ).status_code == 200
+
+
+async def test_open_mode_needs_nothing(token_app_factory: AppFactory) -> None:
+    async with token_app_factory(decision_auth="open", rate_limit_check="1/minute") as env:
+        for _ in range(3):
+            assert (await env.http.post("/api/v1/authz/check", json=CHECK)).status_code == 200
+
+
+def test_production_defaults_to_token_mode() -> None:
+    production = Settings(
+        environment="production",
+        issuer="https://auth.example.com",
+        encryption_key=SecretStr("x" * 44),
+    )
+    assert production.decision_auth_mode == "token"
+    assert Settings(environment="development").decision_auth_mode == "open"
+    assert (
+        Settings(
+            environment="production",
+            issuer="https://a.example",
+            encryption_key=SecretStr("x"),
+            decision_auth="open",
+        ).decision_auth_mode
+        == "open"
+    )
+
+
+async def test_v2_check_is_rate_limited_per_user(token_app_factory: AppFactory) -> None:
+    async with token_app_factory(rate_limit_check="2/minute") as env:
+        alice = bearer((await env.login("alice"))["access_token"])
+        body = {"resource": "api:schemas", "action": "write"}
+        for _ in range(2):
+            assert (
+                await env.http.post("/api/v2/authz/check", json=body, headers=alice)
+            ).status_code == 200
+        limited = await env.http.post("/api/v2/authz/check", json=body, headers=alice)
+        assert limited.status_code == 429 and limited.json()["error"]["code"] == "RATE_001"
