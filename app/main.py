@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from loguru import logger
@@ -14,7 +15,7 @@ from app.api import admin, audit, authzen, health, oauth
 from app.api.errors import install_error_handlers
 from app.api.fastlane import FastLane
 from app.api.middleware import RequestContextMiddleware
-from app.api.openapi import API_DESCRIPTION, OPENAPI_TAGS
+from app.api.openapi import API_DESCRIPTION, OPENAPI_TAGS, document_validation_errors
 from app.api.responses import FastJSONResponse
 from app.api.v1 import auth as v1_auth
 from app.api.v1 import authz as v1_authz
@@ -49,6 +50,17 @@ async def _check_schema(services: Services) -> None:
             f"database schema is at {current or 'nothing'}, code expects {head}: "
             "run `oms-auth migrate` (or `make migrate`)"
         )
+
+
+def _document_errors(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_validation_errors(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -91,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         default_response_class=FastJSONResponse,
     )
+    _document_errors(app)
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)

@@ -27,7 +27,19 @@ async def healthz() -> dict[str, str]:
         " policy changes arrive by database polling). A degraded cache never makes the"
         " instance unready."
     ),
-    responses={503: {"description": "Not ready; `checks` says which part failed"}},
+    responses={
+        503: {
+            "description": "Not ready; `checks` says which part failed",
+            "content": {
+                "application/json": {
+                    "example": {
+                        "status": "not_ready",
+                        "checks": {"database": "unreachable", "policy": {"status": "ok"}},
+                    }
+                }
+            },
+        }
+    },
 )
 async def readyz(services: ServicesDep) -> Response:
     db_ok = await services.db.ping()

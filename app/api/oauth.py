@@ -42,7 +42,27 @@ _FORM_BODY: dict[str, Any] = {
         },
     }
 }
-_OAUTH_ERROR = {"description": 'RFC 6749 error: {"error": "invalid_grant", ...}'}
+_OAUTH_ERROR = {
+    "description": "RFC 6749 error JSON",
+    "content": {
+        "application/json": {
+            "examples": {
+                "invalid_grant": {
+                    "value": {
+                        "error": "invalid_grant",
+                        "error_description": "The refresh token was already used",
+                    }
+                },
+                "invalid_client": {
+                    "value": {
+                        "error": "invalid_client",
+                        "error_description": "Client authentication failed",
+                    }
+                },
+            }
+        }
+    },
+}
 
 
 def _oauth(tokens: TokenComponents) -> OAuthHTTP:

@@ -31,6 +31,44 @@ OPENAPI_TAGS = [
 ]
 
 
+def document_validation_errors(spec: dict[str, Any]) -> dict[str, Any]:
+    """Replace FastAPI's default 422 (`HTTPValidationError`, a shape this service never
+    sends) with the envelope it does send: REQ_001, or 400 on the AuthZEN routes."""
+    example = {
+        "error": {
+            "code": "REQ_001",
+            "message": "Request validation failed",
+            "details": {
+                "fields": [{"field": "action", "message": "Field required", "type": "missing"}]
+            },
+            "request_id": "req_4f0c2a9e1b7d3c5a8e6f0a1b",
+        }
+    }
+    envelope_ref = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    for path, operations in spec.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if "422" not in responses:
+                continue
+            documented = responses.pop("422")
+            code = "400" if path.startswith("/access/") else "422"
+            content = documented.get("content", {}).get("application/json", {})
+            if "HTTPValidationError" in str(content.get("schema", "")) or code == "400":
+                content = {"schema": envelope_ref, "examples": {"REQ_001": {"value": example}}}
+            responses[code] = {
+                "description": "Request validation failed (REQ_001); `details.fields` names them",
+                "content": {"application/json": content},
+            }
+    schemas = spec.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    schemas.setdefault(
+        "ErrorEnvelope",
+        ErrorEnvelope.model_json_schema(ref_template="#/components/schemas/{model}"),
+    )
+    return spec
+
+
 def error_responses(*errors: type[AuthzError]) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route: each error's status with an example envelope."""
     out: dict[int | str, dict[str, Any]] = {}

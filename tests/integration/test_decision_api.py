@@ -208,3 +208,19 @@ async def test_unexpected_failure_is_sys_002_without_internals(settings: Setting
         error = r.json()["error"]
         assert error["code"] == "SYS_002" and error["request_id"] == "boom-1"
         assert "secret internal detail" not in r.text and "Traceback" not in r.text
+
+
+async def test_openapi_documents_every_error_with_the_real_shapes(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in str(spec)
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for code, response in operation["responses"].items():
+                if not code.startswith(("4", "5")):
+                    continue
+                media = response.get("content", {}).get("application/json", {})
+                assert "example" in media or "examples" in media, (method, path, code)
+            if path.startswith("/access/"):
+                assert "422" not in operation["responses"]
