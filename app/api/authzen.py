@@ -18,8 +18,7 @@ from app.api.deps import DecisionsDep, ServicesDep, SettingsDep
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
 from app.api.principals import DecisionCaller, charge_checks
-from app.api.schemas.common import Identifier, Properties
-from app.api.schemas.decisions import MAX_BATCH, batch_limit
+from app.api.schemas.common import Identifier, Properties, refuse_large_batch
 from app.decisions.service import DecisionResult, DecisionService
 from app.errors import (
     AuthenticationFailed,
@@ -119,9 +118,7 @@ class EvaluationsRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _not_too_many(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("evaluations"), list):
-            batch_limit(MAX_BATCH)({"checks": data["evaluations"]})
-        return data
+        return refuse_large_batch(data, "evaluations")
 
 
 def _answer(result: DecisionResult) -> dict[str, Any]:

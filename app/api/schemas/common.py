@@ -6,6 +6,9 @@ import unicodedata
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic_core import PydanticCustomError
+
+from app.api.errors import BATCH_TOO_LARGE
 
 
 def _no_control_chars(value: str) -> str:
@@ -26,6 +29,22 @@ Identifier = Annotated[
 """A subject, resource, action or domain id: 1-255 characters, no control characters."""
 
 Properties = dict[str, Any]
+
+MAX_BATCH = 1000
+"""Items per batch request (checks, evaluations, users, tokens); more is 413 REQ_002."""
+
+
+def refuse_large_batch(data: Any, field: str, *, limit: int = MAX_BATCH) -> Any:
+    """A `model_validator(mode="before")` body: count `field` before validating any item, so
+    an oversized batch costs nothing and is answered with REQ_002, not a field error."""
+    items = data.get(field) if isinstance(data, dict) else None
+    if isinstance(items, list) and len(items) > limit:
+        raise PydanticCustomError(
+            BATCH_TOO_LARGE,
+            "at most {limit} {field} per batch, got {count}",
+            {"limit": limit, "field": field, "count": len(items)},
+        )
+    return data
 
 
 class ErrorBody(BaseModel):

@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field, StrictBool, model_validator
-from pydantic_core import PydanticCustomError
 
-from app.api.errors import BATCH_TOO_LARGE
-from app.api.schemas.common import Identifier, Properties
+from app.api.schemas.common import MAX_BATCH, Identifier, Properties, refuse_large_batch
 from app.policy.request import DecisionRequest, Entity
 
 
@@ -99,23 +97,6 @@ class CheckResponse(BaseModel):
     explain: Explanation | None = None
 
 
-def batch_limit(max_items: int) -> Any:
-    def check(data: Any) -> Any:
-        checks = data.get("checks") if isinstance(data, dict) else None
-        if isinstance(checks, list) and len(checks) > max_items:
-            raise PydanticCustomError(
-                BATCH_TOO_LARGE,
-                "at most {limit} checks per batch, got {count}",
-                {"limit": max_items, "count": len(checks)},
-            )
-        return data
-
-    return check
-
-
-MAX_BATCH = 1000
-
-
 class BatchCheckRequest(BaseModel):
     checks: list[CheckItem] = Field(description=f"1 to {MAX_BATCH} checks, answered in order")
     explain: StrictBool = Field(default=False, description="Default for every item")
@@ -123,7 +104,7 @@ class BatchCheckRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _not_too_many(cls, data: Any) -> Any:
-        return batch_limit(MAX_BATCH)(data)
+        return refuse_large_batch(data, "checks")
 
     model_config = {
         "json_schema_extra": {

@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
-from pydantic_core import PydanticCustomError
 
-from app.api.errors import BATCH_TOO_LARGE
-from app.api.schemas.common import Identifier
+from app.api.schemas.common import MAX_BATCH, Identifier, refuse_large_batch
 from app.security.passwords import MAX_PASSWORD_LENGTH
 
-MAX_TOKEN_BATCH = 1000
 TokenText = str
 
 
@@ -74,21 +71,14 @@ class BatchTokenItem(BaseModel):
 class BatchValidateRequest(BaseModel):
     tokens: list[TokenText | BatchTokenItem] = Field(
         min_length=1,
-        description=f"1 to {MAX_TOKEN_BATCH} tokens (strings, or objects with a fingerprint)",
+        description=f"1 to {MAX_BATCH} tokens (strings, or objects with a fingerprint)",
     )
     audience: str | None = Field(default=None, max_length=255)
 
     @model_validator(mode="before")
     @classmethod
     def _not_too_many(cls, data: Any) -> Any:
-        tokens = data.get("tokens") if isinstance(data, dict) else None
-        if isinstance(tokens, list) and len(tokens) > MAX_TOKEN_BATCH:
-            raise PydanticCustomError(
-                BATCH_TOO_LARGE,
-                "at most {limit} tokens per batch, got {count}",
-                {"limit": MAX_TOKEN_BATCH, "count": len(tokens)},
-            )
-        return data
+        return refuse_large_batch(data, "tokens")
 
 
 class TokenError(BaseModel):

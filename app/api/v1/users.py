@@ -10,8 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from app.api.deps import ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import DecisionCaller
-from app.api.schemas.common import Identifier
-from app.api.schemas.decisions import MAX_BATCH, batch_limit
+from app.api.schemas.common import Identifier, refuse_large_batch
 from app.decisions.permissions import PermissionService
 from app.errors import AuthenticationFailed, BatchTooLarge, RateLimited, RequestInvalid
 from app.services import Services
@@ -26,9 +25,7 @@ class PermissionsBatchRequest(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _not_too_many(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("user_ids"), list):
-            batch_limit(MAX_BATCH)({"checks": data["user_ids"]})
-        return data
+        return refuse_large_batch(data, "user_ids")
 
 
 def permission_service(services: Services) -> PermissionService:
