@@ -47,12 +47,15 @@ def migrate() -> None:
 async def _preflight(settings: Settings) -> None:
     from app.main import StartupError, _check_schema
     from app.services import build_services
+    from app.tokens.keys import KeyDecryptionError
 
     services = await build_services(settings)
     try:
         await _check_schema(services)
         await asyncio.to_thread(services.engine.loader.read)
-    except StartupError as exc:
+        if services.tokens is not None:
+            await services.tokens.service.keys.check_readable()
+    except (StartupError, KeyDecryptionError) as exc:
         fail(str(exc))
     except AuthzError as exc:
         fail(f"policy rejected: {exc.message}")

@@ -3,7 +3,7 @@ every connection, pool and background task of one instance."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,12 +24,19 @@ from app.api.v1 import users as v1_users
 from app.api.v2 import auth as v2_auth
 from app.api.v2 import authz as v2_authz
 from app.config import Settings, load_settings
+from app.errors import AuthzError
 from app.observability.logging import setup_logging
 from app.observability.metrics import Metrics
 from app.services import Services, build_services
 from app.store.database import redacted
 from app.store.schema import current_revision, head_revision
 from app.token_services import start_tokens
+from app.tokens.keys import KeyDecryptionError
+
+
+async def _close(services: Services, remove_sink: Callable[[], None]) -> None:
+    await services.close()
+    remove_sink()
 
 
 class StartupError(RuntimeError):
@@ -89,11 +96,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 policy_source=settings.policy_source,
                 policy_revision=services.engine.revision,
             )
+        except (StartupError, KeyDecryptionError, AuthzError) as exc:
+            # Logged here: the server's own report comes after this sink is removed.
+            logger.error("service.start_failed", error=str(exc))
+            await _close(services, remove_sink)
+            raise
+        except BaseException:
+            logger.exception("service.start_failed")
+            await _close(services, remove_sink)
+            raise
+        try:
             yield
         finally:
             logger.info("service.stopping")
-            await services.close()
-            remove_sink()
+            await _close(services, remove_sink)
 
     app = FastAPI(
         title="oms-auth",

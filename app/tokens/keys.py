@@ -126,6 +126,12 @@ class KeyRing:
             await rotate(self.store, alg=self.alg, password=self.password)
         await self.reload()
 
+    async def check_readable(self) -> None:
+        """Raise KeyDecryptionError when the active key cannot be opened (start-up check)."""
+        active = _newest_active(await self.store.load())
+        if active is not None and active.alg == self.alg:
+            await asyncio.to_thread(open_private_key, active, password=self.password)
+
     async def reload(self) -> None:
         async with self._lock:
             keys = await self.store.load()

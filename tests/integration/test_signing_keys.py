@@ -18,6 +18,7 @@ from app.store.models import SigningKey
 from app.token_services import key_store
 from app.tokens import jose
 from app.tokens import keys as signing_keys
+from tests.support.server import run_cli
 from tests.support.tokens import AppFactory, TokenApp, claims_of, header_of
 
 
@@ -136,7 +137,9 @@ async def test_keys_in_a_directory(token_app_factory: AppFactory, tmp_path: Path
         assert (await app.state.services.tokens.keys.signer()).kid == kid
 
 
-async def test_private_keys_encrypted_at_rest(token_app_factory: AppFactory) -> None:
+async def test_private_keys_encrypted_at_rest(
+    token_app_factory: AppFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
     async with token_app_factory(encryption_key="correct-encryption-key") as env:
         token = (await env.login("alice"))["access_token"]
         settings = env.settings
@@ -156,6 +159,22 @@ async def test_private_keys_encrypted_at_rest(token_app_factory: AppFactory) -> 
     ):
         key = SecretStr(wrong) if wrong else None
         app = create_app(settings.model_copy(update={"encryption_key": key}))
+        capsys.readouterr()
         with pytest.raises(signing_keys.KeyDecryptionError, match=message):
             async with app.router.lifespan_context(app):
                 pass
+        failed = [line for line in capsys.readouterr().out.splitlines() if "start_failed" in line]
+        assert len(failed) == 1 and message in failed[0]  # the operator is told why
+    # `oms-auth serve` checks the key before it starts the server: one line, no traceback.
+    env = {
+        "OMS_AUTH_DATABASE_URL": settings.database_url,
+        "OMS_AUTH_POLICY_DIR": str(settings.policy_dir),
+        "OMS_AUTH_ENCRYPTION_KEY": "wrong-encryption-key",
+        "OMS_AUTH_PORT": "1",  # never bound: the check fails first
+    }
+    result = await asyncio.to_thread(run_cli, "serve", env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"oms-auth: signing key {header_of(token)['kid']} cannot be opened with "
+        "OMS_AUTH_ENCRYPTION_KEY"
+    ]
