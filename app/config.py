@@ -119,6 +119,24 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value.rstrip("/")
 
+    @field_validator("bootstrap_admin")
+    @classmethod
+    def _bootstrap_admin_spec(cls, value: SecretStr | None) -> SecretStr | None:
+        from app.security.names import InvalidName, check_username
+        from app.security.passwords import WeakPassword, check_password_policy
+
+        if value is None:
+            return None
+        username, sep, password = value.get_secret_value().partition(":")
+        if not sep:
+            raise ValueError("must be username:password")
+        try:
+            check_username(username)
+            check_password_policy(password)
+        except (InvalidName, WeakPassword) as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
     @model_validator(mode="after")
     def _production_is_hardened(self) -> Settings:
         if self.environment != "production":

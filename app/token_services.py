@@ -21,7 +21,7 @@ from app.audit.note import AuditNote
 from app.config import Settings
 from app.policy.engine import PolicyEngine
 from app.security.bearer import BearerTokenResolver
-from app.security.passwords import PasswordHasher, WeakPassword, check_password_policy
+from app.security.passwords import PasswordHasher
 from app.security.rate_limits import RateLimits
 from app.store.availability import is_unavailable
 from app.store.clients import ClientRepository
@@ -221,19 +221,11 @@ async def bootstrap_admin(tokens: TokenComponents) -> None:
     spec = tokens.settings.bootstrap_admin
     if spec is None:
         return
-    username, sep, password = spec.get_secret_value().partition(":")
-    if not sep or not username.strip():
-        logger.error("auth.bootstrap_admin.invalid", hint="expected username:password")
-        return
-    try:
-        check_password_policy(password)
-    except WeakPassword as exc:
-        logger.error("auth.bootstrap_admin.invalid", reason=str(exc))
-        return
+    username, _, password = spec.get_secret_value().partition(":")  # validated by Settings
     if await tokens.users.count() > 0:
         return
     created = await tokens.users.create(
-        username=username.strip(),
+        username=username,
         password_hash=await tokens.hasher.hash(password),
         is_admin=True,
         only_if_empty=True,

@@ -22,6 +22,7 @@ from app.commands.common import cli_audit, fail, settings_or_exit
 from app.config import Settings
 from app.errors import AuthzError
 from app.security.client_secrets import hash_client_secret, new_client_secret
+from app.security.names import InvalidName, check_client_id, check_username
 from app.security.passwords import WeakPassword, check_password_policy
 from app.store.clients import ClientRepository
 from app.store.database import Database
@@ -92,6 +93,10 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a user; each --role becomes a Casbin `g` rule in the database."""
+    try:
+        check_username(name)
+    except InvalidName as exc:
+        fail(str(exc))
     if not password_stdin:
         fail("give the password on stdin with --password-stdin (never on the command line)")
     password = sys.stdin.readline().rstrip("\r\n")
@@ -210,6 +215,10 @@ def clients_create(
     name: Annotated[str, typer.Option(help="Display name")] = "",
 ) -> None:
     """Register an OAuth client; its secret is printed once, only its hash is stored."""
+    try:
+        check_client_id(client_id)
+    except InvalidName as exc:
+        fail(str(exc))
     grants = list(dict.fromkeys(grant or ["client_credentials"]))
     bad = [g for g in grants if g not in GRANT_TYPES]
     if bad:

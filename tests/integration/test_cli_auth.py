@@ -102,6 +102,31 @@ def test_users_create_refusals(
     assert _query(settings, select(User.id)) == []
 
 
+@pytest.mark.parametrize(
+    "name", ["a, b", "client:web", "has space", "", "x" * 151, "tab\there", "#comment"]
+)
+def test_names_that_would_not_survive_the_policy_store_are_refused(
+    make_settings: SettingsFactory, name: str
+) -> None:
+    settings = make_settings()
+    created = _run(
+        settings,
+        "users",
+        "create",
+        name,
+        "--role",
+        "viewer",
+        "--password-stdin",
+        stdin="pw-123456\n",
+    )
+    assert created.exit_code == 2 and "username" in created.output
+    client = _run(settings, "clients", "create", name, "--scope", "api:schemas:read")
+    assert client.exit_code == 2 and "client id" in client.output
+    assert _query(settings, select(User.id)) == []
+    assert _query(settings, select(OAuthClient.id)) == []
+    assert _query(settings, select(CasbinRule.id)) == []
+
+
 def test_users_list_and_disable(make_settings: SettingsFactory) -> None:
     settings = make_settings()
     for name, extra in (("gina", ["--admin"]), ("hank", [])):
