@@ -173,7 +173,7 @@ def build_token_components(
         revocations=revocations,
         refresh_tokens=refresh_tokens,
         users=users,
-        cutoff=PermissionCutoff(users, revocations, metrics=metrics),
+        cutoff=PermissionCutoff(users, revocations, clients=clients, metrics=metrics),
         keys=keys,
     )
     return TokenComponents(settings, service, hasher, limits, metrics, users, clients, engine)

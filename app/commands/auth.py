@@ -31,6 +31,7 @@ from app.store.refresh_tokens import RefreshTokenRepository
 from app.store.users import UserRepository
 from app.tokens import keys as signing_keys
 from app.tokens.oauth.server import GRANT_TYPES
+from app.tokens.revocation import Revocations
 from app.tokens.scopes import parse_scope
 
 T = TypeVar("T")
@@ -167,6 +168,15 @@ def users_list(json: Annotated[bool, typer.Option("--json")] = False) -> None:
     _run(work)
 
 
+def _warn_if_pending(revocations: Revocations) -> None:
+    if revocations.has_pending:
+        typer.echo(
+            "warning: Redis was not reachable; instances honour the change once "
+            "their revocation cache refills (within a minute)",
+            err=True,
+        )
+
+
 @users_cli.command("disable")
 def users_disable(name: str) -> None:
     """Disable a user: no more logins, and every token it holds stops working."""
@@ -185,12 +195,7 @@ def users_disable(name: str) -> None:
                 revocations=revocations,
                 audit=cli_audit(),
             )
-            if revocations.has_pending:
-                typer.echo(
-                    "warning: Redis was not reachable; instances honour the change once "
-                    "their revocation cache refills (within a minute)",
-                    err=True,
-                )
+            _warn_if_pending(revocations)
         finally:
             await revocations.close()
             if redis is not None:
@@ -230,6 +235,8 @@ def clients_create(
     secret = new_client_secret()
 
     async def work(settings: Settings, db: Database) -> None:
+        if client_id == settings.service_name:
+            fail(f"client id {client_id!r} is the service's own (its login API's tokens)")
         await ClientRepository(db).create(
             client_id=client_id,
             secret_hash=hash_client_secret(secret),
@@ -262,12 +269,27 @@ def clients_list() -> None:
 
 @clients_cli.command("disable")
 def clients_disable(client_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
-    """Disable a client: it can no longer authenticate (its access tokens expire)."""
+    """Disable a client: it can no longer authenticate, and every access token naming it
+    (its own and its users') stops validating."""
 
     async def work(settings: Settings, db: Database) -> None:
-        if not await ClientRepository(db).disable(client_id=client_id, audit=cli_audit()):
+        from app.token_services import revocations_for
+        from app.tokens.service import disable_client
+
+        redis = make_redis(settings)
+        revocations = revocations_for(settings, db, redis, None)
+        try:
+            found = await disable_client(
+                client_id, clients=ClientRepository(db), revocations=revocations, audit=cli_audit()
+            )
+            _warn_if_pending(revocations)
+        finally:
+            await revocations.close()
+            if redis is not None:
+                await redis.aclose()
+        if not found:
             fail(f"no client {client_id!r}", code=1)
-        typer.echo(f"disabled client {client_id}")
+        typer.echo(f"disabled client {client_id}; its tokens no longer validate")
 
     _run(work)
 

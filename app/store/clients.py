@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.log import AuditLog, AuditNote
@@ -84,18 +85,45 @@ class ClientRepository:
             raise Conflict(f"client {client_id!r} already exists") from None
         return _record(row)
 
-    async def disable(self, *, client_id: str, audit: AuditNote | None = None) -> bool:
+    async def disable(
+        self, *, client_id: str, at: datetime, audit: AuditNote | None = None
+    ) -> bool:
+        """Disable the client and cut off every access token naming it issued so far."""
         async with self.db.transaction() as s:
-            result = await s.execute(
-                update(OAuthClient).where(OAuthClient.client_id == client_id).values(disabled=True)
-            )
-            found = bool(getattr(result, "rowcount", 0))
-            if found and audit is not None:
+            row = await s.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+            if row is None:
+                return False
+            row.disabled = True
+            if row.tokens_valid_after is None or row.tokens_valid_after < at:
+                row.tokens_valid_after = at
+            if audit is not None:
                 await AuditLog().write(
                     s,
                     audit,
                     action="client.disabled",
                     target=f"client:{client_id}",
-                    after={"disabled": True},
+                    after={"disabled": True, "tokens_valid_after": at.isoformat()},
                 )
-        return found
+        return True
+
+    async def cut_off(self, *, client_ids: Collection[str], at: datetime) -> list[str]:
+        """Move `tokens_valid_after` forward to `at` (never back); returns the clients found."""
+        ids = sorted(set(client_ids))
+        if not ids:
+            return []
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(OAuthClient)
+                .where(OAuthClient.client_id.in_(ids))
+                .where(
+                    or_(
+                        OAuthClient.tokens_valid_after.is_(None),
+                        OAuthClient.tokens_valid_after < at,
+                    )
+                )
+                .values(tokens_valid_after=at)
+            )
+            found = await s.scalars(
+                select(OAuthClient.client_id).where(OAuthClient.client_id.in_(ids))
+            )
+            return list(found.all())

@@ -120,6 +120,9 @@ class OAuthClient(Base):
         String(40), default="client_secret_basic"
     )
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # Access tokens naming this client (its own and its users') issued before this instant
+    # stop validating: set when the client is disabled or its own permissions shrink.
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -1,8 +1,9 @@
-"""The durable revocation record: `revoked_tokens` plus `users.tokens_valid_after`.
+"""The durable revocation record: `revoked_tokens` plus the `tokens_valid_after` cut-offs of
+`users` and `oauth_clients` (a client's is keyed `client:<id>`).
 
 `revoked_tokens.jti` holds revoked access-token ids and revoked sessions (refresh families,
 written as `sid:<family id>`): both mean "a token naming this id is dead until expires_at".
-A lookup for a whole batch of tokens is one statement (a UNION ALL over both tables), so
+A lookup for a whole batch of tokens is one statement (a UNION ALL over the tables), so
 the database fallback costs one round trip however many tokens are checked.
 """
 
@@ -17,8 +18,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.store.database import Database
-from app.store.models import RevokedToken, User
-from app.tokens.models import RevocationState
+from app.store.models import OAuthClient, RevokedToken, User
+from app.tokens.models import CLIENT_SUBJECT_PREFIX, RevocationState, client_subject
 from app.tokens.revocation import SESSION_PREFIX
 
 
@@ -65,22 +66,21 @@ class DatabaseRevocationStore:
                     RevokedToken.expires_at.label("at"),
                 ).where(RevokedToken.jti.in_(ids))
             )
-        if subjects:
-            parts.append(
-                select(
-                    literal("u").label("kind"),
-                    User.username.label("name"),
-                    User.tokens_valid_after.label("at"),
-                )
-                .where(User.username.in_(list(subjects)))
-                .where(User.tokens_valid_after.is_not(None))
-            )
+        users: list[str] = []
+        clients: list[str] = []
+        for name in subjects:
+            if name.startswith(CLIENT_SUBJECT_PREFIX):
+                clients.append(name.removeprefix(CLIENT_SUBJECT_PREFIX))
+            else:
+                users.append(name)
+        if users:
+            parts.append(_user_cut_offs().where(User.username.in_(users)))
+        if clients:
+            parts.append(_client_cut_offs().where(OAuthClient.client_id.in_(clients)))
         state = RevocationState()
         if not parts:
             return state
-        statement: Any = parts[0]
-        if len(parts) > 1:
-            statement = union_all(parts[0], parts[1])
+        statement: Any = parts[0] if len(parts) == 1 else union_all(*parts)
         async with self.db.sessions() as s:
             rows: Sequence[Any] = (await s.execute(statement)).all()
         for kind, name, at in rows:
@@ -93,14 +93,12 @@ class DatabaseRevocationStore:
             RevokedToken.jti.label("name"),
             RevokedToken.expires_at.label("at"),
         ).where(RevokedToken.expires_at > now)
-        cut_offs = select(
-            literal("u").label("kind"),
-            User.username.label("name"),
-            User.tokens_valid_after.label("at"),
-        ).where(User.tokens_valid_after > now - timedelta(seconds=horizon_seconds))
+        since = now - timedelta(seconds=horizon_seconds)
+        users = _user_cut_offs().where(User.tokens_valid_after > since)
+        clients = _client_cut_offs().where(OAuthClient.tokens_valid_after > since)
         state = RevocationState()
         async with self.db.sessions() as s:
-            rows: Sequence[Any] = (await s.execute(union_all(revoked, cut_offs))).all()
+            rows: Sequence[Any] = (await s.execute(union_all(revoked, users, clients))).all()
         for kind, name, at in rows:
             _add(state, kind, name, _as_utc(at))
         return state
@@ -109,6 +107,22 @@ class DatabaseRevocationStore:
         async with self.db.transaction() as s:
             result = await s.execute(delete(RevokedToken).where(RevokedToken.expires_at < before))
         return int(getattr(result, "rowcount", 0))
+
+
+def _user_cut_offs() -> Any:
+    return select(
+        literal("u").label("kind"),
+        User.username.label("name"),
+        User.tokens_valid_after.label("at"),
+    ).where(User.tokens_valid_after.is_not(None))
+
+
+def _client_cut_offs() -> Any:
+    return select(
+        literal("c").label("kind"),
+        OAuthClient.client_id.label("name"),
+        OAuthClient.tokens_valid_after.label("at"),
+    ).where(OAuthClient.tokens_valid_after.is_not(None))
 
 
 def _as_utc(value: object) -> datetime:
@@ -122,6 +136,8 @@ def _as_utc(value: object) -> datetime:
 def _add(state: RevocationState, kind: str, name: str, at: datetime) -> None:
     if kind == "u":
         state.valid_after[name] = _ms(at)
+    elif kind == "c":
+        state.valid_after[client_subject(name)] = _ms(at)
     elif name.startswith(SESSION_PREFIX):
         state.sessions[name[len(SESSION_PREFIX) :]] = at.timestamp()
     else:

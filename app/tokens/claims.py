@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.errors import TokenExpired, TokenInvalid
+from app.tokens.models import CLIENT_SUBJECT_PREFIX
 
 CLOCK_LEEWAY_SECONDS = 5  # for nbf/iat only: instances' clocks differ a little
 _JTI_TIME_DIGITS = 12
@@ -57,7 +58,7 @@ class AccessClaims:
 
     @property
     def is_client_token(self) -> bool:
-        return self.subject.startswith("client:")
+        return self.subject.startswith(CLIENT_SUBJECT_PREFIX)
 
 
 def build_claims(

@@ -23,7 +23,7 @@ from app.tokens import jose
 from app.tokens.claims import build_claims
 from app.tokens.keys import KeyRing
 from app.tokens.metrics import TokenMetrics
-from app.tokens.models import UserRecord
+from app.tokens.models import UserRecord, client_subject
 from app.tokens.ports import RefreshTokenStore
 from app.tokens.refresh_tokens import new_refresh_token
 from app.tokens.scopes import ScopeResolver
@@ -139,7 +139,7 @@ class TokenIssuer:
     ) -> IssuedTokens:
         """A client acting on its own behalf (client_credentials): no refresh token."""
         issued = await self.access(
-            subject=f"client:{client.client_id}",
+            subject=client_subject(client.client_id),
             is_admin=False,
             client=client,
             version="v2",

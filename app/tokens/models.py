@@ -6,6 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+CLIENT_SUBJECT_PREFIX = "client:"
+
+
+def client_subject(client_id: str) -> str:
+    """The policy subject (and token `sub`) of a client acting on its own behalf."""
+    return CLIENT_SUBJECT_PREFIX + client_id
+
 
 @dataclass(frozen=True)
 class UserRecord:
@@ -62,7 +69,9 @@ class RevocationState:
 
     - `jtis`: revoked access-token ids -> epoch seconds until which it matters (the token's exp)
     - `sessions`: revoked refresh families (`sid` claim) -> epoch seconds until which it matters
-    - `valid_after`: subject -> epoch milliseconds; its tokens issued earlier are dead
+    - `valid_after`: subject -> epoch milliseconds; its tokens issued earlier are dead.
+      A user's key is its username; `client:<id>` covers every token naming that client
+      (its own, whose subject is the same key, and those of users who logged in through it)
     """
 
     jtis: dict[str, float] = field(default_factory=dict)
@@ -87,3 +96,4 @@ class TokenRef:
     subject: str
     session: str | None
     issued_ms: int
+    client_id: str = ""

@@ -43,6 +43,16 @@ class UserStore(Protocol):
 class ClientStore(Protocol):
     async def get(self, client_id: str) -> ClientRecord | None: ...
 
+    async def disable(
+        self, *, client_id: str, at: datetime, audit: AuditNote | None = None
+    ) -> bool:
+        """Mark the client disabled and cut off the tokens naming it issued before `at`."""
+        ...
+
+    async def cut_off(self, *, client_ids: Collection[str], at: datetime) -> list[str]:
+        """Set `tokens_valid_after` to `at` (never moving it back); returns the clients found."""
+        ...
+
 
 class RefreshTokenStore(Protocol):
     async def add(self, record: RefreshRecord) -> None: ...

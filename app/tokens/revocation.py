@@ -25,7 +25,7 @@ from loguru import logger
 
 from app.errors import DependencyUnavailable
 from app.tokens.metrics import TokenMetrics
-from app.tokens.models import RevocationState, TokenRef
+from app.tokens.models import RevocationState, TokenRef, client_subject
 from app.tokens.ports import RevocationCache, RevocationStore
 
 SESSION_PREFIX = "sid:"
@@ -111,7 +111,7 @@ class Revocations:
             return RevocationState()
         jtis = {r.jti for r in refs}
         sessions = {r.session for r in refs if r.session}
-        subjects = {r.subject for r in refs}
+        subjects = {r.subject for r in refs} | {client_subject(r.client_id) for r in refs}
         state: RevocationState | None = None
         try:
             state = await self.cache.lookup(jtis=jtis, sessions=sessions, subjects=subjects)
@@ -153,6 +153,9 @@ class Revocations:
             return "session_revoked"
         if ref.issued_ms < state.valid_after.get(ref.subject, 0):
             return "stale"
+        client = client_subject(ref.client_id) if ref.client_id else None
+        if client is not None and ref.issued_ms < state.valid_after.get(client, 0):
+            return "client_cut_off"
         return None
 
     # -- writing -----------------------------------------------------------------------

@@ -14,9 +14,9 @@ from app.tokens.accounts import Accounts
 from app.tokens.claims import AccessClaims
 from app.tokens.issuer import ClientContext, IssuedTokens, TokenIssuer
 from app.tokens.keys import KeyRing
-from app.tokens.models import RevocationState, UserRecord
+from app.tokens.models import RevocationState, UserRecord, client_subject
 from app.tokens.oauth.clients import AccessTokenHandle, RefreshTokenHandle
-from app.tokens.ports import RefreshTokenStore, UserStore
+from app.tokens.ports import ClientStore, RefreshTokenStore, UserStore
 from app.tokens.refresh_tokens import hash_refresh_token
 from app.tokens.revocation import Revocations
 from app.tokens.rotation import RefreshRotation
@@ -163,6 +163,29 @@ class TokenService:
             revocations=self.revocations,
             clock=self.clock,
         )
+
+
+async def disable_client(
+    client_id: str,
+    *,
+    clients: ClientStore,
+    revocations: Revocations,
+    clock: Callable[[], float] = time.time,
+    audit: AuditNote | None = None,
+) -> bool:
+    """Disable a client: it cannot authenticate any more, and every access token naming it
+    (its own and those its users got through it) dies. Refresh tokens need the client to
+    authenticate, so they die with it."""
+    now = clock()
+    if not await clients.disable(
+        client_id=client_id, at=datetime.fromtimestamp(now, UTC), audit=audit
+    ):
+        return False
+    await revocations.remember(
+        RevocationState(valid_after={client_subject(client_id): int(now * 1000)})
+    )
+    logger.info("auth.client.disabled", client_id=client_id)
+    return True
 
 
 async def disable_user(

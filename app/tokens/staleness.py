@@ -8,6 +8,10 @@ back), so its older tokens stop validating and a v2 token never keeps a scope th
 removed. Permissions that only grew cut nothing off: an older token just lacks the new scope
 until it is refreshed.
 
+A client's own subject is `client:<id>`: when it is affected, the client's cut-off moves, which
+ends every token naming the client (its own and those of users who logged in through it; the
+users' tokens cannot be told apart by subject, so they are refreshed too).
+
 Changes made while no instance runs are not seen (there is no previous snapshot to compare);
 such tokens expire with their short access TTL.
 """
@@ -23,8 +27,8 @@ from loguru import logger
 
 from app.policy.snapshot import PolicySnapshot
 from app.tokens.metrics import TokenMetrics
-from app.tokens.models import RevocationState
-from app.tokens.ports import UserStore
+from app.tokens.models import CLIENT_SUBJECT_PREFIX, RevocationState, client_subject
+from app.tokens.ports import ClientStore, UserStore
 from app.tokens.revocation import Revocations
 
 RuleSet = dict[str, set[tuple[str, ...]]]
@@ -97,10 +101,12 @@ class PermissionCutoff:
         users: UserStore,
         revocations: Revocations,
         *,
+        clients: ClientStore | None = None,
         metrics: TokenMetrics | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.users = users
+        self.clients = clients
         self.revocations = revocations
         self.metrics = metrics
         self.clock = clock
@@ -118,20 +124,27 @@ class PermissionCutoff:
             await self.cut_off(subjects, reason="permissions_changed", trigger=trigger)
 
     async def cut_off(self, subjects: set[str], *, reason: str, trigger: str = "") -> list[str]:
-        """Tokens issued to these users until now stop validating."""
+        """Tokens issued to these users and clients (`client:<id>`) until now stop validating."""
         now = self.clock()
-        users = await self.users.cut_off(usernames=subjects, at=datetime.fromtimestamp(now, UTC))
-        if not users:
+        at = datetime.fromtimestamp(now, UTC)
+        clients = {s for s in subjects if s.startswith(CLIENT_SUBJECT_PREFIX)}
+        usernames = set(subjects) - clients
+        client_ids = {s.removeprefix(CLIENT_SUBJECT_PREFIX) for s in clients}
+        found = await self.users.cut_off(usernames=usernames, at=at) if usernames else []
+        if client_ids and self.clients is not None:
+            found_clients = await self.clients.cut_off(client_ids=client_ids, at=at)
+            found = [*found, *(client_subject(c) for c in found_clients)]
+        if not found:
             return []
         at_ms = int(now * 1000)
-        await self.revocations.remember(RevocationState(valid_after=dict.fromkeys(users, at_ms)))
+        await self.revocations.remember(RevocationState(valid_after=dict.fromkeys(found, at_ms)))
         if self.metrics is not None:
-            self.metrics.revocations.labels(reason=reason).inc(len(users))
+            self.metrics.revocations.labels(reason=reason).inc(len(found))
         logger.info(
             "auth.tokens.cut_off",
             reason=reason,
             trigger=trigger,
-            users=sorted(users)[:20],
-            user_count=len(users),
+            subjects=sorted(found)[:20],
+            subject_count=len(found),
         )
-        return users
+        return found

@@ -39,7 +39,8 @@ VERIFIED_CACHE_TTL = 60.0  # seconds, and never beyond the token's `exp`
 _REVOKED_MESSAGES = {
     "revoked": "Token has been revoked",
     "session_revoked": "The session this token belongs to has been revoked",
-    "stale": "Token was issued before the user's roles or status changed",
+    "stale": "Token was issued before its holder's roles or status changed",
+    "client_cut_off": "Token was issued before its client was disabled or lost permissions",
 }
 
 Outcome = AccessClaims | AuthzError
@@ -178,7 +179,7 @@ class TokenValidator:
 
     async def _check_revocation(self, out: list[Outcome]) -> None:
         live = [(i, c) for i, c in enumerate(out) if isinstance(c, AccessClaims)]
-        refs = [TokenRef(c.jti, c.subject, c.session, c.issued_ms) for _, c in live]
+        refs = [TokenRef(c.jti, c.subject, c.session, c.issued_ms, c.client_id) for _, c in live]
         state = await self.revocations.check(refs)
         for (i, _), ref in zip(live, refs, strict=True):
             reason = Revocations.reason(ref, state)

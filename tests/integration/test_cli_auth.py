@@ -27,6 +27,7 @@ def _env(settings: Settings) -> dict[str, str]:
         "OMS_AUTH_ARGON2_MEMORY_KIB": "1024",
         "OMS_AUTH_ARGON2_PARALLELISM": "1",
         "OMS_AUTH_LOG_LEVEL": "WARNING",
+        **({"OMS_AUTH_REDIS_URL": settings.redis_url} if settings.redis_url else {}),
     }
 
 
@@ -227,6 +228,22 @@ async def test_running_instance_uses_cli_changes(token_app_factory: AppFactory) 
             await asyncio.sleep(0.05)
             result = await env.validate(tokens["access_token"])
         assert result["error"]["code"] == "AUTH_005"
+
+
+async def test_cli_client_disable_reaches_a_running_instance_through_redis(
+    token_app_factory: AppFactory, redis_url: str
+) -> None:
+    async with token_app_factory(redis_url=redis_url) as env:
+        r = await env.oauth("token", "web", {"grant_type": "client_credentials"})
+        token = r.json()["access_token"]
+        assert (await env.validate(token))["valid"]
+        disabled = await asyncio.to_thread(_run, env.settings, "clients", "disable", "web")
+        assert disabled.exit_code == 0, disabled.output
+        assert "warning" not in disabled.output  # Redis took the cut-off
+        # no poll to wait for: the instance reads the cut-off from Redis on the next check
+        result = await env.validate(token)
+        assert result["error"]["code"] == "AUTH_005"
+        assert result["error"]["details"] == {"reason": "stale"}
 
 
 def test_identity_and_key_changes_are_audited(

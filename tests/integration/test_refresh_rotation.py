@@ -12,6 +12,7 @@ from app.audit.log import AuditQuery
 from app.store.database import Database
 from app.store.models import RefreshToken
 from app.tokens.refresh_tokens import hash_refresh_token
+from app.tokens.service import disable_client
 from tests.support.tokens import PASSWORD, AppFactory, TokenApp, claims_of
 
 
@@ -95,7 +96,9 @@ async def test_disabled_client_cannot_authenticate(
     async with token_app_factory(database_url=database_url) as env:
         data = {"grant_type": "password", "username": "alice", "password": PASSWORD}
         tokens = (await env.oauth("token", "web", data)).json()
-        assert await env.tokens.clients.disable(client_id="web")
+        assert await disable_client(
+            "web", clients=env.tokens.clients, revocations=env.tokens.service.revocations
+        )
         r = await env.oauth("token", "web", data)
         assert r.status_code == 401 and r.json()["error"] == "invalid_client"
         r = await env.oauth(

@@ -1,5 +1,5 @@
-"""Tokens issued before a user's roles or permissions shrank, or before the user was
-disabled, stop validating (per-user `tokens_valid_after`). Both database backends."""
+"""Tokens issued before a user's (or a client's) roles or permissions shrank, or before the
+user or client was disabled, stop validating (`tokens_valid_after`). Both database backends."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from app.main import create_app
 from app.store.database import Database
 from app.store.models import CasbinRule
 from app.store.revisions import bump_revision
-from tests.support.tokens import AppFactory, TokenApp, claims_of
+from app.tokens.service import disable_client
+from tests.support.tokens import PASSWORD, AppFactory, TokenApp, claims_of
 
 USERS = {"alice": ["developer"], "bob": ["viewer"], "dan": ["developer"], "dave": []}
 
@@ -49,7 +50,7 @@ async def test_role_removed_cuts_off_older_tokens(
         result = await env.validate(dan["access_token"])
         assert result["error"] == {
             "code": "AUTH_005",
-            "message": "Token was issued before the user's roles or status changed",
+            "message": "Token was issued before its holder's roles or status changed",
             "details": {"reason": "stale"},
         }
         assert await _valid(env, bob["access_token"])  # bob's roles did not change
@@ -147,3 +148,66 @@ async def test_cut_off_reaches_instances_that_did_not_see_the_change(
                 while await valid_on_b():
                     assert time.monotonic() < deadline, "cut-off never reached instance B"
                     await asyncio.sleep(0.05)
+
+
+async def _client_token(env: TokenApp) -> str:
+    r = await env.oauth("token", "web", {"grant_type": "client_credentials"})
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+async def test_client_losing_a_role_loses_its_older_tokens(
+    token_app_factory: AppFactory, database_url: str
+) -> None:
+    async with token_app_factory(database_url=database_url, users=USERS) as env:
+        db = Database(database_url)
+        try:
+            async with db.transaction() as s:
+                s.add(CasbinRule(ptype="g", v0="client:web", v1="developer"))
+                await bump_revision(s)
+        finally:
+            await db.close()
+        await env.reload_policy()
+        machine = await _client_token(env)
+        assert "api:schemas:write" in claims_of(machine)["scope"].split()
+        bob = await env.login("bob")  # a user's token, not through client `web`
+        await _remove_role(database_url, "client:web", "developer")
+        await env.reload_policy()
+        assert (await env.validate(machine))["error"]["details"] == {"reason": "stale"}
+        assert await _valid(env, bob["access_token"])
+        fresh = await _client_token(env)
+        assert await _valid(env, fresh)
+        assert "api:schemas:write" not in claims_of(fresh)["scope"].split()
+
+
+async def test_disabled_client_loses_every_token_naming_it(
+    token_app_factory: AppFactory, database_url: str
+) -> None:
+    async with token_app_factory(database_url=database_url, users=USERS) as env:
+        service = env.tokens.service
+        machine = await _client_token(env)
+        data = {"grant_type": "password", "username": "alice", "password": PASSWORD}
+        through_web = (await env.oauth("token", "web", data)).json()
+        first_party = await env.login("alice")  # the login API's own client, not `web`
+        assert await disable_client(
+            "web", clients=env.tokens.clients, revocations=service.revocations
+        )
+        assert (await env.validate(machine))["error"]["details"] == {"reason": "stale"}
+        body = await env.validate(through_web["access_token"])
+        assert body["error"] == {
+            "code": "AUTH_005",
+            "message": "Token was issued before its client was disabled or lost permissions",
+            "details": {"reason": "client_cut_off"},
+        }
+        assert await _valid(env, first_party["access_token"])
+        # The cut-off is durable: an instance that starts afterwards rejects the tokens too.
+        other = create_app(env.settings)
+        async with other.router.lifespan_context(other):
+            transport = httpx.ASGITransport(app=other)
+            async with httpx.AsyncClient(transport=transport, base_url="http://b") as b:
+                tokens = [machine, through_web["access_token"], first_party["access_token"]]
+                r = await b.post("/api/v1/tokens/validate/batch", json={"tokens": tokens})
+                assert [x["valid"] for x in r.json()["results"]] == [False, False, True]
+        assert not await disable_client(
+            "nobody", clients=env.tokens.clients, revocations=service.revocations
+        )

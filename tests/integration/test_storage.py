@@ -141,3 +141,21 @@ async def test_unmigrated_database_refuses_to_start(
 
 async def test_client_fixture_uses_sqlite(client: httpx.AsyncClient, settings) -> None:
     assert settings.database_url.startswith("sqlite:///")
+
+
+async def test_migrations_build_exactly_the_models(database_url: str) -> None:
+    """The Alembic chain and the SQLAlchemy models describe the same schema."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from app.store.models import Base
+
+    db = Database(database_url)
+    try:
+        async with db.engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata)
+            )
+    finally:
+        await db.close()
+    assert diff == []
