@@ -16,7 +16,7 @@ from pathlib import Path
 from loguru import logger
 
 from bench import engines
-from bench.load import WRK_INSTALL_HINT, wrk_available
+from bench.load import ASYNCIO_TOOL, WRK_INSTALL_HINT, wrk_available
 from bench.policies import SIZES, requests, write_policy
 from bench.report import (
     EngineRow,
@@ -88,7 +88,7 @@ def main() -> int:
     logger.remove()  # the engine's own log lines would drown the tables
     budget = 0.3 if args.quick else 1.5
     seconds, rounds = (2.0, 1) if args.quick else (5.0, 3)
-    tool = "wrk" if wrk_available() else "asyncio-httpx"
+    tool = "wrk" if wrk_available() else ASYNCIO_TOOL
     if not wrk_available():
         say(f"note: {WRK_INSTALL_HINT}; using the asyncio load generator instead")
     results = Results(
@@ -247,8 +247,10 @@ def render_markdown(results: Results, has_chart: bool) -> str:
         "otherwise rescans millions of long-lived objects as requests allocate.",
         "",
         "Run it: `make bench` (installs the `bench` extra: matplotlib, cedarpy). HTTP load "
-        "comes from `wrk` when installed (`apt-get install wrk`); otherwise an asyncio httpx "
-        "client is used, which shares the CPU with the servers and understates throughput.",
+        "comes from `wrk` when installed (`apt-get install wrk`); otherwise from a keep-alive "
+        "HTTP/1.1 client on `asyncio.Protocol` under uvloop (`bench/load.py`), which takes the "
+        "core the server does not use, like wrk would. Either way the load generator shares "
+        "this 2-core machine with the server: ratios from one run are what to compare.",
         "",
     ]
     return "\n".join(sections)
