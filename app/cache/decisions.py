@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from app.cache.keys import CacheKeys
-from app.cache.local import LocalCache
+from app.cache.local import RevisionScopedCache
 from app.cache.metrics import CacheMetrics
 from app.cache.remote import RedisTier
 
@@ -33,20 +33,15 @@ class TieredDecisionCache:
         self.ttl = ttl
         self.remote = remote
         self.metrics = metrics
-        self._local: LocalCache[str, bool] = LocalCache(max_entries=max_entries, ttl=ttl)
-        self._revision = -1
-
-    def _tier_for(self, revision: int) -> LocalCache[str, bool] | None:
-        if revision > self._revision:
-            self._local.clear()
-            self._revision = revision
-        return self._local if revision == self._revision else None
+        self._local: RevisionScopedCache[str, bool] = RevisionScopedCache(
+            max_entries=max_entries, ttl=ttl
+        )
 
     def clear(self) -> None:
         self._local.clear()
 
     async def get_many(self, revision: int, fingerprints: Sequence[str]) -> list[bool | None]:
-        local = self._tier_for(revision)
+        local = self._local.for_revision(revision)
         out: list[bool | None] = [None] * len(fingerprints)
         missing: list[int] = []
         for i, fp in enumerate(fingerprints):
@@ -71,7 +66,7 @@ class TieredDecisionCache:
         return out
 
     async def set_many(self, revision: int, items: Sequence[tuple[str, bool]]) -> None:
-        local = self._tier_for(revision)
+        local = self._local.for_revision(revision)
         if local is not None:
             for fp, allowed in items:
                 local.put(fp, allowed)

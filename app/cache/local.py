@@ -53,3 +53,27 @@ class LocalCache(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class RevisionScopedCache(Generic[K, V]):
+    """A `LocalCache` that holds entries of one policy revision only.
+
+    Asking for a newer revision empties it and moves it forward; asking for an older one (a
+    request that started before a reload) gets no tier at all, so it neither reads nor writes
+    entries of the revision it does not belong to.
+    """
+
+    __slots__ = ("_local", "_revision")
+
+    def __init__(self, *, max_entries: int, ttl: float) -> None:
+        self._local: LocalCache[K, V] = LocalCache(max_entries=max_entries, ttl=ttl)
+        self._revision = -1
+
+    def for_revision(self, revision: int) -> LocalCache[K, V] | None:
+        if revision > self._revision:
+            self._local.clear()
+            self._revision = revision
+        return self._local if revision == self._revision else None
+
+    def clear(self) -> None:
+        self._local.clear()

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from app.cache.keys import CacheKeys
-from app.cache.local import LocalCache
+from app.cache.local import RevisionScopedCache
 from app.cache.metrics import CacheMetrics
 from app.cache.remote import RedisTier
 
@@ -40,16 +40,9 @@ class PermissionSetCache:
         self.ttl = ttl
         self.remote = remote
         self.metrics = metrics
-        self._local: LocalCache[tuple[str, str, str], PermissionSet] = LocalCache(
+        self._local: RevisionScopedCache[tuple[str, str, str], PermissionSet] = RevisionScopedCache(
             max_entries=max_entries, ttl=ttl
         )
-        self._revision = -1
-
-    def _tier_for(self, revision: int) -> LocalCache[tuple[str, str, str], PermissionSet] | None:
-        if revision > self._revision:
-            self._local.clear()
-            self._revision = revision
-        return self._local if revision == self._revision else None
 
     async def get_many(
         self,
@@ -62,7 +55,7 @@ class PermissionSetCache:
     ) -> list[PermissionSet | None]:
         """`policy` is the snapshot's content digest; entries of other content never match."""
         field = domain or ""
-        local = self._tier_for(revision)
+        local = self._local.for_revision(revision)
         out: list[PermissionSet | None] = [
             local.get((uid, field, policy)) if local is not None else None for uid in user_ids
         ]
@@ -94,7 +87,7 @@ class PermissionSetCache:
         policy: str = "",
     ) -> None:
         field = domain or ""
-        local = self._tier_for(revision)
+        local = self._local.for_revision(revision)
         if local is not None:
             for uid, value in items:
                 local.put((uid, field, policy), value)
