@@ -96,13 +96,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 policy_source=settings.policy_source,
                 policy_revision=services.engine.revision,
             )
-        except (StartupError, KeyDecryptionError, AuthzError) as exc:
-            # Logged here: the server's own report comes after this sink is removed.
-            logger.error("service.start_failed", error=str(exc))
-            await _close(services, remove_sink)
-            raise
-        except BaseException:
-            logger.exception("service.start_failed")
+        except BaseException as exc:
+            # Logged here: the server's own report comes after this sink is removed. Known
+            # causes are one line for the operator; anything else keeps its traceback.
+            if isinstance(exc, StartupError | KeyDecryptionError | AuthzError):
+                logger.error("service.start_failed", error=str(exc))
+            else:
+                logger.exception("service.start_failed")
             await _close(services, remove_sink)
             raise
         try:

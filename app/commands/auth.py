@@ -9,8 +9,9 @@ reload, disabled users and rotated keys within seconds).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -168,13 +169,26 @@ def users_list(json: Annotated[bool, typer.Option("--json")] = False) -> None:
     _run(work)
 
 
-def _warn_if_pending(revocations: Revocations) -> None:
-    if revocations.has_pending:
-        typer.echo(
-            "warning: Redis was not reachable; instances honour the change once "
-            "their revocation cache refills (within a minute)",
-            err=True,
-        )
+@contextlib.asynccontextmanager
+async def _revocations(settings: Settings, db: Database) -> AsyncIterator[Revocations]:
+    """The revocation record a disabling command writes to: the DB, then Redis if configured.
+    Warns when Redis did not take the change (instances then learn it from the DB)."""
+    from app.token_services import revocations_for
+
+    redis = make_redis(settings)
+    revocations = revocations_for(settings, db, redis, None)
+    try:
+        yield revocations
+        if revocations.has_pending:
+            typer.echo(
+                "warning: Redis was not reachable; instances honour the change once "
+                "their revocation cache refills (within a minute)",
+                err=True,
+            )
+    finally:
+        await revocations.close()
+        if redis is not None:
+            await redis.aclose()
 
 
 @users_cli.command("disable")
@@ -182,12 +196,9 @@ def users_disable(name: str) -> None:
     """Disable a user: no more logins, and every token it holds stops working."""
 
     async def work(settings: Settings, db: Database) -> None:
-        from app.token_services import revocations_for
         from app.tokens.service import disable_user
 
-        redis = make_redis(settings)
-        revocations = revocations_for(settings, db, redis, None)
-        try:
+        async with _revocations(settings, db) as revocations:
             user = await disable_user(
                 name,
                 users=UserRepository(db),
@@ -195,11 +206,6 @@ def users_disable(name: str) -> None:
                 revocations=revocations,
                 audit=cli_audit(),
             )
-            _warn_if_pending(revocations)
-        finally:
-            await revocations.close()
-            if redis is not None:
-                await redis.aclose()
         if user is None:
             fail(f"no user {name!r}", code=1)
         typer.echo(f"disabled user {name}; its tokens no longer validate")
@@ -273,20 +279,12 @@ def clients_disable(client_id: Annotated[str, typer.Argument(metavar="ID")]) -> 
     (its own and its users') stops validating."""
 
     async def work(settings: Settings, db: Database) -> None:
-        from app.token_services import revocations_for
         from app.tokens.service import disable_client
 
-        redis = make_redis(settings)
-        revocations = revocations_for(settings, db, redis, None)
-        try:
+        async with _revocations(settings, db) as revocations:
             found = await disable_client(
                 client_id, clients=ClientRepository(db), revocations=revocations, audit=cli_audit()
             )
-            _warn_if_pending(revocations)
-        finally:
-            await revocations.close()
-            if redis is not None:
-                await redis.aclose()
         if not found:
             fail(f"no client {client_id!r}", code=1)
         typer.echo(f"disabled client {client_id}; its tokens no longer validate")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.log import AuditLog, AuditNote
 from app.errors import Conflict
+from app.store.cut_offs import advance_cut_off
 from app.store.database import Database
 from app.store.models import OAuthClient
 from app.tokens.models import ClientRecord
@@ -108,22 +109,5 @@ class ClientRepository:
 
     async def cut_off(self, *, client_ids: Collection[str], at: datetime) -> list[str]:
         """Move `tokens_valid_after` forward to `at` (never back); returns the clients found."""
-        ids = sorted(set(client_ids))
-        if not ids:
-            return []
         async with self.db.transaction() as s:
-            await s.execute(
-                update(OAuthClient)
-                .where(OAuthClient.client_id.in_(ids))
-                .where(
-                    or_(
-                        OAuthClient.tokens_valid_after.is_(None),
-                        OAuthClient.tokens_valid_after < at,
-                    )
-                )
-                .values(tokens_valid_after=at)
-            )
-            found = await s.scalars(
-                select(OAuthClient.client_id).where(OAuthClient.client_id.in_(ids))
-            )
-            return list(found.all())
+            return await advance_cut_off(s, OAuthClient, OAuthClient.client_id, client_ids, at)

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.store.database import Database
 from app.store.models import OAuthClient, RevokedToken, User
-from app.tokens.models import CLIENT_SUBJECT_PREFIX, RevocationState, client_subject
+from app.tokens.models import RevocationState, client_subject, split_subjects
 from app.tokens.revocation import SESSION_PREFIX
 
 
@@ -66,17 +66,11 @@ class DatabaseRevocationStore:
                     RevokedToken.expires_at.label("at"),
                 ).where(RevokedToken.jti.in_(ids))
             )
-        users: list[str] = []
-        clients: list[str] = []
-        for name in subjects:
-            if name.startswith(CLIENT_SUBJECT_PREFIX):
-                clients.append(name.removeprefix(CLIENT_SUBJECT_PREFIX))
-            else:
-                users.append(name)
+        users, clients = split_subjects(subjects)
         if users:
-            parts.append(_user_cut_offs().where(User.username.in_(users)))
+            parts.append(_user_cut_offs().where(User.username.in_(sorted(users))))
         if clients:
-            parts.append(_client_cut_offs().where(OAuthClient.client_id.in_(clients)))
+            parts.append(_client_cut_offs().where(OAuthClient.client_id.in_(sorted(clients))))
         state = RevocationState()
         if not parts:
             return state

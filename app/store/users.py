@@ -11,17 +11,16 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.log import AuditLog, AuditNote
 from app.errors import Conflict
+from app.store.cut_offs import advance_cut_off
 from app.store.database import Database
 from app.store.models import CasbinRule, User, utcnow
 from app.store.revisions import bump_revision
 from app.tokens.models import UserRecord
-
-_CHUNK = 500
 
 
 def _record(row: User) -> UserRecord:
@@ -136,17 +135,5 @@ class UserRepository:
 
     async def cut_off(self, *, usernames: Collection[str], at: datetime) -> list[str]:
         """Move `tokens_valid_after` forward to `at` (never back) for the users that exist."""
-        names = sorted(set(usernames))
-        found: list[str] = []
         async with self.db.transaction() as s:
-            for i in range(0, len(names), _CHUNK):
-                chunk = names[i : i + _CHUNK]
-                await s.execute(
-                    update(User)
-                    .where(User.username.in_(chunk))
-                    .where(or_(User.tokens_valid_after.is_(None), User.tokens_valid_after < at))
-                    .values(tokens_valid_after=at, updated_at=utcnow())
-                )
-                rows = await s.scalars(select(User.username).where(User.username.in_(chunk)))
-                found.extend(rows.all())
-        return found
+            return await advance_cut_off(s, User, User.username, usernames, at, updated_at=utcnow())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,18 @@ CLIENT_SUBJECT_PREFIX = "client:"
 def client_subject(client_id: str) -> str:
     """The policy subject (and token `sub`) of a client acting on its own behalf."""
     return CLIENT_SUBJECT_PREFIX + client_id
+
+
+def split_subjects(subjects: Iterable[str]) -> tuple[set[str], set[str]]:
+    """(usernames, client ids) of a mix of user subjects and `client:<id>` subjects."""
+    users: set[str] = set()
+    clients: set[str] = set()
+    for name in subjects:
+        if name.startswith(CLIENT_SUBJECT_PREFIX):
+            clients.add(name.removeprefix(CLIENT_SUBJECT_PREFIX))
+        else:
+            users.add(name)
+    return users, clients
 
 
 @dataclass(frozen=True)

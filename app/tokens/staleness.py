@@ -27,7 +27,7 @@ from loguru import logger
 
 from app.policy.snapshot import PolicySnapshot
 from app.tokens.metrics import TokenMetrics
-from app.tokens.models import CLIENT_SUBJECT_PREFIX, RevocationState, client_subject
+from app.tokens.models import RevocationState, client_subject, split_subjects
 from app.tokens.ports import ClientStore, UserStore
 from app.tokens.revocation import Revocations
 
@@ -127,9 +127,7 @@ class PermissionCutoff:
         """Tokens issued to these users and clients (`client:<id>`) until now stop validating."""
         now = self.clock()
         at = datetime.fromtimestamp(now, UTC)
-        clients = {s for s in subjects if s.startswith(CLIENT_SUBJECT_PREFIX)}
-        usernames = set(subjects) - clients
-        client_ids = {s.removeprefix(CLIENT_SUBJECT_PREFIX) for s in clients}
+        usernames, client_ids = split_subjects(subjects)
         found = await self.users.cut_off(usernames=usernames, at=at) if usernames else []
         if client_ids and self.clients is not None:
             found_clients = await self.clients.cut_off(client_ids=client_ids, at=at)
