@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=1024, le=4 * 1024 * 1024)
     argon2_parallelism: int = Field(default=4, ge=1, le=16)
+    # Admission control of password hashing (logins, password grants): threads hashing at
+    # once (0 = one per core, at most 4), jobs waiting for one, and the longest wait; beyond
+    # either, 503 SYS_003 with Retry-After instead of queueing.
+    hash_workers: int = Field(default=0, ge=0, le=64)
+    hash_queue: int = Field(default=16, ge=0, le=10_000)
+    hash_queue_timeout: float = Field(default=2.0, gt=0, le=60)
     # How often an instance looks for signing keys rotated elsewhere (CLI, another instance).
     key_reload_interval: float = Field(default=5.0, gt=0, le=3600)
 

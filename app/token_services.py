@@ -81,7 +81,10 @@ class TokenComponents:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.service.revocations.close()
+        await self.service.accounts.close()
         self.hasher.close()
+        if self.oauth is not None:
+            self.oauth.close()
 
 
 def key_store(settings: Settings, db: Database) -> KeyStore:
@@ -119,6 +122,9 @@ def password_hasher(settings: Settings) -> PasswordHasher:
         time_cost=settings.argon2_time_cost,
         memory_kib=settings.argon2_memory_kib,
         parallelism=settings.argon2_parallelism,
+        workers=settings.hash_workers or None,
+        queue=settings.hash_queue,
+        queue_timeout=settings.hash_queue_timeout,
     )
 
 
