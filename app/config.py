@@ -34,9 +34,15 @@ class Settings(BaseSettings):
     port: int = Field(default=8001, ge=1, le=65535)
 
     database_url: str = "sqlite:///./var/oms_auth.db"
+    # Per process: PostgreSQL sees workers x instances x (pool + overflow) connections.
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    # How long a request waits for a pooled connection before 503 SYS_001.
+    db_pool_timeout: float = Field(default=3.0, gt=0, le=60)
     redis_url: str | None = None
     redis_pool_size: int = Field(default=50, ge=1, le=1000)
+    # How long a command waits for a pooled Redis connection when all are busy.
+    redis_pool_timeout: float = Field(default=0.5, gt=0, le=30)
 
     policy_dir: Path = Path("policies")
     policy_source: PolicySource = "files+db"
