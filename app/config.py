@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     audience: str = "oms-api"
     access_token_ttl: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl: int = Field(default=14 * 86_400, ge=60, le=365 * 86_400)
+    # Seconds after a rotation in which presenting the rotated refresh token again (a retry
+    # whose answer was lost) returns the same successor instead of revoking the session.
+    refresh_reuse_grace: float = Field(default=5.0, ge=0, le=300)
     signing_alg: SigningAlg = "RS256"
     key_dir: Path | None = None
     encryption_key: SecretStr | None = None
@@ -90,6 +93,11 @@ class Settings(BaseSettings):
     decision_auth: Literal["open", "token"] | None = None
 
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # How long the first answer to an admin write with an Idempotency-Key is replayed.
+    idempotency_ttl: int = Field(default=86_400, ge=60, le=30 * 86_400)
+
+    # Seconds between background checks of the database and Redis (reported by /readyz).
+    health_check_interval: float = Field(default=2.0, gt=0, le=300)
 
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True

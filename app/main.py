@@ -82,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _check_schema(services)
             await services.engine.load(trigger="startup")
             await start_tokens(services)
+            await services.monitor.check_now()  # /readyz reports real state from the start
+            services.monitor.start()
             if services.cache is not None:
                 services.cache.start()  # pub/sub, DB poll, warming: after the first load
             if settings.policy_watch:

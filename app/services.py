@@ -14,11 +14,13 @@ from redis.asyncio import Redis
 
 from app.administration.policies import PolicyAdministration
 from app.administration.reload import PolicyReloader
+from app.api.writes import Writes
 from app.audit.log import AuditLog
 from app.cache.layer import CacheLayer, build_cache_layer
 from app.config import Settings
 from app.decisions.permissions import PermissionService
 from app.decisions.service import DecisionService
+from app.observability.health import DependencyMonitor
 from app.observability.metrics import Metrics
 from app.policy.engine import PolicyEngine
 from app.policy.sources import FileRuleSource, RuleSource
@@ -26,6 +28,7 @@ from app.policy.workspace import LintedLoader
 from app.security.api_key import AdminApiKeyResolver
 from app.security.principal import PrincipalResolver
 from app.store.database import Database
+from app.store.idempotency import IdempotencyStore
 from app.store.policy_rules import DatabaseRuleSource
 from app.store.redis import make_redis
 from app.store.revisions import DatabaseRevisionStore
@@ -50,6 +53,8 @@ class Services:
     policy_admin: PolicyAdministration = field(init=False)
     policy_reloader: PolicyReloader = field(init=False)
     tokens: TokenComponents | None = None  # OAuth2 token service (app.token_services)
+    writes: Writes = field(init=False)  # admin writes: shielded, Idempotency-Key replays
+    monitor: DependencyMonitor = field(init=False)  # database/Redis state for /readyz
     _closers: list[Closer] = field(default_factory=list)
 
     def on_close(self, closer: Closer) -> None:
@@ -104,6 +109,12 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
         db=db, engine=engine, audit=services.audit, db_is_source="db" in settings.policy_source
     )
     services.policy_reloader = PolicyReloader(engine=engine, db=db, audit=services.audit)
+    services.writes = Writes(IdempotencyStore(db, ttl_seconds=settings.idempotency_ttl))
+    services.monitor = DependencyMonitor(interval=settings.health_check_interval)
+    services.monitor.watch("database", db.ping)
+    if redis is not None:
+        services.monitor.watch("redis", redis.ping)
+    services.on_close(services.monitor.stop)
     services.principal_resolvers.append(AdminApiKeyResolver(settings.admin_api_key))
     if redis is not None:
         services.on_close(redis.aclose)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -166,7 +167,13 @@ def build_token_components(
         metrics=metrics,
     )
     rotation = RefreshRotation(
-        issuer, refresh_tokens, users, revocations, limiter=limits, metrics=metrics
+        issuer,
+        refresh_tokens,
+        users,
+        revocations,
+        limiter=limits,
+        metrics=metrics,
+        grace=settings.refresh_reuse_grace,
     )
     service = TokenService(
         first_party=ClientContext(settings.service_name),
@@ -219,7 +226,13 @@ async def start_tokens(services: Services) -> None:
     tokens.oauth = OAuthHTTP(
         server, require_https=tokens.settings.require_https, unavailable=is_unavailable
     )
-    tokens._tasks.append(asyncio.create_task(_housekeeping(tokens, memory=services.redis is None)))
+    tokens._tasks.append(
+        asyncio.create_task(
+            _housekeeping(
+                tokens, memory=services.redis is None, purges=[services.writes.store.purge]
+            )
+        )
+    )
 
 
 async def bootstrap_admin(tokens: TokenComponents) -> None:
@@ -241,7 +254,12 @@ async def bootstrap_admin(tokens: TokenComponents) -> None:
         logger.info("auth.bootstrap_admin.created", username=created.username, user_id=created.id)
 
 
-async def _housekeeping(tokens: TokenComponents, *, memory: bool) -> None:
+async def _housekeeping(
+    tokens: TokenComponents,
+    *,
+    memory: bool,
+    purges: Sequence[Callable[[], Awaitable[int]]] = (),
+) -> None:
     """Keep the revocation cache complete and the tables small.
 
     Without Redis, the in-process cache is refreshed from the database every poll interval
@@ -261,6 +279,8 @@ async def _housekeeping(tokens: TokenComponents, *, memory: bool) -> None:
                 since_purge = 0.0
                 await service.revocations.purge()
                 await service.refresh_tokens.purge(before=_days_ago(1))
+                for purge in purges:
+                    await purge()
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -25,7 +25,7 @@ from app.observability.logging import info_event, request_id_var
 from app.observability.metrics import Metrics
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
-_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_QUIET_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 
 
 def new_request_id() -> str:
