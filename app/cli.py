@@ -84,7 +84,7 @@ def serve(
         access_log=False,
         proxy_headers=True,
         server_header=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
 
 

@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     # How long the first answer to an admin write with an Idempotency-Key is replayed.
     idempotency_ttl: int = Field(default=86_400, ge=60, le=30 * 86_400)
 
+    # Seconds a stopping server lets requests in flight finish before cancelling them.
+    shutdown_timeout: int = Field(default=10, ge=1, le=600)
     # Seconds between background checks of the database and Redis (reported by /readyz).
     health_check_interval: float = Field(default=2.0, gt=0, le=300)
 

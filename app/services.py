@@ -6,6 +6,7 @@ module-level singleton, so several apps can live in one process (tests, benchmar
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -35,6 +36,7 @@ from app.store.revisions import DatabaseRevisionStore
 from app.token_services import TokenComponents, install_tokens
 
 Closer = Callable[[], Awaitable[None]]
+CLOSE_STEP_SECONDS = 3.0
 
 
 @dataclass
@@ -62,9 +64,14 @@ class Services:
         self._closers.append(closer)
 
     async def close(self) -> None:
+        """Run the closers; each gets `CLOSE_STEP_SECONDS` at most, so a dependency that
+        hangs (a database that went away) cannot hold the shutdown past its timeout."""
         for closer in reversed(self._closers):
             try:
-                await closer()
+                async with asyncio.timeout(CLOSE_STEP_SECONDS):
+                    await closer()
+            except TimeoutError:
+                logger.warning("shutdown.step_timed_out", step=getattr(closer, "__qualname__", "?"))
             except Exception:
                 logger.exception("shutdown.step_failed", step=repr(closer))
         self._closers.clear()

@@ -18,6 +18,7 @@ import asyncio
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
+from concurrent.futures import CancelledError as FutureCancelled
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl
@@ -88,8 +89,11 @@ class OAuthHTTP:
         self.unavailable = unavailable  # "a dependency is down" (503), not a bug (500)
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oauth")
         self._slots = asyncio.Semaphore(threads)
+        self._closed = False
 
     def close(self) -> None:
+        self._closed = True
+        self.server.bridge.close()
         self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def token(self, request: Request) -> Response:
@@ -124,6 +128,8 @@ class OAuthHTTP:
             fingerprint=request.headers.get(FINGERPRINT_HEADER),
         )
         oauth_request.still_wanted = _still_wanted(request)
+        if self._closed:
+            return _busy()
         try:
             async with asyncio.timeout(ADMISSION_WAIT_SECONDS):
                 await self._slots.acquire()
@@ -132,6 +138,9 @@ class OAuthHTTP:
         try:
             loop = asyncio.get_running_loop()
             status, body, headers = await loop.run_in_executor(self._threads, call, oauth_request)
+        except FutureCancelled as exc:  # the service is stopping (see Bridge.close)
+            logger.info("oauth.request_cancelled", reason=type(exc).__name__)
+            return _busy()
         except Exception as exc:
             if self.unavailable(exc):
                 logger.error("oauth.dependency_unavailable", error=type(exc).__name__)
