@@ -105,6 +105,8 @@ class User(Base):
     tokens_valid_after: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Free-form attributes (department, region, ...) kept with the user for ABAC callers.
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class OAuthClient(Base):

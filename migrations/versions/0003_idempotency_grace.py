@@ -1,4 +1,5 @@
-"""Idempotency keys for admin writes; refresh tokens remember their successor.
+"""Idempotency keys for admin writes; refresh tokens remember their successor; user
+attributes.
 
 Revision ID: 0003_idempotency_grace
 Revises: 0002_client_cut_off
@@ -32,9 +33,12 @@ def upgrade() -> None:
     op.create_index("ix_idempotency_keys_expires_at", "idempotency_keys", ["expires_at"])
     op.add_column("refresh_tokens", sa.Column("replaced_by", sa.String(64), nullable=True))
     op.add_column("refresh_tokens", sa.Column("successor_sealed", sa.LargeBinary(), nullable=True))
+    op.add_column("users", sa.Column("attributes", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("attributes")
     with op.batch_alter_table("refresh_tokens") as batch:
         batch.drop_column("successor_sealed")
         batch.drop_column("replaced_by")
