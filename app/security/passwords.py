@@ -12,6 +12,9 @@ A job whose caller was cancelled (or, checked just before hashing starts, went a
 starts. A slot is held until its thread really finishes, so an abandoned hash can never let
 more than `workers` hashes run at once.
 
+Hashing threads run at a lower CPU priority (nice 10) than the event loop, so a login storm
+takes the CPU that decisions leave, instead of starving them.
+
 Unknown users are verified against a dummy hash made with the same parameters, so "no such
 user" costs the same time as "wrong password" and login timing does not reveal which
 usernames exist.
@@ -23,6 +26,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,6 +54,17 @@ def check_password_policy(password: str) -> None:
         raise WeakPassword(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise WeakPassword(f"password must have at most {MAX_PASSWORD_LENGTH} characters")
+
+
+HASHING_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Run this hashing thread (and the lanes argon2 starts from it, which inherit it) at a
+    lower CPU priority than the event loop: a login storm uses the CPU left over by
+    decisions instead of starving them (each hash runs `parallelism` threads at full speed)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
 
 
 @dataclass(frozen=True)
@@ -82,7 +97,9 @@ class PasswordHasher:
         self.queue = self.workers * 8 if queue is None else queue
         self.queue_timeout = queue_timeout
         self.retry_after = retry_after
-        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.workers, thread_name_prefix="argon2", initializer=_lower_priority
+        )
         self._slots = asyncio.Semaphore(self.workers)
         self._waiting = 0
         self._running = 0
