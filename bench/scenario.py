@@ -134,6 +134,7 @@ class Deployment:
     database: str | None
     prefix: str
     workdir: Path
+    pg_admin: str = PG_ADMIN
 
     def stop(self) -> None:
         for p in self.processes:
@@ -147,7 +148,7 @@ class Deployment:
         if self.database is not None:
             import psycopg
 
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            with psycopg.connect(self.pg_admin, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
         if self.env.get("OMS_AUTH_REDIS_URL"):
             import redis
@@ -160,7 +161,13 @@ class Deployment:
 
 
 def deploy(
-    *, users: int, instances: int, use_redis: bool, decision_cache: bool
+    *,
+    users: int,
+    instances: int,
+    use_redis: bool,
+    decision_cache: bool,
+    pg_admin: str = PG_ADMIN,
+    redis_url: str = REDIS_URL,
 ) -> tuple[Deployment, dict[str, str]]:
     import psycopg
 
@@ -168,10 +175,10 @@ def deploy(
 
     workdir = Path(tempfile.mkdtemp(prefix="oms-auth-load-"))
     database = f"oms_auth_load_{os.getpid()}_{secrets.token_hex(3)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+    with psycopg.connect(pg_admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
-    host = PG_ADMIN.split("@", 1)[1].rsplit("/", 1)[0]
-    user = PG_ADMIN.split("://", 1)[1].split("@", 1)[0]
+    host = pg_admin.split("@", 1)[1].rsplit("/", 1)[0]
+    user = pg_admin.split("://", 1)[1].split("@", 1)[0]
     prefix = f"oms-auth-load-{secrets.token_hex(3)}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_AUTH_")}
     env.update(
@@ -191,11 +198,11 @@ def deploy(
         }
     )
     if use_redis:
-        env["OMS_AUTH_REDIS_URL"] = REDIS_URL
+        env["OMS_AUTH_REDIS_URL"] = redis_url
     if not decision_cache:
         env["OMS_AUTH_DECISION_CACHE_TTL"] = "0"
         env["OMS_AUTH_PERMISSION_CACHE_TTL"] = "0"
-    deployment = Deployment(env, [], [], database, prefix, workdir)
+    deployment = Deployment(env, [], [], database, prefix, workdir, pg_admin)
     try:
         _cli(env, "migrate")
         hasher = PasswordHasher()  # the service's default cost: logins cost what they cost
@@ -493,9 +500,16 @@ def run(
     decision_cache: bool = True,
     refresh_every: float = 30.0,
     out_dir: Path = REPO / "reports",
+    pg_admin: str = PG_ADMIN,
+    redis_url: str = REDIS_URL,
 ) -> tuple[dict[str, Any], Path]:
     deployment, roles = deploy(
-        users=users, instances=instances, use_redis=use_redis, decision_cache=decision_cache
+        users=users,
+        instances=instances,
+        use_redis=use_redis,
+        decision_cache=decision_cache,
+        pg_admin=pg_admin,
+        redis_url=redis_url,
     )
     try:
         stats = asyncio.run(

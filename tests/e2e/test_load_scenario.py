@@ -8,13 +8,20 @@ from pathlib import Path
 import pytest
 
 from bench import scenario
+from tests.support import services as svc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def test_short_load_scenario_decides_correctly(tmp_path: Path) -> None:
     summary, report = scenario.run(
-        users=20, duration=20, instances=2, refresh_every=3, out_dir=tmp_path
+        users=20,
+        duration=20,
+        instances=2,
+        refresh_every=3,
+        out_dir=tmp_path,
+        pg_admin=svc.PG_ADMIN_DSN,
+        redis_url=svc.REDIS_URL,
     )
     assert report.exists() and "casbin.Enforcer" in report.read_text()
     ops = summary["operations"]
