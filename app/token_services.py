@@ -212,7 +212,9 @@ async def start_tokens(services: Services) -> None:
         return
     service = tokens.service
     await service.keys.start()
-    await tokens.hasher.warm_up()
+    # The dummy hash (equal timing for unknown users) is made in the background: hashing runs
+    # at a low CPU priority and must not hold the start-up (it is made on first use anyway).
+    tokens._tasks.append(asyncio.create_task(_warm_up_quietly(tokens.hasher)))
     await bootstrap_admin(tokens)
     try:
         await service.revocations.warm()
@@ -233,6 +235,13 @@ async def start_tokens(services: Services) -> None:
             )
         )
     )
+
+
+async def _warm_up_quietly(hasher: PasswordHasher) -> None:
+    try:
+        await hasher.warm_up()
+    except Exception as exc:
+        logger.warning("auth.hasher.warm_up_failed", error=type(exc).__name__)
 
 
 async def bootstrap_admin(tokens: TokenComponents) -> None:
