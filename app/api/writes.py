@@ -1,7 +1,8 @@
 """Admin writes that are never reported wrongly: run to completion, replayable by key.
 
 - A write runs in its own task, shielded from the request: a client that disconnects, or a
-  server that cancels the request, cannot stop it between its commit and its answer. (What
+  server that cancels the request, cannot stop it between its commit and its answer, and
+  the real answer is still sent when the write finishes within a few seconds. (What
   follows a commit, like making the change live on this instance, never fails the request:
   the domain reports it as `live: false`.)
 - With an `Idempotency-Key` header (1-255 printable ASCII characters), the first answer
@@ -36,6 +37,7 @@ REPLAYED = "Idempotent-Replayed"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 Work = Callable[[], Awaitable[Response]]
+FINISH_AFTER_CANCEL_SECONDS = 5.0
 
 
 def _request_hash(request: Request, body: bytes) -> str:
@@ -58,12 +60,19 @@ async def _answer(work: Work) -> Response:
 
 
 async def _shielded(job: Callable[[], Awaitable[Response]]) -> Response:
+    """The job's response. If the request is cancelled meanwhile, the job goes on, and its
+    real answer is still sent when it finishes within `FINISH_AFTER_CANCEL_SECONDS`: a write
+    is never answered as failed because its request was cancelled."""
     task = asyncio.ensure_future(job())
     try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         logger.info("admin.write.continues_after_cancel")
-        raise
+        try:
+            async with asyncio.timeout(FINISH_AFTER_CANCEL_SECONDS):
+                return await asyncio.shield(task)
+        except TimeoutError:
+            raise asyncio.CancelledError from None
 
 
 class Writes:
