@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run serve migrate test test-fast lint fmt policy-lint policy-test bench load install clean help
+.PHONY: run serve migrate test test-fast lint fmt policy-lint policy-test bench load chaos install clean help
 
 help:
 	@echo "make run          create .venv, install, migrate, serve on http://127.0.0.1:8001"
@@ -14,6 +14,7 @@ help:
 	@echo "make policy-lint  lint policies/ | make policy-test  run policies/tests/*_test.yaml"
 	@echo "make bench        benchmarks (ratios against baselines measured in the same run)"
 	@echo "make load         1000 simulated users on 2 instances + PostgreSQL + Redis (reports/)"
+	@echo "make chaos        kill Redis / stop PostgreSQL under 2 instances, check, report (reports/)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +65,11 @@ LOAD_ARGS ?= --users 1000 --duration 60
 load: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m bench.scenario $(LOAD_ARGS)
+
+# CHAOS_ARGS="--iterations 5 --window 10" (each fault lasts --window seconds)
+CHAOS_ARGS ?= --iterations 5 --window 10
+chaos: install
+	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
