@@ -32,6 +32,7 @@ def test_faults_keep_decisions_correct_and_recover(tmp_path: Path) -> None:
     # logins and refreshes got only clean 503s during the outage, then worked again
     assert pg["answers"]["login"] == {"503": pg["answers"]["login"]["503"]}, pg["answers"]
     assert pg["answers"]["refresh"] == {"503": pg["answers"]["refresh"]["503"]}, pg["answers"]
+    assert set(pg["readyz_during_outage"]) == {"200"}, pg  # still deciding: still ready
     assert pg["recovery_s"] is not None and pg["answers"]["refresh after"] == {"200": 2}, pg
     # the write tried during the outage ends applied exactly once (checked in the database)
     assert pg["answers"]["admin write retry"].keys() <= {"200", "201"}, pg["answers"]
