@@ -466,7 +466,13 @@ class Run:
         key = f"chaos-{iteration}-{secrets.token_hex(4)}"
         write_headers = {"Authorization": f"Bearer {self.admin_token}", "Idempotency-Key": key}
 
-        self.stack.pg.stop()
+        # a second write races the stop: it may commit or fail, never anything in between
+        racing_subject = f"{subject}-race"
+        racing_headers = {**write_headers, "Idempotency-Key": key + "-race"}
+        racing = asyncio.create_task(
+            self._put(url + f"/api/v1/roles/{role}/members/{racing_subject}", racing_headers)
+        )
+        await asyncio.to_thread(self.stack.pg.stop)
         readyz: Counter[str] = Counter()
 
         async def logins_refreshes_and_write() -> None:
@@ -488,17 +494,17 @@ class Run:
                     readyz["timeout"] += 1
 
         await self.during(result, window / 2, logins_refreshes_and_write)
-        try:
-            write = await self.client.put(url + write_path, headers=write_headers, timeout=TIMEOUT)
-        except httpx.HTTPError:
-            write = None
+        write = await self._put(url + write_path, write_headers)
         result.count("admin write", write)
+        raced = await racing
+        result.count("admin write racing the stop", raced)
         await self.during(result, window / 2, logins_refreshes_and_write)
         for op in ("login", "refresh"):
             if set(result.answers.get(op, {})) != {"503"}:
                 result.problems.append(f"{op} during the outage: {dict(result.answers[op])}")
         result.notes["readyz_during_outage"] = dict(readyz)
         result.notes["write_during_outage"] = "timeout" if write is None else write.status_code
+        result.notes["write_racing_stop"] = "timeout" if raced is None else raced.status_code
 
         self.stack.pg.start()
         started = time.monotonic()
@@ -522,32 +528,51 @@ class Run:
             if r is None or r.status_code != 200:
                 result.problems.append(f"refresh after recovery: {None if r is None else r.text}")
 
-        # the write: absent if it failed, present and audited once if it succeeded
-        present, audited = self._write_state(subject, role)
-        succeeded = write is not None and write.status_code in (200, 201)
-        if succeeded and not (present and audited == 1):
-            result.problems.append(f"write answered OK: present={present}, audited={audited}")
-        if not succeeded and (present or audited):
-            result.problems.append(
-                f"write answered {result.notes['write_during_outage']}: "
-                f"present={present}, audited={audited}"
-            )
-        retry = await self.client.put(url + write_path, headers=write_headers, timeout=TIMEOUT)
-        result.count("admin write retry", retry)
-        present, audited = self._write_state(subject, role)
-        if retry.status_code not in (200, 201) or not present or audited != 1:
-            result.problems.append(
-                f"write retry {retry.status_code}: present={present}, audited={audited}"
-            )
-        else:
-            self.oracle.enforcer.add_grouping_policy(subject, role)
-            self.oracle.subjects.insert(0, subject)
-            self.oracle._memo.clear()
+        # the writes: absent if they failed, present and audited once if they succeeded;
+        # a retry with the same key leaves them present and audited exactly once
+        for who, answer, headers in (
+            (subject, write, write_headers),
+            (racing_subject, raced, racing_headers),
+        ):
+            await self._check_write(result, url, role, who, answer, headers)
 
         # reconvergence: both instances on the database's revision, deciding correctly
         await self.converge(result)
         await self.check_all(result)
         return result
+
+    async def _put(self, url: str, headers: dict[str, str]) -> httpx.Response | None:
+        try:
+            return await self.client.put(url, headers=headers, timeout=TIMEOUT)
+        except httpx.HTTPError:
+            return None
+
+    async def _check_write(
+        self,
+        result: FaultResult,
+        url: str,
+        role: str,
+        subject: str,
+        answer: httpx.Response | None,
+        headers: dict[str, str],
+    ) -> None:
+        present, audited = self._write_state(subject, role)
+        succeeded = answer is not None and answer.status_code in (200, 201)
+        status = "timeout" if answer is None else answer.status_code
+        if succeeded and not (present and audited == 1):
+            result.problems.append(f"write answered {status}: present={present}, {audited=}")
+        if not succeeded and (present or audited):
+            result.problems.append(f"write answered {status}: present={present}, {audited=}")
+        retry = await self._put(url + f"/api/v1/roles/{role}/members/{subject}", headers)
+        result.count("admin write retry", retry)
+        present, audited = self._write_state(subject, role)
+        if retry is None or retry.status_code not in (200, 201) or not present or audited != 1:
+            retried = "timeout" if retry is None else retry.status_code
+            result.problems.append(f"write retry {retried}: present={present}, {audited=}")
+            return
+        self.oracle.enforcer.add_grouping_policy(subject, role)
+        self.oracle.subjects.insert(0, subject)
+        self.oracle._memo.clear()
 
     async def converge(self, result: FaultResult) -> None:
         """Poll until both instances answer from the database's revision, correctly."""
@@ -646,7 +671,9 @@ def write_report(summary: dict[str, Any], out_dir: Path) -> Path:
         )
     lines += ["", "Answers by operation and status:", ""]
     for f in summary["faults"]:
-        notes = ("readyz_during_outage", "write_during_outage", "reconverged_s")
+        notes = (
+            "readyz_during_outage", "write_during_outage", "write_racing_stop", "reconverged_s"
+        )  # fmt: skip
         extra = {k: f[k] for k in notes if k in f}
         lines.append(f"- {f['fault']} #{f['iteration']}: {f['answers']} {extra or ''}")
     lines += ["", f"Result: **{'OK' if summary['ok'] else 'FAILED'}**"]
