@@ -27,6 +27,7 @@ from app.errors import (
     RateLimited,
     RequestInvalid,
 )
+from app.observability.decision_log import set_kind
 from app.policy.request import DecisionRequest, Entity
 from app.services import Services
 
@@ -144,6 +145,7 @@ async def evaluation(
     body: EvaluationRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
 ) -> dict[str, Any]:
     await charge_checks(services, caller, 1)
+    set_kind("authzen")
     return _answer(await decisions.check(body.to_request()))
 
 
@@ -160,6 +162,7 @@ async def evaluations(
 
 
 async def _evaluations(body: EvaluationsRequest, decisions: DecisionService) -> dict[str, Any]:
+    set_kind("authzen")
     defaults = {
         "subject": body.subject,
         "action": body.action,
@@ -243,6 +246,7 @@ async def _evaluation_fast(services: Services, body: bytes) -> bytes | None:
         payload = _EVALUATION.validate_json(body)
     except ValidationError:
         return None
+    set_kind("authzen")
     return orjson.dumps(_answer(await services.decisions.check(payload.to_request())))
 
 

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from app.api.deps import ServicesDep
 from app.api.responses import FastJSONResponse
+from app.policy.status import readiness_fields
 
 router = APIRouter(tags=["operations"])
 
@@ -47,7 +48,9 @@ async def readyz(services: ServicesDep) -> Response:
     checks: dict[str, Any] = {
         "database": "ok" if db_ok else "unreachable",
         "policy": (
-            {"status": "ok", "revision": services.engine.revision} if policy_ok else "not loaded"
+            {"status": "ok", **readiness_fields(services.engine.status)}
+            if policy_ok
+            else "not loaded"
         ),
     }
     if services.cache is not None:

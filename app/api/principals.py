@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from app.api.deps import ServicesDep
 from app.errors import AuthenticationFailed, PermissionDenied
+from app.observability.decision_log import set_caller
 from app.security.principal import Principal
 from app.services import Services
 
@@ -46,7 +47,9 @@ async def decision_caller(request: Request, services: ServicesDep) -> Principal 
     authenticated principal (401 otherwise) when `OMS_AUTH_DECISION_AUTH=token`."""
     if services.settings.decision_auth_mode == "open":
         return None
-    return await require_principal(await optional_principal(request, services))
+    principal = await require_principal(await optional_principal(request, services))
+    set_caller(principal.subject)
+    return principal
 
 
 async def charge_checks(services: Services, caller: Principal | None, count: int) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from loguru import logger
 
+from app.audit.note import SecurityEvents
 from app.errors import InsufficientScope
 from app.policy.snapshot import PolicySnapshot
 from app.security.fingerprint import fingerprint_hash
@@ -88,6 +89,7 @@ class TokenIssuer:
     refresh_tokens: RefreshTokenStore
     metrics: TokenMetrics | None = None
     clock: Callable[[], float] = field(default=time.time)
+    events: SecurityEvents | None = None  # the audit trail of issued and refreshed tokens
 
     # -- users -------------------------------------------------------------------------
     async def for_user(
@@ -219,6 +221,21 @@ class TokenIssuer:
         )
         if self.metrics is not None:
             self.metrics.issued.labels(kind="access", grant=grant, version=version).inc()
+        if self.events is not None:
+            self.events.emit(
+                "token.refreshed" if grant == "refresh_token" else "token.issued",
+                actor=claims["sub"],
+                target=claims["sub"],
+                details={
+                    "jti": claims["jti"],
+                    "session_id": claims.get("sid"),
+                    "client_id": claims["client_id"],
+                    "grant": grant,
+                    "version": version,
+                    "refresh_token": refresh_family is not None or grant == "refresh_token",
+                    "address": ip,
+                },
+            )
         if refresh_family is not None or grant == "refresh_token":
             logger.info(
                 "auth.token.created",
