@@ -95,7 +95,12 @@ def redis_for_bench() -> str | None:
 
 
 def start_oms_auth(
-    workdir: Path, policy_dir: Path, *, redis_url: str | None, name: str = "oms-auth"
+    workdir: Path,
+    policy_dir: Path,
+    *,
+    redis_url: str | None,
+    name: str = "oms-auth",
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     port = free_port()
     service = f"oms-auth-bench-{secrets.token_hex(3)}"
@@ -112,6 +117,7 @@ def start_oms_auth(
         "OMS_AUTH_LOG_LEVEL": "INFO",
         "OMS_AUTH_LOG_JSON": "true",
         "OMS_AUTH_ENVIRONMENT": "development",
+        **(extra_env or {}),
     }
     subprocess.run(
         [sys.executable, "-m", "app.cli", "migrate"],
