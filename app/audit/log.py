@@ -73,6 +73,7 @@ class AuditQuery:
     action: str | None = None  # exact, or a prefix ending in "*" ("policy.*")
     source: str | None = None
     target: str | None = None
+    subject: str | None = None  # "alice" matches targets "alice", "user:alice", "client:alice"
     since: datetime | None = None
     until: datetime | None = None
     before_id: int | None = None  # cursor: events older than this id
@@ -92,6 +93,9 @@ class AuditQuery:
             out.append(AuditEvent.source == self.source)
         if self.target is not None:
             out.append(AuditEvent.target == self.target)
+        if self.subject is not None:
+            names = {self.subject, f"user:{self.subject}", f"client:{self.subject}"}
+            out.append(AuditEvent.target.in_(sorted(names)))
         if self.since is not None:
             out.append(AuditEvent.occurred_at >= self.since)
         if self.until is not None:

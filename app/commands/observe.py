@@ -69,7 +69,7 @@ def decisions(
 def audit_export(
     actor: Annotated[str | None, typer.Option()] = None,
     action: Annotated[str | None, typer.Option(help="Exact, or a prefix ending in *")] = None,
-    subject: Annotated[str | None, typer.Option(help="The event's target")] = None,
+    subject: Annotated[str | None, typer.Option(help="Whom the event is about")] = None,
     since: Annotated[str | None, typer.Option(help="Inclusive, ISO 8601 with zone")] = None,
     until: Annotated[str | None, typer.Option(help="Exclusive, ISO 8601 with zone")] = None,
 ) -> None:
@@ -81,7 +81,7 @@ def audit_export(
     query = AuditQuery(
         actor=actor,
         action=action,
-        target=subject,
+        subject=subject,
         since=_time(since, "since"),
         until=_time(until, "until"),
     )
