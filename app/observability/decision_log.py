@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from app.policy.snapshot import PolicySnapshot
 
 MASK = "***"
+EXPLAIN_CACHE_SIZE = 50_000
 
 # Who asked and through which API; set by the HTTP layer, read when a decision is queued.
 # (kind, caller): kind is "check", "batch", "authzen" or "v2"; caller a subject or None.
@@ -130,9 +131,24 @@ _Pending = tuple[
 ]
 
 
+_get = object.__getattribute__
+
+
+def _attrs(value: Any) -> dict[str, Any]:
+    try:
+        attrs: dict[str, Any] = _get(value, "__dict__")
+    except AttributeError:
+        return {}
+    return attrs
+
+
 def _entity(value: Any) -> Any:
-    props = getattr(value, "properties", None)
-    kind = getattr(value, "type", None)
+    """A plain id as a string; an entity with a type or properties as an object."""
+    attrs = _attrs(value)
+    props = attrs.get("properties")
+    kind = attrs.get("type")
+    if not props and not kind:
+        return value  # a str (or an Entity, which orjson writes as its id)
     if props or kind:
         out: dict[str, Any] = {"id": str(value)}
         if kind:
@@ -152,15 +168,18 @@ def _plain(value: Any) -> Any:
 
 
 def mask_fields(record: dict[str, Any], paths: Iterable[str]) -> None:
-    """Replace each dotted path present in `record` with `***` (in place)."""
+    """Replace each dotted path present in `record` with `***`. Nested objects on the way are
+    copied first (they may be shared between records), the record itself is changed."""
     for path in paths:
         parts = path.split(".")
         node: Any = record
         for part in parts[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-            if node is None:
+            child = node.get(part) if isinstance(node, dict) else None
+            if not isinstance(child, dict):
+                node = None
                 break
-        if isinstance(node, dict) and parts[-1] in node and node[parts[-1]] is not None:
+            node[part] = node = dict(child)
+        if isinstance(node, dict) and node.get(parts[-1]) is not None:
             node[parts[-1]] = MASK
 
 
@@ -246,6 +265,10 @@ class DecisionLog:
         self._stream: Any = None
         self._pending_lines: list[bytes] = []
         self._random = random.random
+        # Deciding rule and role path per (snapshot, plain request): traffic repeats itself,
+        # so most records reuse an explanation instead of evaluating again.
+        self._explained: dict[tuple[Any, ...], tuple[Any, list[str]]] = {}
+        self._explained_for: Any = None
 
     # -- the hot path ----------------------------------------------------------------------
     def decided(
@@ -307,12 +330,12 @@ class DecisionLog:
             "cached": False,
             "latency_ms": 0.0,
         }
-        if allowed and not self._sampled(record):
+        if allowed and not self._sampled():
             return
         self._emit([record])
 
     # -- formatting (background) ----------------------------------------------------------
-    def _sampled(self, record: dict[str, Any]) -> bool:
+    def _sampled(self) -> bool:
         rate = self.config.allow_sample_rate
         if rate >= 1.0 or self._random() < rate:
             return True
@@ -323,53 +346,92 @@ class DecisionLog:
         ts, request_id, kind, caller, snapshot, requests, results, seconds = item
         per_ms = round(seconds * 1000 / max(1, len(results)), 4)
         at = _iso(ts)
+        instance = self.instance
+        sample = self.config.allow_sample_rate < 1.0
+        explain = self.config.explain
+        if self._explained_for is not snapshot:
+            self._explained, self._explained_for = {}, snapshot
+        explained = self._explained
         out: list[dict[str, Any]] = []
+        append = out.append
         for request, result in zip(requests, results, strict=False):
-            record: dict[str, Any] = {
-                "decision_id": None,
-                "request_id": request_id,
-                "timestamp": at,
-                "instance": self.instance,
-                "kind": kind,
-                "caller": caller,
-                "subject": _entity(request.subject),
-                "resource": _entity(request.resource),
-                "action": _entity(request.action),
-                "domain": request.domain,
-            }
+            subject, resource, action = request.subject, request.resource, request.action
+            s_attrs, r_attrs = _attrs(subject), _attrs(resource)
+            plain = "properties" not in s_attrs and "properties" not in r_attrs
             if isinstance(result, AuthzError):
-                record.update(
-                    result="error",
-                    error={"code": result.code, "message": result.message},
-                    rule=None,
-                    role_path=[],
-                    policy_revision=snapshot.revision,
-                    evaluator=snapshot.evaluator_name,
-                    cached=False,
-                    latency_ms=per_ms,
+                append(
+                    {
+                        "decision_id": None,
+                        "request_id": request_id,
+                        "timestamp": at,
+                        "instance": instance,
+                        "kind": kind,
+                        "caller": caller,
+                        "subject": _entity(subject),
+                        "resource": _entity(resource),
+                        "action": _entity(action),
+                        "domain": request.domain,
+                        "result": "error",
+                        "error": {"code": result.code, "message": result.message},
+                        "rule": None,
+                        "role_path": [],
+                        "policy_revision": snapshot.revision,
+                        "evaluator": snapshot.evaluator_name,
+                        "cached": False,
+                        "latency_ms": per_ms,
+                    }
                 )
-                out.append(record)
                 continue
             decision = result.decision
-            record["decision_id"] = result.decision_id
-            record["result"] = "allow" if decision.allowed else "deny"
-            if decision.allowed and not self._sampled(record):
+            allowed = decision.allowed
+            if allowed and sample and not self._sampled():
                 continue
-            rule, role_path = decision.rule, decision.role_path
-            if rule is None and self.config.explain:
-                with contextlib.suppress(Exception):
-                    explained = snapshot.decide(request, explain=True)
-                    rule, role_path = explained.rule, explained.role_path
-            record.update(
-                rule=rule.as_dict() if rule is not None else None,
-                role_path=list(role_path),
-                policy_revision=decision.revision,
-                evaluator=decision.evaluator,
-                cached=result.cached,
-                latency_ms=0.0 if result.cached else per_ms,
+            if decision.rule is not None or not explain:
+                rule = decision.rule.as_dict() if decision.rule is not None else None
+                role_path = list(decision.role_path)
+            else:
+                key = (subject, resource, action, request.domain) if plain else None
+                hit = explained.get(key) if key is not None else None
+                if hit is None:
+                    hit = self._explain(snapshot, request)
+                    if key is not None:
+                        if len(explained) >= EXPLAIN_CACHE_SIZE:
+                            explained.clear()
+                        explained[key] = hit
+                rule, role_path = hit
+            append(
+                {
+                    "decision_id": result.decision_id,
+                    "request_id": request_id,
+                    "timestamp": at,
+                    "instance": instance,
+                    "kind": kind,
+                    "caller": caller,
+                    "subject": subject if plain and "type" not in s_attrs else _entity(subject),
+                    "resource": (
+                        resource if plain and "type" not in r_attrs else _entity(resource)
+                    ),
+                    "action": _entity(action),
+                    "domain": request.domain,
+                    "result": "allow" if allowed else "deny",
+                    "rule": rule,
+                    "role_path": role_path,
+                    "policy_revision": decision.revision,
+                    "evaluator": decision.evaluator,
+                    "cached": result.cached,
+                    "latency_ms": 0.0 if result.cached else per_ms,
+                }
             )
-            out.append(record)
         return out
+
+    @staticmethod
+    def _explain(snapshot: PolicySnapshot, request: DecisionRequest) -> tuple[Any, list[str]]:
+        try:
+            explained = snapshot.decide(request, explain=True)
+        except Exception:
+            return None, []
+        rule = explained.rule.as_dict() if explained.rule is not None else None
+        return rule, list(explained.role_path)
 
     def _emit(self, records: list[dict[str, Any]]) -> None:
         if not records:
@@ -379,14 +441,16 @@ class DecisionLog:
                 mask_fields(record, self.config.mask)
         self._recent.extend(records)
         self.metrics.count("logged", len(records))
+        if not self.config.push_url and self._stream is None:
+            return
+        encoded = [orjson.dumps(r) for r in records]
         if self.config.push_url:
-            room = self.config.push_buffer - len(self._push)
-            if room < len(records):
-                self.metrics.count("push_dropped", len(records) - max(0, room))
-            for record in records[: max(0, room)]:
-                self._push.append(orjson.dumps(record))
+            room = max(0, self.config.push_buffer - len(self._push))
+            if room < len(encoded):
+                self.metrics.count("push_dropped", len(encoded) - room)
+            self._push.extend(encoded[:room])
         if self._stream is not None:
-            self._pending_lines.append(b"".join(orjson.dumps(r) + b"\n" for r in records))
+            self._pending_lines.append(b"\n".join(encoded) + b"\n")
 
     def drain(self) -> None:
         """Format everything queued (the background task calls this each interval)."""

@@ -164,6 +164,7 @@ class TokenIssuer:
         fpt: str | None,
         session: str | None,
     ) -> IssuedTokens:
+        started = time.perf_counter()
         # The instant is taken before the policy is read: a token stamped after a permission
         # change was certainly built from the new policy (see app.tokens.staleness).
         now_ms = int(self.clock() * 1000)
@@ -193,6 +194,10 @@ class TokenIssuer:
         )
         signer = await self.keys.signer()
         token = jose.sign(claims, key=signer.key, kid=signer.kid, alg=signer.alg)
+        if self.metrics is not None:
+            self.metrics.issue_seconds.labels(version=version).observe(
+                time.perf_counter() - started
+            )
         return IssuedTokens(token, self.config.access_ttl, claims)
 
     def log(
