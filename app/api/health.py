@@ -19,6 +19,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@router.get("/livez", summary="The process is alive (container liveness probe)")
+async def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
 @router.get(
     "/readyz",
     summary="Ready to serve: database reachable and policy loaded (cache state reported)",
