@@ -110,7 +110,11 @@ def main() -> int:
             )
             say("memory and load time, 110,000 rules")
             large = write_policy(workdir / "http-large", SIZES[2])
-            results.memory = run_memory(workdir, large, SIZES[2], seconds=seconds)
+            try:
+                results.memory = run_memory(workdir, large, SIZES[2], seconds=seconds)
+            except RuntimeError as exc:  # a server that never became ready on a busy machine
+                say(f"  memory run failed: {exc}")
+                results.missing.append("memory and load time (server not ready)")
     say("")
     say(render_text(results))
     if not args.no_docs:
