@@ -51,20 +51,28 @@ MASK = "***"
 EXPLAIN_CACHE_SIZE = 50_000
 
 # Who asked and through which API; set by the HTTP layer, read when a decision is queued.
-# (kind, caller): kind is "check", "batch", "authzen" or "v2"; caller a subject or None.
-decision_origin: ContextVar[tuple[str | None, str | None]] = ContextVar(
-    "decision_origin", default=(None, None)
+# (request id, kind, caller): kind is "authzen" or "v2" (None: "check"/"batch" by the
+# service's own call); caller a subject or None. Tied to the request id, so a value can never
+# outlive the request that set it.
+_NO_ORIGIN: tuple[str | None, str | None, str | None] = (None, None, None)
+decision_origin: ContextVar[tuple[str | None, str | None, str | None]] = ContextVar(
+    "decision_origin", default=_NO_ORIGIN
 )
+
+
+def _origin() -> tuple[str | None, str | None, str | None]:
+    origin = decision_origin.get()
+    return origin if origin[0] == request_id_var.get() else _NO_ORIGIN
 
 
 def set_caller(caller: str | None) -> None:
     """The authenticated caller of the current request's decisions."""
-    decision_origin.set((decision_origin.get()[0], caller))
+    decision_origin.set((request_id_var.get(), _origin()[1], caller))
 
 
 def set_kind(kind: str) -> None:
     """Which API the current request's decisions come through ("authzen", "v2")."""
-    decision_origin.set((kind, decision_origin.get()[1]))
+    decision_origin.set((request_id_var.get(), kind, _origin()[2]))
 
 
 class DecisionSink(Protocol):
@@ -283,11 +291,13 @@ class DecisionLog:
         if self._pending_items + n > self.config.queue_size:
             self.metrics.count("dropped", n)
             return
-        origin_kind, caller = decision_origin.get()
+        request_id = request_id_var.get()
+        origin = decision_origin.get()
+        origin_kind, caller = (origin[1], origin[2]) if origin[0] == request_id else (None, None)
         self._pending.append(
             (
                 self.clock(),
-                request_id_var.get(),
+                request_id,
                 origin_kind or kind,
                 caller,
                 snapshot,

@@ -88,8 +88,13 @@ async def test_single_batch_and_authzen_decisions_are_recorded(
             },
         )
         assert zen.status_code == 200 and zen.json()["decision"] is True
+        after = await client.post(
+            "/api/v1/authz/check",
+            json={"subject": "bob", "resource": "api:ontologies", "action": "read"},
+        )
+        assert after.status_code == 200
 
-        records = await _until_records(stream, 4)
+        records = await _until_records(stream, 5)
         by_id = {r["decision_id"]: r for r in records}
         first = by_id[one.json()["decision_id"]]
         assert first["request_id"] == "req-single-1" == one.headers["x-request-id"]
@@ -112,6 +117,7 @@ async def test_single_batch_and_authzen_decisions_are_recorded(
         zen_records = [r for r in records if r["kind"] == "authzen"]
         assert len(zen_records) == 1 and zen_records[0]["subject"]["id"] == "bob"
         assert zen_records[0]["subject"]["type"] == "user"
+        assert by_id[after.json()["decision_id"]]["kind"] == "check"  # nothing carried over
 
         # queries: the admin endpoint (this instance) and the CLI (the stream file)
         denies = await client.get("/api/v1/decisions", params={"result": "deny"}, headers=ADMIN)
@@ -128,7 +134,7 @@ async def test_single_batch_and_authzen_decisions_are_recorded(
         assert bad.status_code == 422 and bad.json()["error"]["code"] == "REQ_001"
 
         metrics = (await client.get("/metrics")).text
-        assert _metric(metrics, "oms_auth_decision_log_records_total", outcome="logged") >= 4
+        assert _metric(metrics, "oms_auth_decision_log_records_total", outcome="logged") >= 5
 
     result = CliRunner().invoke(
         cli, ["decisions", "--file", str(stream), "--resource", "api:schemas", "--result", "allow"]
