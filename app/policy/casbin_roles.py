@@ -113,8 +113,10 @@ class CasbinRoleFunction:
 
     def _bound_growth(self) -> None:
         self._calls += 1
-        grown = _size(self._manager) > 2 * self._baseline + _GROWTH_ALLOWANCE
-        if self._calls % _GROWTH_CHECK_EVERY == 0 and grown:
+        if (
+            self._calls % _GROWTH_CHECK_EVERY == 0
+            and _size(self._manager) > 2 * self._baseline + _GROWTH_ALLOWANCE
+        ):
             self._manager = self._build()
 
     def reachable(self, name: str, domain: str = "") -> dict[str, int]:

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StrictBool, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 from app.api.schemas.common import MAX_BATCH, Identifier, Properties, refuse_large_batch
 from app.policy.request import DecisionRequest, Entity
@@ -35,21 +43,59 @@ def to_action(value: str | ActionIn) -> Entity:
     return Entity(value.name, None, value.properties, kind="action")
 
 
+MAX_VALUES = 12
+Definition = Annotated[str, StringConstraints(pattern=r"^r?[0-9]*$", max_length=4)]
+RequestValue = Identifier | StrictInt | StrictFloat | StrictBool | Properties
+
+
 class CheckItem(BaseModel):
-    subject: Identifier | EntityIn = Field(examples=["alice"])
-    resource: Identifier | EntityIn = Field(examples=["api:schemas"])
-    action: Identifier | ActionIn = Field(examples=["write"])
+    subject: Identifier | EntityIn | None = Field(default=None, examples=["alice"])
+    resource: Identifier | EntityIn | None = Field(default=None, examples=["api:schemas"])
+    action: Identifier | ActionIn | None = Field(default=None, examples=["write"])
     domain: Identifier | None = Field(default=None, description="Only for models with domains")
+    context: Properties | None = Field(
+        default=None,
+        description="Values of the model's other request tokens, by token name "
+        "(`r = sub, obj, act, env` reads `context.env`)",
+    )
+    values: list[RequestValue] | None = Field(
+        default=None,
+        max_length=MAX_VALUES,
+        description="Every request value by position, as Casbin's enforce(...) takes them "
+        "(instead of subject/resource/action)",
+        examples=[["alice", "deploy"]],
+    )
+    definition: Definition | None = Field(
+        default=None,
+        description='Which request/policy/matcher set decides: "r2" (or "2") for r2/p2/m2',
+        examples=["r2"],
+    )
     explain: StrictBool | None = Field(
         default=None, description="Return the matched rule, role path and effect"
     )
 
+    @model_validator(mode="after")
+    def _values_or_fields(self) -> CheckItem:
+        named = (self.subject, self.resource, self.action)
+        if self.values is None and any(v is None for v in named):
+            missing = [n for n, v in zip(("subject", "resource", "action"), named) if v is None]
+            raise ValueError(f"{', '.join(missing)} required (or give every value in `values`)")
+        if self.values is not None and any(v is not None for v in (*named, self.domain)):
+            raise ValueError("give either `values` or subject/resource/action/domain")
+        return self
+
     def to_request(self) -> DecisionRequest:
+        if self.values is not None:
+            return DecisionRequest.positional(self.values, definition=self.definition)
+        assert self.subject is not None and self.resource is not None
+        assert self.action is not None
         return DecisionRequest(
             subject=to_entity(self.subject, "subject"),
             resource=to_entity(self.resource, "resource"),
             action=to_action(self.action),
             domain=self.domain,
+            context=self.context or None,
+            definition=self.definition,
         )
 
 
@@ -87,6 +133,11 @@ class Explanation(BaseModel):
     )
     role_path: list[str] = Field(examples=[["alice", "developer"]])
     evaluator: str = Field(examples=["generic"])
+    definition: dict[str, str] | None = Field(
+        default=None,
+        description="The request/policy/matcher definitions that decided",
+        examples=[{"request": "r", "policy": "p", "matcher": "m"}],
+    )
 
 
 class CheckResponse(BaseModel):
