@@ -19,8 +19,14 @@ async def test_values_context_and_definition_in_the_decision_api(
     oracle = casbin_enforcer(folder)
     async with serve(make_settings(policy_dir=folder)) as (_app, client):
         cases = [
-            ({"values": ["ben", "restart"], "definition": "r2"}, Ask(True, "2", ("ben", "restart"))),
-            ({"values": ["ann", "restart"], "definition": "2"}, Ask(False, "2", ("ann", "restart"))),
+            (
+                {"values": ["ben", "restart"], "definition": "r2"},
+                Ask(True, "2", ("ben", "restart")),
+            ),
+            (
+                {"values": ["ann", "restart"], "definition": "2"},
+                Ask(False, "2", ("ann", "restart")),
+            ),
             (
                 {"subject": "ann", "resource": "report", "action": "read"},
                 Ask(True, "", ("ann", "report", "read")),
