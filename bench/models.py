@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.policy.request import DecisionRequest
 from bench.engines import load_snapshot, measure
@@ -81,13 +82,13 @@ def run_models(workdir: Path, budget: float) -> list[ModelRow]:
         )
         order = list(range(len(asks)))
 
-        def ours(i: int) -> bool:
-            return snapshot.decide(requests[i]).allowed
+        def ours(i: int, snapshot: Any = snapshot, requests: Any = requests) -> bool:
+            return bool(snapshot.decide(requests[i]).allowed)
 
-        def generic(i: int) -> bool:
-            return snapshot.decide_generic(requests[i]).allowed
+        def generic(i: int, snapshot: Any = snapshot, requests: Any = requests) -> bool:
+            return bool(snapshot.decide_generic(requests[i]).allowed)
 
-        def casbin(i: int) -> bool:
+        def casbin(i: int, enforcer: Any = enforcer, asks: Any = asks) -> bool:
             return casbin_answer(enforcer, asks[i])[0]
 
         indices = [(i,) for i in order]

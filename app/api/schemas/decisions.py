@@ -78,7 +78,11 @@ class CheckItem(BaseModel):
     def _values_or_fields(self) -> CheckItem:
         named = (self.subject, self.resource, self.action)
         if self.values is None and any(v is None for v in named):
-            missing = [n for n, v in zip(("subject", "resource", "action"), named) if v is None]
+            missing = [
+                n
+                for n, v in zip(("subject", "resource", "action"), named, strict=True)
+                if v is None
+            ]
             raise ValueError(f"{', '.join(missing)} required (or give every value in `values`)")
         if self.values is not None and any(v is not None for v in (*named, self.domain)):
             raise ValueError("give either `values` or subject/resource/action/domain")
