@@ -11,6 +11,9 @@ faithful implementation is Casbin's. This wraps one built role manager as the ma
   limit the manager is rebuilt from the rules (the answers are the same, the growth is gone);
 - a bounded answer cache when links carry no condition (a time window's answer changes with
   the clock, so conditional links are asked every time).
+
+Casbin's role objects point at each other (roles and users), so a dropped manager is cyclic
+garbage: the engine's full collection at each policy load reclaims it.
 """
 
 from __future__ import annotations

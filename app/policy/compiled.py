@@ -180,5 +180,5 @@ def compile_scan(
         **{name: fn for name, fn in functions.items() if name not in params},
     }
     exec(compile(source, "<matcher>", "exec"), namespace)  # noqa: S102 - checked tree above
-    scan: Scan = namespace["_scan"]
+    scan: Scan = namespace.pop("_scan")  # no function <-> globals cycle: freed by refcount
     return scan

@@ -7,12 +7,15 @@ from typing import Annotated, Any
 from pydantic import (
     BaseModel,
     Field,
+    ModelWrapValidatorHandler,
     StrictBool,
     StrictFloat,
     StrictInt,
     StringConstraints,
+    ValidationError,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
 from app.api.schemas.common import MAX_BATCH, Identifier, Properties, refuse_large_batch
 from app.policy.request import DecisionRequest, Entity
@@ -74,19 +77,36 @@ class CheckItem(BaseModel):
         default=None, description="Return the matched rule, role path and effect"
     )
 
-    @model_validator(mode="after")
-    def _values_or_fields(self) -> CheckItem:
-        named = (self.subject, self.resource, self.action)
-        if self.values is None and any(v is None for v in named):
+    @model_validator(mode="wrap")
+    @classmethod
+    def _values_or_fields(cls, data: Any, handler: ModelWrapValidatorHandler[CheckItem]) -> Any:
+        """subject, resource and action are required unless `values` carries the request;
+        each missing one is reported under its own name, next to any other field error."""
+        missing: list[InitErrorDetails] = []
+        if isinstance(data, dict) and data.get("values") is None:
             missing = [
-                n
-                for n, v in zip(("subject", "resource", "action"), named, strict=True)
-                if v is None
+                InitErrorDetails(type="missing", loc=(name,), input=data)
+                for name in ("subject", "resource", "action")
+                if data.get(name) is None
             ]
-            raise ValueError(f"{', '.join(missing)} required (or give every value in `values`)")
-        if self.values is not None and any(v is not None for v in (*named, self.domain)):
+        try:
+            item = handler(data)
+        except ValidationError as exc:
+            if not missing:
+                raise
+            found = [
+                InitErrorDetails(
+                    type=e["type"], loc=e["loc"], input=e["input"], ctx=e.get("ctx", {})
+                )
+                for e in exc.errors()
+            ]
+            raise ValidationError.from_exception_data(cls.__name__, [*found, *missing]) from None
+        if missing:
+            raise ValidationError.from_exception_data(cls.__name__, missing)
+        named = (item.subject, item.resource, item.action, item.domain)
+        if item.values is not None and any(v is not None for v in named):
             raise ValueError("give either `values` or subject/resource/action/domain")
-        return self
+        return item
 
     def to_request(self) -> DecisionRequest:
         if self.values is not None:
