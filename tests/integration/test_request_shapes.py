@@ -3,6 +3,7 @@ decision API and in AuthZEN, each answer equal to `casbin.Enforcer` on the same 
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.conftest import SettingsFactory
@@ -90,3 +91,19 @@ async def test_authzen_context_selects_definitions_and_fills_tokens(
         body["context"] = {"definition": "r9"}
         response = await client.post("/access/v1/evaluation", json=body)
         assert response.status_code == 400
+
+
+async def test_sdk_checks_values_context_and_definitions(make_settings: SettingsFactory) -> None:
+    from oms_auth import AuthClient, RequestInvalid
+
+    async with serve(make_settings(policy_dir=FIDELITY / "enforce_context")) as (app, _client):
+        transport = httpx.ASGITransport(app=app)
+        async with AuthClient(base_url="http://testserver", transport=transport) as sdk:
+            assert await sdk.check_values(["ben", "restart"], definition="r2")
+            assert not await sdk.check_values(["ann", "restart"], definition="r2")
+            assert await sdk.check("ben", "-", "restart", definition="2")
+            explained = await sdk.check_values(["ann", "report", "read"], explain=True)
+            assert explained and explained.explain is not None
+            assert explained.explain["definition"]["policy"] == "p"
+            with pytest.raises(RequestInvalid):
+                await sdk.check_values(["ben"], definition="r2")
