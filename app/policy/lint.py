@@ -171,15 +171,25 @@ def _unknown_roles(
 ) -> Iterable[Finding]:
     """Assignments to a role that no rule gives anything and that inherits no role."""
     ptype = shape.role_ptype or ("g" if "g" in model.role_arity else None)
-    sub = model.field_index("p", "sub")
-    if ptype is None or sub is None:
+    if ptype is None or model.field_index("p", "sub") is None:
         return
-    dom = model.field_index("p", "dom")
-    by_domain = model.role_arity.get(ptype, 2) > 2 and dom is not None
+    # a role is "defined" by any policy type that has a subject column (p, p2, ...)
+    subjects = {k: model.field_index(k, "sub") for k in model.policy_tokens}
+    domains = {k: model.field_index(k, "dom") for k in model.policy_tokens}
+    patterns = model.functions.for_role(ptype)
+    by_domain = (
+        model.role_arity.get(ptype, 2) > 2
+        and domains.get("p") is not None
+        and patterns.domain_match is None  # pattern domains: a rule's domain may cover it
+    )
+    if patterns.match is not None:
+        return  # pattern roles: a rule may name the role through a pattern
     defined: set[tuple[str, str]] = set()
     for rule in rules:
-        if rule.ptype == "p":
-            defined.add((rule.values[dom] if by_domain else "", rule.values[sub]))  # type: ignore[index]
+        sub, dom = subjects.get(rule.ptype), domains.get(rule.ptype)
+        if sub is not None:
+            where = rule.values[dom] if by_domain and dom is not None else ""
+            defined.add((where, rule.values[sub]))
         elif rule.ptype == ptype:
             defined.add((_domain_of(rule.values, 3) if by_domain else "", rule.values[0]))
     for rule in rules:

@@ -11,14 +11,20 @@ Casbin's whenever Casbin reports one.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
+from types import SimpleNamespace
 
+import casbin
 import pytest
 
 from app.errors import InvalidPolicy, RequestInvalid
+from app.policy.lint import lint_rules
 from app.policy.model import parse_model
 from app.policy.request import DecisionRequest, Entity
+from app.policy.rules import rule_problems
 from app.policy.snapshot import PolicySnapshot
+from app.policy.sources import FileRuleSource, PolicyLoader
 from tests.support.fidelity import CASES, FIDELITY, Ask, casbin_answer, casbin_enforcer, requests_of
 from tests.support.policies import snapshot_of
 
@@ -173,3 +179,61 @@ def test_definition_selection_changes_the_cache_fingerprint() -> None:
     b = DecisionRequest.positional(["ben", "restart"])
     c = DecisionRequest.of("ben", "restart", "")
     assert len({a.fingerprint(), b.fingerprint(), c.fingerprint()}) == 3
+
+
+def test_cases_lint_clean_and_other_effects_are_noted() -> None:
+    """Pattern roles, pattern domains, r2/p2 rules and timed links raise no false alarm;
+    an effect other than allow/deny under priority is a PL106 warning, elsewhere PL005."""
+    for case in CASES:
+        model, rules = PolicyLoader(FIDELITY / case, [FileRuleSource(FIDELITY / case)]).read()
+        codes = {f.code for f in lint_rules(model, rules)}
+        assert codes == ({"PL106"} if case == "priority_indeterminate" else set()), case
+    model = parse_model(
+        (FIDELITY / "basic_acl" / "model.conf")
+        .read_text()
+        .replace("p = sub, obj, act", "p = sub, obj, act, eft")
+    )
+    assert rule_problems("p", ["ann", "x", "read", "indeterminate"], model)
+    priority = snapshot_of(FIDELITY / "priority_indeterminate").model
+    assert rule_problems("p", ["1", "ann", "x", "read", "indeterminate"], priority) == []
+
+
+ABAC_EVAL = """[request_definition]
+r = sub, obj, act
+
+[policy_definition]
+p = sub_rule, obj, act
+
+[policy_effect]
+e = some(where (p.eft == allow))
+
+[matchers]
+m = {matcher}
+"""
+
+
+@pytest.mark.parametrize(
+    ("matcher", "compiled"),
+    [
+        ("eval(p.sub_rule) && r.obj == p.obj && r.act == p.act", False),  # Casbin's evaluator
+        ("r.sub.Age > 18 && r.sub.Team in ('red', 'blue') && r.obj == p.obj", True),
+    ],
+)
+def test_attribute_matchers_read_objects_as_casbin_does(
+    tmp_path: Path, matcher: str, compiled: bool
+) -> None:
+    (tmp_path / "model.conf").write_text(ABAC_EVAL.format(matcher=matcher))
+    (tmp_path / "policy.csv").write_text(
+        "p, r.sub.Age > 18, /data1, read\np, r.sub.Age < 60 && r.sub.Team == 'red', /data2, write\n"
+    )
+    ours = snapshot_of(tmp_path)
+    assert ours.generic.compiled is compiled
+    oracle = casbin.Enforcer(str(tmp_path / "model.conf"), str(tmp_path / "policy.csv"))
+    for age, team in itertools.product((10, 19, 70), ("red", "blue", "green")):
+        for obj, act in (("/data1", "read"), ("/data2", "write"), ("/data3", "read")):
+            want = oracle.enforce(SimpleNamespace(Age=age, Team=team), obj, act)
+            sub = {"Age": age, "Team": team}
+            got = ours.decide(DecisionRequest.positional([sub, obj, act])).allowed
+            assert got is want, (matcher, age, team, obj, act)
+    with pytest.raises(RequestInvalid, match="Age"):
+        ours.decide(DecisionRequest.positional([{"Team": "red"}, "/data1", "read"]))
