@@ -96,7 +96,7 @@ class CasbinRoleFunction:
         self._lock = threading.Lock()
         self._calls = 0
         self._cache: dict[tuple[Any, ...], bool] | None = None if conditional else {}
-        self._reach: dict[str, dict[str, int]] = {}
+        self._reach: dict[tuple[str, str], dict[str, int]] = {}
 
     def __call__(self, name1: Any, name2: Any, *domain: Any) -> bool:
         key = (_plain(name1), _plain(name2), *(str(d) for d in domain[:1]))
@@ -123,17 +123,23 @@ class CasbinRoleFunction:
             self._manager = self._build()
 
     def reachable(self, name: str, domain: str = "") -> dict[str, int]:
-        """Every role `name` reaches (itself included) with its distance, for a plain role
-        manager with a matching function (what the indexed path needs)."""
-        cached = self._reach.get(name)
+        """Every role `name` reaches in `domain` (itself included) with its distance, for
+        managers without link conditions (what the indexed path needs). With pattern
+        domains, Casbin's manager for `domain` already holds the links of every domain
+        pattern matching it."""
+        key = (domain, name)
+        cached = self._reach.get(key)
         if cached is not None:
             return cached
         with self._lock:
-            dist = self._reachable(self._manager, _plain(name))
+            manager = self._manager
+            if hasattr(manager, "rm_map"):  # a domain manager: Casbin's per-domain manager
+                manager = manager._get_role_manager(domain)
+            dist = self._reachable(manager, _plain(name))
             self._bound_growth()
         if len(self._reach) >= _CACHE_LIMIT:
             self._reach.clear()
-        self._reach[name] = dist
+        self._reach[key] = dist
         return dist
 
     @staticmethod

@@ -35,15 +35,15 @@ def _role_builder(
 
 
 def _indexable_roles(model: ModelInfo) -> bool:
-    """Pattern roles on `g` without domains or conditions: the reachable roles of a name are
-    Casbin's own role graph, so the index can use them."""
+    """Declared functions on `g` whose reachable roles the index can take from Casbin's own
+    role manager: pattern roles without domains, or pattern domains without pattern roles.
+    Conditional links (their answer changes with the clock) stay on the generic path."""
     declared = model.functions.for_role("g")
-    return (
-        model.role_arity.get("g") == 2
-        and "g" not in model.role_params
-        and declared.domain_match is None
-        and declared.condition is None
-    )
+    if "g" in model.role_params or declared.condition is not None:
+        return False
+    if model.role_arity.get("g") == 2:
+        return declared.domain_match is None
+    return model.role_arity.get("g") == 3 and declared.match is None
 
 
 def content_digest(model: ModelInfo, rules: Iterable[Rule]) -> str:

@@ -111,6 +111,13 @@ VARIANTS = [
         member_patterns=("role1*", "client:*", "*", "al*"),
     ),
     Variant(
+        "pattern-domains-indexed",  # g.domain_match with r.dom == p.dom: the index
+        "g(r.sub, p.sub, r.dom) && r.dom == p.dom && keyMatch(r.obj, p.obj) && r.act == p.act",
+        domain=True,
+        role_domain=True,
+        functions="g.domain_match = keyMatch",
+    ),
+    Variant(
         "pattern-domains",  # g.domain_match = keyMatch: generic path, Casbin's domain manager
         "g(r.sub, p.sub, r.dom) && keyMatch(r.dom, p.dom) && keyMatch(r.obj, p.obj)"
         " && r.act == p.act",
