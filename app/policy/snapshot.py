@@ -218,8 +218,26 @@ class PolicySnapshot:
                 args.append(getattr(request, name))
         return args
 
+    def _as_named(self, request: DecisionRequest) -> DecisionRequest | None:
+        """A positional request of the main definition as named fields (for the index), when
+        every value is plain text and the tokens map to subject/resource/action(/domain)."""
+        values = request.values
+        fields = self.model.request_fields
+        if values is None or request.definition:
+            return None
+        if len(values) != len(fields) or not all(type(v) is str for v in values):
+            return None
+        named = dict(zip(fields, values, strict=True))
+        if set(named) - {"domain"} != {"subject", "resource", "action"}:
+            return None
+        return DecisionRequest.of(
+            named["subject"], named["resource"], named["action"], named.get("domain")
+        )
+
     def decide(self, request: DecisionRequest, *, explain: bool = False) -> Decision:
         indexed = self.indexed
+        if indexed is not None and request.values is not None:
+            request = self._as_named(request) or request
         if indexed is not None and not request.definition and request.values is None:
             self._check_domain(request, self.model.request_fields)
             allowed, index = indexed.check(
