@@ -1,9 +1,14 @@
 """The generic evaluation path: Casbin's own matcher and effect semantics over every rule.
 
-This is `CoreEnforcer.enforce_ex` with three changes: the `g` functions come from our frozen
-`RoleGraph` (no per-call mutation, no growth on unknown names), the first matching rule of the
-winning effect is remembered for `explain` (Casbin returns none for allow-and-deny models),
-and a matcher that reads a property the request lacks is reported, not crashed on.
+This is `CoreEnforcer.enforce_ex` with four changes: the `g` functions come from our frozen
+`RoleGraph` (no per-call mutation, no growth on unknown names) or, for role definitions with
+declared functions, from Casbin's own role manager behind a lock (`app.policy.casbin_roles`);
+the matcher is compiled to bytecode once (`app.policy.compiled`) instead of walked by
+simpleeval for every rule; the first matching rule of the winning effect is remembered for
+`explain` (Casbin returns none for allow-and-deny models); and a matcher that reads a
+property the request lacks is reported, not crashed on. One evaluator serves one
+request/policy/matcher definition (`r`/`p`/`m`, or `r2`/`p2`/`m2`: Casbin's enforce
+context), with the model's `e` effect for all of them, as Casbin does.
 It works for any model; the indexed path (where present) is only an optimisation of it.
 """
 
