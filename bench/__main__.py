@@ -16,8 +16,8 @@ from pathlib import Path
 from loguru import logger
 
 from bench import engines
-from bench.load import ASYNCIO_TOOL
-from bench.models import WRK_INSTALL_HINT, run_models, wrk_available
+from bench.load import ASYNCIO_TOOL, WRK_INSTALL_HINT, wrk_available
+from bench.models import run_models
 from bench.policies import SIZES, requests, write_policy
 from bench.report import (
     EngineRow,
