@@ -245,6 +245,13 @@ def _check_roles(
                 "[functions] (links are then valid only inside their time window)",
                 details={"file": source, "line": line, "ptype": ptype, "reason": "condition"},
             )
+        if declared.condition is not None and (declared.match or declared.domain_match):
+            number = declarations.lines.get(f"{ptype}.condition")
+            raise InvalidPolicy(
+                f"{source}:{number}: {ptype} cannot have both a link condition and pattern "
+                "matching (Casbin applies matching functions only to unconditional links)",
+                details={"file": source, "line": number, "ptype": ptype},
+            )
         if declared.condition is not None:
             want = CONDITIONS[declared.condition][1]
             if params.get(ptype, 0) != want:

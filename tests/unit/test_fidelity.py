@@ -125,6 +125,12 @@ def test_timed_roles_without_a_declared_condition_are_refused_naming_the_line() 
     assert "g.condition = timeMatch" in info.value.message
 
 
+def test_timed_roles_with_pattern_matching_are_refused() -> None:
+    declared = "[functions]\ng.condition = timeMatch\ng.match = keyMatch\n\n[policy_effect]"
+    with pytest.raises(InvalidPolicy, match="both a link condition and pattern matching"):
+        parse_model(TIMED.replace("[policy_effect]", declared))
+
+
 def test_timed_role_columns_are_not_a_domain() -> None:
     model = parse_model(
         TIMED.replace("[policy_effect]", "[functions]\ng.condition = timeMatch\n\n[policy_effect]")
