@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from app.administration.policies import PolicyAdministration
 from app.administration.reload import PolicyReloader
+from app.api.writes import Writes
 from app.audit.log import AuditLog
 from app.audit.writer import AuditWriter
 from app.cache.layer import CacheLayer, build_cache_layer
@@ -25,6 +26,7 @@ from app.config import Settings
 from app.decisions.permissions import PermissionService
 from app.decisions.service import DecisionService
 from app.observability.decision_log import DecisionLog, DecisionLogConfig
+from app.observability.health import DependencyMonitor
 from app.observability.metrics import Metrics
 from app.policy.engine import PolicyEngine
 from app.policy.snapshot import PolicySnapshot
@@ -34,6 +36,7 @@ from app.security.api_key import AdminApiKeyResolver
 from app.security.detection import Detector, Thresholds
 from app.security.principal import PrincipalResolver
 from app.store.database import Database
+from app.store.idempotency import IdempotencyStore
 from app.store.policy_rules import DatabaseRuleSource
 from app.store.redis import make_redis
 from app.store.revisions import DatabaseRevisionStore
@@ -41,6 +44,7 @@ from app.token_services import TokenComponents, install_tokens
 
 Closer = Callable[[], Awaitable[None]]
 RETENTION_EVERY_SECONDS = 3600.0
+CLOSE_STEP_SECONDS = 3.0
 
 
 @dataclass
@@ -62,6 +66,8 @@ class Services:
     decision_log: DecisionLog | None = None  # set when OMS_AUTH_DECISION_LOG_ENABLED
     audit_writer: AuditWriter | None = None  # token, login and alert events, off the path
     detector: Detector | None = None  # login failure bursts, mass permission changes
+    writes: Writes = field(init=False)  # admin writes: shielded, Idempotency-Key replays
+    monitor: DependencyMonitor = field(init=False)  # database/Redis state for /readyz
     _closers: list[Closer] = field(default_factory=list)
 
     def on_close(self, closer: Closer) -> None:
@@ -69,9 +75,14 @@ class Services:
         self._closers.append(closer)
 
     async def close(self) -> None:
+        """Run the closers; each gets `CLOSE_STEP_SECONDS` at most, so a dependency that
+        hangs (a database that went away) cannot hold the shutdown past its timeout."""
         for closer in reversed(self._closers):
             try:
-                await closer()
+                async with asyncio.timeout(CLOSE_STEP_SECONDS):
+                    await closer()
+            except TimeoutError:
+                logger.warning("shutdown.step_timed_out", step=getattr(closer, "__qualname__", "?"))
             except Exception:
                 logger.exception("shutdown.step_failed", step=repr(closer))
         self._closers.clear()
@@ -105,7 +116,12 @@ def build_decision_log(settings: Settings, metrics: Metrics) -> DecisionLog:
 
 async def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Services:
     metrics = metrics or Metrics()
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+    )
     loader = LintedLoader(settings.policy_dir, rule_sources(settings, db))
     engine = PolicyEngine(loader, DatabaseRevisionStore(db), metrics=metrics)
     redis = make_redis(settings)
@@ -136,6 +152,12 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
         db=db, engine=engine, audit=services.audit, db_is_source="db" in settings.policy_source
     )
     services.policy_reloader = PolicyReloader(engine=engine, db=db, audit=services.audit)
+    services.writes = Writes(IdempotencyStore(db, ttl_seconds=settings.idempotency_ttl))
+    services.monitor = DependencyMonitor(interval=settings.health_check_interval)
+    services.monitor.watch("database", db.ping)
+    if redis is not None:
+        services.monitor.watch("redis", redis.ping)
+    services.on_close(services.monitor.stop)
     services.principal_resolvers.append(AdminApiKeyResolver(settings.admin_api_key))
     if redis is not None:
         services.on_close(redis.aclose)

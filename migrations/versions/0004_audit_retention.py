@@ -5,8 +5,8 @@ in `audit_purges` (cut-off, who, when) inside its transaction, and the triggers 
 through only for events older than the cut-off of a purge active in that transaction (other
 transactions cannot see the uncommitted marker). Updates are still refused.
 
-Revision ID: 0003_audit_retention
-Revises: 0002_client_cut_off
+Revision ID: 0004_audit_retention
+Revises: 0003_idempotency_grace
 Create Date: 2026-11-30
 """
 
@@ -17,8 +17,8 @@ from alembic import op
 
 from app.store.models import BigId, UTCDateTime
 
-revision: str = "0003_audit_retention"
-down_revision: str | None = "0002_client_cut_off"
+revision: str = "0004_audit_retention"
+down_revision: str | None = "0003_idempotency_grace"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
