@@ -12,7 +12,6 @@ import orjson
 import typer
 
 from app.commands.common import fail, settings_or_exit
-from app.observability.decision_log import DecisionQuery, read_stream
 
 audit_cli = typer.Typer(help="The audit trail: export as JSON lines, apply retention.")
 
@@ -42,6 +41,8 @@ def decisions(
     ] = None,
 ) -> None:
     """Recent decisions from the decision-log stream file, newest first, as JSON lines."""
+    from app.observability.decision_log import DecisionQuery, read_stream
+
     if result is not None and result not in ("allow", "deny", "error"):
         fail("--result must be allow, deny or error")
     path = file
