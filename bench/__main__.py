@@ -26,8 +26,10 @@ from bench.report import (
     http_table,
     targets_table,
     tiers_table,
+    token_table,
 )
 from bench.tiers import run_tiers
+from bench.tokens import run_token_mode
 from bench.web import run_http, run_memory
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -84,6 +86,11 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test)")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP sections")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/")
+    parser.add_argument(
+        "--only-tokens",
+        action="store_true",
+        help="only the token-mode section (implies --no-docs)",
+    )
     args = parser.parse_args()
     logger.remove()  # the engine's own log lines would drown the tables
     budget = 0.3 if args.quick else 1.5
@@ -98,11 +105,14 @@ def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="oms-auth-bench-") as tmp:
         workdir = Path(tmp)
-        say("in-process check latency")
-        run_engines(results, workdir, budget)
-        say("cache tiers (11,000 rules)")
-        results.tiers = run_tiers(workdir, SIZES[1], budget=budget)
-        if not args.no_http:
+        if args.only_tokens:
+            args.no_docs = True
+        else:
+            say("in-process check latency")
+            run_engines(results, workdir, budget)
+            say("cache tiers (11,000 rules)")
+            results.tiers = run_tiers(workdir, SIZES[1], budget=budget)
+        if not args.no_http and not args.only_tokens:
             say(f"HTTP, 11,000 rules (load: {tool})")
             medium = write_policy(workdir / "http-medium", SIZES[1])
             results.http = run_http(
@@ -111,6 +121,12 @@ def main() -> int:
             say("memory and load time, 110,000 rules")
             large = write_policy(workdir / "http-large", SIZES[2])
             results.memory = run_memory(workdir, large, SIZES[2], seconds=seconds)
+        if not args.no_http:
+            say(f"token mode vs open mode, 11,000 rules (load: {tool})")
+            medium = write_policy(workdir / "token-medium", SIZES[1])
+            results.tokens = run_token_mode(
+                workdir, medium, SIZES[1], seconds=seconds, rounds=rounds, log=say
+            )
     say("")
     say(render_text(results))
     if not args.no_docs:
@@ -123,8 +139,11 @@ def main() -> int:
 
 
 def render_text(results: Results) -> str:
-    parts = ["TARGETS", targets_table(results), "", "IN-PROCESS CHECKS", engines_table(results)]
-    parts += ["", "CACHE TIERS (11,000 rules)", tiers_table(results)]
+    parts = ["TARGETS", targets_table(results)]
+    if results.engines:
+        parts += ["", "IN-PROCESS CHECKS", engines_table(results)]
+    if results.tiers:
+        parts += ["", "CACHE TIERS (11,000 rules)", tiers_table(results)]
     if results.http is not None:
         parts += ["", f"HTTP, 11,000 rules (load: {results.load_tool})", http_table(results.http)]
         b = results.http.batch
@@ -139,6 +158,8 @@ def render_text(results: Results) -> str:
             f"110,000 rules: RSS {m.rss_mb_ready:.0f} MB ready, {m.rss_mb_loaded:.0f} MB after "
             f"load; policy load {load:.2f} s; ready in {m.ready_seconds:.1f} s"
         )
+    if results.tokens is not None:
+        parts += ["", "TOKEN MODE vs OPEN MODE (11,000 rules)", token_table(results.tokens)]
     if results.missing:
         parts.append(f"not measured (not installed): {', '.join(results.missing)}")
     return "\n".join(parts)
