@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     rate_limit_login_user: str = "5/minute"
     rate_limit_refresh: str = "20/hour"
     rate_limit_check: str = "1000/minute"
+    # How long a process trusts what Redis last told it about a decision caller: its token's
+    # revocation state and its check-limit usage (0 = ask Redis on every request).
+    caller_cache_seconds: float = Field(default=1.0, ge=0, le=10)
     # Who may ask for decisions and permission listings: "open" (like OPA and Cerbos: any
     # caller that reaches the port, for deployments behind network controls) or "token" (a
     # bearer token or the admin API key; checks are then rate limited per caller). Unset =

@@ -184,9 +184,7 @@ class _Stats:
     errors: int = 0
 
 
-def _request_bytes(
-    host: str, path: str, body: str, headers: dict[str, str] | None = None
-) -> bytes:
+def _request_bytes(host: str, path: str, body: str, headers: dict[str, str] | None = None) -> bytes:
     payload = body.encode()
     extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     head = (

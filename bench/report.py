@@ -168,13 +168,12 @@ def _token_targets(report: TokenReport) -> list[Target]:
         r = report.row(name).result
         spread = r.p99_ms / r.p50_ms if r.p50_ms > 0 else float("inf")
         out.append(
-            Target(
-                f"{name} p99 vs p50 (32 connections)", "≤ 5x", f"{spread:.1f}x", spread <= 5
-            )
+            Target(f"{name} p99 vs p50 (32 connections)", "≤ 5x", f"{spread:.1f}x", spread <= 5)
         )
-    batch = report.row(BEARER_BATCH).result.requests_per_s / report.row(
-        OPEN_BATCH
-    ).result.requests_per_s
+    batch = (
+        report.row(BEARER_BATCH).result.requests_per_s
+        / report.row(OPEN_BATCH).result.requests_per_s
+    )
     out.append(
         Target("token 1000-check batch vs open, req/s", "≥ 0.8x", f"{batch:.2f}x", batch >= 0.8)
     )

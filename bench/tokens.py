@@ -198,7 +198,7 @@ def run_token_mode(
             (BEARER_BATCH, token_server, bearer),
         ]
         batches: dict[str, list[tuple[LoadResult, float]]] = {n: [] for n, *_ in batch_plan}
-        for i in range(rounds):
+        for _ in range(rounds):
             for name, server, headers in batch_plan:
                 before = server.cpu_seconds()
                 result = run_load(

@@ -40,7 +40,10 @@ async def _eventually(check: object, timeout: float = 10.0) -> None:
 async def test_revocation_survives_redis_flushdb(
     token_app_factory: AppFactory, database_url: str, redis_url: str
 ) -> None:
-    async with token_app_factory(database_url=database_url, redis_url=redis_url) as env:
+    # Which tier answers is the point here: no in-process window of recent lookups.
+    async with token_app_factory(
+        database_url=database_url, redis_url=redis_url, caller_cache_seconds=0
+    ) as env:
         revoked = await env.login("alice")
         stale = await env.login("bob")
         live = await env.login("carol")
