@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
@@ -63,7 +63,10 @@ async def admit_decision_caller(
     if services.settings.decision_auth_mode == "open":
         return None
     count = len(subjects)
-    admitted: tuple[Principal, int] | None = getattr(connection.state, "decision_caller", None)
+    # The scope's state dict itself: Starlette's `State` wrapper costs more than this whole
+    # function when the attribute is missing (it raises and catches an AttributeError).
+    state: dict[str, Any] = connection.scope.setdefault("state", {})
+    admitted: tuple[Principal, int] | None = state.get("decision_caller")
     if admitted is not None and admitted[1] >= count:
         return admitted[0]  # this request was admitted already (a fast-lane fallback)
 
@@ -73,7 +76,7 @@ async def admit_decision_caller(
     caller = await require_principal(
         await resolve_principal(services, connection, alongside=charge)
     )
-    connection.state.decision_caller = (caller, count)
+    state["decision_caller"] = (caller, count)
     return caller
 
 

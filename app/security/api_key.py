@@ -20,6 +20,7 @@ from app.security.principal import Alongside, Principal
 
 HEADER = "x-api-key"
 ACTOR = "api-key:admin"
+PRINCIPAL = Principal(subject=ACTOR, method="api_key", is_admin=True)  # frozen: shared
 
 
 def _digest(value: str) -> bytes:
@@ -43,7 +44,7 @@ class AdminApiKeyResolver:
             raise AuthenticationFailed(
                 "Invalid API key", headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
             )
-        principal = Principal(subject=ACTOR, method="api_key", is_admin=True)
+        principal = PRINCIPAL
         if alongside is not None:
             await alongside(principal)
         return principal

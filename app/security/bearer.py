@@ -41,7 +41,8 @@ async def verify_bearer(
 ) -> AccessClaims | None:
     """The request's access token claims (cached on the request), None when none was sent.
     `alongside(claims)` runs concurrently with the revocation lookup (see `TokenValidator`)."""
-    cached = getattr(connection.state, "access_claims", None)
+    state = connection.scope.setdefault("state", {})  # not `connection.state`: see principals
+    cached = state.get("access_claims")
     if isinstance(cached, AccessClaims):
         if alongside is not None:
             await alongside(cached)
@@ -57,7 +58,7 @@ async def verify_bearer(
         if exc.status == 401:
             exc.headers = {**exc.headers, **challenge("invalid_token")}
         raise
-    connection.state.access_claims = claims
+    state["access_claims"] = claims
     return claims
 
 

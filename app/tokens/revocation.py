@@ -113,6 +113,7 @@ class Revocations:
             if recent_seconds > 0
             else None
         )
+        self._counters: dict[str, Any] = {}
         self._generation = 0  # bumped by every local write: lookups older than it are stale
 
     @property
@@ -134,6 +135,11 @@ class Revocations:
         recent = self._recent
         if recent is None:
             return await self._check(refs)
+        if len(refs) == 1 and not self._pending:
+            known = recent.get(_key(refs[0]))
+            if known is not None:  # the common case, without copying (callers only read it)
+                self._count("recent")
+                return known
         state = RevocationState()
         misses: list[TokenRef] = []
         for ref in refs:
@@ -307,7 +313,10 @@ class Revocations:
 
     def _count(self, path: str) -> None:
         if self.metrics is not None:
-            self.metrics.revocation_lookups.labels(path=path).inc()
+            counter = self._counters.get(path)
+            if counter is None:
+                counter = self._counters[path] = self.metrics.revocation_lookups.labels(path=path)
+            counter.inc()
 
 
 def _key(ref: TokenRef) -> _RefKey:
