@@ -23,6 +23,7 @@ from app.errors import AuthzError, BatchTooLarge, DependencyUnavailable, Request
 from app.security.fingerprint import FINGERPRINT_HEADER
 from app.services import Services
 from app.tokens.claims import AccessClaims
+from app.tokens.validator import TokenValidator
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 
@@ -55,12 +56,17 @@ def result(outcome: AccessClaims | AuthzError) -> dict[str, Any]:
 async def validate(
     body: ValidateRequest, tokens: TokensDep, fingerprint: FingerprintHeader = None
 ) -> dict[str, Any]:
-    outcome = (
-        await tokens.service.validator.validate_many(
-            [body.token], [body.device_fingerprint or fingerprint], audience=body.audience
-        )
-    )[0]
-    return result(outcome)
+    validator = tokens.service.validator
+    return result(await _outcome(validator, body, body.device_fingerprint or fingerprint))
+
+
+async def _outcome(
+    validator: TokenValidator, body: ValidateRequest, fingerprint: str | None
+) -> AccessClaims | AuthzError:
+    try:
+        return await validator.validate(body.token, fingerprint=fingerprint, audience=body.audience)
+    except AuthzError as exc:
+        return exc
 
 
 @router.post(
@@ -98,11 +104,8 @@ async def _validate_fast(
         payload = _VALIDATE.validate_json(body)
     except BodyInvalid:
         return None
-    outcome = (
-        await services.tokens.service.validator.validate_many(
-            [payload.token], [payload.device_fingerprint or fingerprint], audience=payload.audience
-        )
-    )[0]
+    validator = services.tokens.service.validator
+    outcome = await _outcome(validator, payload, payload.device_fingerprint or fingerprint)
     # The response model's own serializer: exactly what the documented route sends.
     return _RESULT.dump_json(_RESULT.validate_python(result(outcome)), exclude_none=True)
 
