@@ -98,8 +98,16 @@ class Settings(BaseSettings):
     def _known_redis(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must be redis://HOST:PORT/DB, rediss://... or unix://...")
+        if not value.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
+            raise ValueError(
+                "must be redis://HOST:PORT/DB, rediss://..., unix://... or "
+                "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB]"
+            )
+        if value.startswith("redis+sentinel://"):
+            # Imported here: config is imported by everything, the Redis bindings only by some.
+            from app.store.redis import parse_sentinel_url
+
+            parse_sentinel_url(value)  # raises ValueError with the reason
         return value
 
     @field_validator(
