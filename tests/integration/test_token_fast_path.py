@@ -135,6 +135,14 @@ async def test_revocation_elsewhere_is_announced_to_other_instances(
                 assert (await check(second, headers)).status_code == 200  # kept for 10 s
                 second_services = second_app.state.services
                 revocations = second_services.tokens.service.revocations
+                channel = revocations.cache.channel
+                redis = second_services.redis
+
+                async def both_listen() -> bool:
+                    counts = await redis.pubsub_numsub(channel)
+                    return bool(counts and counts[0][1] >= 2)
+
+                await wait_for(both_listen, timeout=20)
                 heard = revocations._generation  # bumped only when told to forget
 
                 out = await first.http.post("/api/v1/auth/logout", headers=headers)
