@@ -165,6 +165,17 @@ def parse_plain_batch(body: bytes) -> list[DecisionRequest] | None:
         return None
     out: list[DecisionRequest] = []
     append = out.append
+    # One entity per distinct (kind, id) in the batch: they are immutable, and building one
+    # costs more than checking it (a batch repeats its action, often its subjects too).
+    entities: dict[tuple[str, str], Entity] = {}
+
+    def entity(value: str, kind: str) -> Entity:
+        key = (kind, value)
+        found = entities.get(key)
+        if found is None:
+            found = entities[key] = Entity(value, kind=kind)
+        return found
+
     for item in checks:
         if type(item) is not dict or item.get("explain") not in (None, False):
             return None
@@ -178,9 +189,9 @@ def parse_plain_batch(body: bytes) -> list[DecisionRequest] | None:
             return None
         append(
             DecisionRequest(
-                Entity(subject, kind="subject"),
-                Entity(resource, kind="resource"),
-                Entity(action, kind="action"),
+                entity(subject, "subject"),
+                entity(resource, "resource"),
+                entity(action, "action"),
                 domain,
             )
         )
