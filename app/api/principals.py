@@ -18,7 +18,10 @@ async def resolve_principal(
     services: Services, connection: HTTPConnection, *, alongside: Alongside | None = None
 ) -> Principal | None:
     for resolver in services.principal_resolvers:
-        principal = await resolver.resolve(connection, alongside=alongside)
+        if alongside is None:
+            principal = await resolver.resolve(connection)
+        else:
+            principal = await resolver.resolve(connection, alongside=alongside)
         if principal is not None:
             return principal
     return None
