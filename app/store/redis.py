@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 
 if TYPE_CHECKING:
@@ -94,3 +94,12 @@ def make_redis(settings: Settings) -> Redis | None:
         retry=Retry(NoBackoff(), 1),
         decode_responses=False,
     )
+
+
+async def close_redis(redis: Redis) -> None:
+    """Close the client, and with Sentinel the connections to the sentinels too."""
+    await redis.aclose()
+    pool = redis.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        for sentinel in pool.sentinel_manager.sentinels:
+            await sentinel.aclose()

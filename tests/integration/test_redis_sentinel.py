@@ -72,13 +72,13 @@ async def test_checks_survive_a_primary_failover(
         assert out.status_code == 204
         refused = await env.http.post("/api/v1/authz/check", json=CHECK, headers=headers)
         assert refused.status_code == 401 and refused.json()["error"]["code"] == "AUTH_005"
-        promoted = sentinel_set.client(new_primary)
         prefix = env.settings.key_prefix
+        with sentinel_set.client(new_primary) as promoted:
 
-        async def on_new_primary(pattern: str) -> bool:
-            return bool(await asyncio.to_thread(promoted.keys, f"{prefix}:{pattern}"))
+            async def on_new_primary(pattern: str) -> bool:
+                return bool(await asyncio.to_thread(promoted.keys, f"{prefix}:{pattern}"))
 
-        # (a write that met the old primary in the switch is retried by the cache)
-        await wait_for(lambda: on_new_primary("auth:revoked:*"), timeout=30)
-        await wait_for(lambda: on_new_primary("rate:checks:*"), timeout=30)
+            # (a write that met the old primary in the switch is retried by the cache)
+            await wait_for(lambda: on_new_primary("auth:revoked:*"), timeout=30)
+            await wait_for(lambda: on_new_primary("rate:checks:*"), timeout=30)
         assert not env.tokens.service.revocations.has_pending

@@ -58,10 +58,17 @@ class SentinelSet:
         return f"redis+sentinel://127.0.0.1:{self.sentinel_port}/{SERVICE}/0"
 
     def client(self, port: int) -> redis.Redis:
+        """A client the caller closes (`with set.client(port) as c:`)."""
         return redis.Redis(port=port, socket_timeout=2)
 
-    def sentinel(self) -> redis.Redis:
-        return redis.Redis(port=self.sentinel_port, socket_timeout=2, decode_responses=True)
+    def _ask(self, port: int, *command: str, decode: bool = False) -> object:
+        with redis.Redis(port=port, socket_timeout=2, decode_responses=decode) as client:
+            return client.execute_command(*command)
+
+    def _role(self, port: int) -> dict[str, object]:
+        with self.client(port) as client:
+            info: dict[str, object] = client.info("replication")
+            return info
 
     def start(self) -> None:
         binary = redis_server_binary()
@@ -87,28 +94,27 @@ class SentinelSet:
         self.processes.append(subprocess.Popen(args, stdout=out, stderr=out))
 
     def _replica_in_sync(self, port: int) -> bool:
-        info = self.client(port).info("replication")
-        return bool(info.get("master_link_status") == "up")
+        return self._role(port).get("master_link_status") == "up"
 
     def _sentinel_replicas(self) -> list[dict[str, str]]:
-        replicas: list[dict[str, str]] = self.sentinel().execute_command(
-            "SENTINEL", "REPLICAS", SERVICE
-        )
-        return [r for r in replicas if "s_down" not in r.get("flags", "")]
+        found = self._ask(self.sentinel_port, "SENTINEL", "REPLICAS", SERVICE, decode=True)
+        assert isinstance(found, list)
+        return [r for r in found if "s_down" not in r.get("flags", "")]
 
     def primary_port(self) -> int:
-        _host, port = self.sentinel().execute_command(
-            "SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE
+        address = self._ask(
+            self.sentinel_port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE, decode=True
         )
-        return int(port)
+        assert isinstance(address, list)
+        return int(address[1])
 
     def failover(self) -> int:
         """Promote the replica; returns the new primary's port once it acts as one."""
         old = self.primary_port()
-        self.sentinel().execute_command("SENTINEL", "FAILOVER", SERVICE)
+        self._ask(self.sentinel_port, "SENTINEL", "FAILOVER", SERVICE)
         _wait(lambda: self.primary_port() != old, "the sentinel names a new primary")
         new = self.primary_port()
-        _wait(lambda: self.client(new).info("replication")["role"] == "master", "promotion")
+        _wait(lambda: self._role(new).get("role") == "master", "promotion")
         return new
 
     def cleanup(self) -> None:
