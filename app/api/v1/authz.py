@@ -57,6 +57,9 @@ async def check(
 
 
 def _subject_of(item: CheckItem) -> str:
+    """Whom the check asks about (the first value when the request is given by position)."""
+    if item.subject is None:
+        return str(item.values[0]) if item.values else ""
     return item.subject if isinstance(item.subject, str) else item.subject.id
 
 
