@@ -2,7 +2,7 @@
 
 A rule change committed for instance A (rules and `bump_revision` in one transaction, then
 announced with `app.cache.sync.publish_revision`, as the admin API's reload does) flips the
-decision on instance B (how soon is measured in `make bench`), and its removal flips it back; B never answers from
+decision on instance B, and its removal flips it back; B never answers from
 an older revision once it has answered from the newer one. With Redis stopped, the database
 poll carries the change instead.
 """
