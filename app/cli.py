@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from app.commands.auth import auth_cli
 from app.commands.common import fail, settings_or_exit
+from app.commands.observe import audit_cli, decisions
 from app.commands.policy import policy_cli
 from app.errors import AuthzError
 
@@ -30,6 +32,8 @@ cli = typer.Typer(
 )
 cli.add_typer(policy_cli, name="policy")
 cli.add_typer(auth_cli)  # users, clients, keys
+cli.add_typer(audit_cli, name="audit")
+cli.command("decisions")(decisions)
 
 
 @cli.command()
@@ -97,6 +101,13 @@ def check(
     action: str,
     domain: Annotated[str | None, typer.Option(help="Domain, for models with domains")] = None,
     explain: Annotated[bool, typer.Option(help="Print the deciding rule and role path")] = False,
+    definition: Annotated[
+        str | None, typer.Option(help='Request/policy/matcher set, e.g. "r2" for r2/p2/m2')
+    ] = None,
+    context: Annotated[
+        list[str] | None,
+        typer.Option(help="Another request token, TOKEN=VALUE (repeatable)"),
+    ] = None,
 ) -> None:
     """Decide one request against the configured policy, without a running server.
 
@@ -116,9 +127,15 @@ def check(
 
         model, rules = PolicyLoader(settings.policy_dir, rule_sources(settings, db)).read()
         snapshot = PolicySnapshot.build(model, rules, revision=0)
-        decision = snapshot.decide(
-            DecisionRequest.of(subject, resource, action, domain), explain=explain
+        pairs = [item.partition("=") for item in context or []]
+        if any(not key or not eq for key, eq, _ in pairs):
+            fail("--context takes TOKEN=VALUE")
+        request = replace(
+            DecisionRequest.of(subject, resource, action, domain),
+            context={key: value for key, _, value in pairs} or None,
+            definition=definition,
         )
+        decision = snapshot.decide(request, explain=explain)
     except AuthzError as exc:
         fail(exc.message)
     finally:

@@ -8,16 +8,18 @@ own error in place, the others are answered.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
+from starlette.requests import HTTPConnection
 
 from app.api.deps import DecisionsDep, ServicesDep, SettingsDep
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
-from app.api.principals import DecisionCaller, charge_checks
+from app.api.principals import DecisionCaller, admit_decision_caller
 from app.api.schemas.common import Identifier, Properties, refuse_large_batch
 from app.decisions.service import DecisionResult, DecisionService
 from app.errors import (
@@ -27,6 +29,7 @@ from app.errors import (
     RateLimited,
     RequestInvalid,
 )
+from app.observability.decision_log import set_kind
 from app.policy.request import DecisionRequest, Entity
 from app.services import Services
 
@@ -74,12 +77,28 @@ class EvaluationRequest(BaseModel):
             ),
             action=Entity(self.action.name, None, self.action.properties, kind="action"),
             domain=_domain(self.context),
+            context=self.context or None,
+            definition=_definition(self.context),
         )
 
 
 def _domain(context: dict[str, Any] | None) -> str | None:
     value = (context or {}).get("domain")
     return value if isinstance(value, str) and value else None
+
+
+def _definition(context: dict[str, Any] | None) -> str | None:
+    """`context.definition` ("r2" or "2") selects the model's r2/p2/m2; tokens other than
+    subject/resource/action/domain are read from `context` by name."""
+    value = (context or {}).get("definition")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"r?[0-9]{0,3}", value):
+        raise RequestInvalid(
+            'context.definition must name a request definition such as "r2"',
+            details={"fields": [{"field": "context.definition", "message": "like r2"}]},
+        )
+    return value
 
 
 class EvaluationsOptions(BaseModel):
@@ -141,9 +160,14 @@ def _item_error(status: int, message: str) -> dict[str, Any]:
     summary="AuthZEN Access Evaluation",
 )
 async def evaluation(
-    body: EvaluationRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
+    body: EvaluationRequest,
+    decisions: DecisionsDep,
+    caller: DecisionCaller,
+    services: ServicesDep,
+    request: Request,
 ) -> dict[str, Any]:
-    await charge_checks(services, caller, 1)
+    await admit_decision_caller(services, request, (body.subject.id,))
+    set_kind("authzen")
     return _answer(await decisions.check(body.to_request()))
 
 
@@ -153,13 +177,30 @@ async def evaluation(
     summary="AuthZEN Access Evaluations (batch with defaults and short-circuit semantics)",
 )
 async def evaluations(
-    body: EvaluationsRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
+    body: EvaluationsRequest,
+    decisions: DecisionsDep,
+    caller: DecisionCaller,
+    services: ServicesDep,
+    request: Request,
 ) -> dict[str, Any]:
-    await charge_checks(services, caller, max(1, len(body.evaluations or ())))
+    await admit_decision_caller(services, request, _subjects(body))
     return await _evaluations(body, decisions)
 
 
+def _subjects(body: EvaluationsRequest) -> list[str]:
+    """The subject id each evaluation asks about (one per evaluation, at least one)."""
+    default = body.subject or {}
+    items = body.evaluations or [{}]
+    out = []
+    for item in items:
+        subject = item.get("subject") or default
+        ident = subject.get("id") if isinstance(subject, dict) else None
+        out.append(ident if isinstance(ident, str) else "")
+    return out
+
+
 async def _evaluations(body: EvaluationsRequest, decisions: DecisionService) -> dict[str, Any]:
+    set_kind("authzen")
     defaults = {
         "subject": body.subject,
         "action": body.action,
@@ -204,6 +245,8 @@ def _merge(defaults: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
 def _parse(data: dict[str, Any]) -> DecisionRequest | RequestInvalid:
     try:
         return EvaluationRequest.model_validate(data).to_request()
+    except RequestInvalid as exc:
+        return exc
     except ValidationError as exc:
         fields = [
             {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
@@ -238,19 +281,26 @@ _EVALUATION = TypeAdapter(EvaluationRequest)
 _EVALUATIONS = TypeAdapter(EvaluationsRequest)
 
 
-async def _evaluation_fast(services: Services, body: bytes) -> bytes | None:
+async def _evaluation_fast(
+    services: Services, body: bytes, connection: HTTPConnection
+) -> bytes | None:
     try:
         payload = _EVALUATION.validate_json(body)
     except ValidationError:
         return None
+    await admit_decision_caller(services, connection, (payload.subject.id,))
+    set_kind("authzen")
     return orjson.dumps(_answer(await services.decisions.check(payload.to_request())))
 
 
-async def _evaluations_fast(services: Services, body: bytes) -> bytes | None:
+async def _evaluations_fast(
+    services: Services, body: bytes, connection: HTTPConnection
+) -> bytes | None:
     try:
         payload = _EVALUATIONS.validate_json(body)
     except ValidationError:
         return None
+    await admit_decision_caller(services, connection, _subjects(payload))
     return orjson.dumps(await _evaluations(payload, services.decisions))
 
 
