@@ -563,8 +563,15 @@ class Run:
             result.problems.append(f"write answered {status}: present={present}, {audited=}")
         if not succeeded and (present or audited):
             result.problems.append(f"write answered {status}: present={present}, {audited=}")
-        retry = await self._put(url + f"/api/v1/roles/{role}/members/{subject}", headers)
-        result.count("admin write retry", retry)
+        started = time.monotonic()
+        while True:  # a client retries as told: 409 + Retry-After means "still in progress"
+            retry = await self._put(url + f"/api/v1/roles/{role}/members/{subject}", headers)
+            result.count("admin write retry", retry)
+            if retry is None or retry.status_code != 409 or "retry-after" not in retry.headers:
+                break
+            if time.monotonic() - started > RECOVERY_DEADLINE:
+                break
+            await asyncio.sleep(float(retry.headers["retry-after"]))
         present, audited = self._write_state(subject, role)
         if retry is None or retry.status_code not in (200, 201) or not present or audited != 1:
             retried = "timeout" if retry is None else retry.status_code

@@ -30,7 +30,7 @@ from app.api.errors import error_response
 from app.errors import AuthzError, Conflict, IdempotencyMismatch, RequestInvalid
 from app.security.principal import Principal
 from app.store.availability import is_unavailable
-from app.store.idempotency import IdempotencyStore
+from app.store.idempotency import STALE_RESERVATION_SECONDS, IdempotencyStore
 
 HEADER = "idempotency-key"
 REPLAYED = "Idempotent-Replayed"
@@ -75,9 +75,16 @@ async def _shielded(job: Callable[[], Awaitable[Response]]) -> Response:
             raise asyncio.CancelledError from None
 
 
+# A reservation whose release failed (database down) is released again in the background, so
+# a retry after the outage is not told "still in progress" until the stale takeover.
+RELEASE_RETRY_LIMIT = 1000  # pending background releases; beyond it the stale takeover acts
+RELEASE_RETRY_SECONDS = STALE_RESERVATION_SECONDS / 2  # never races a later takeover
+
+
 class Writes:
     def __init__(self, store: IdempotencyStore) -> None:
         self.store = store
+        self._releases: set[asyncio.Task[None]] = set()
 
     async def run(self, request: Request, principal: Principal, work: Work) -> Response:
         key = request.headers.get(HEADER)
@@ -134,3 +141,23 @@ class Writes:
                 cause=type(cause).__name__,
                 unavailable=is_unavailable(exc),
             )
+            if len(self._releases) < RELEASE_RETRY_LIMIT:
+                task = asyncio.create_task(self._release_later(scope, key))
+                self._releases.add(task)
+                task.add_done_callback(self._releases.discard)
+
+    async def _release_later(self, scope: str, key: str) -> None:
+        """Retry the release with backoff until it works (the failed write never committed,
+        so its key must not stay "in progress")."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RELEASE_RETRY_SECONDS
+        delay = 0.25
+        while loop.time() < deadline:
+            await asyncio.sleep(delay)
+            try:
+                await self.store.release(scope=scope, key=key)
+            except Exception:
+                delay = min(delay * 2, 2.0)
+                continue
+            logger.info("admin.idempotency.released_late")
+            return
