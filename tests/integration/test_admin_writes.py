@@ -148,3 +148,36 @@ async def test_a_cancelled_request_still_completes_its_write(
         retry = await client.post("/api/v1/policies", json=RULE, headers=headers)
     assert retry.status_code == 201 and retry.headers["Idempotent-Replayed"] == "true"
     assert await counts(admin_app) == (rules + 1, audit + 1, revision + 1)
+
+
+async def test_a_key_whose_release_failed_is_released_once_the_database_answers(
+    client: httpx.AsyncClient, admin_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write failed and its key could not be released (database down at that moment):
+    it is released in the background, so a retry is not told "in progress" for minutes."""
+    writes = _services(admin_app).writes
+    store = writes.store
+    reservation = await store.reserve(scope="ops", key="k-outage", request_hash="h")
+    assert reservation.new
+    real_release = store.release
+    failures = 0
+
+    async def release_after_an_outage(*, scope: str, key: str) -> None:
+        nonlocal failures
+        if failures < 2:  # the database is still down for the first two attempts
+            failures += 1
+            raise ConnectionError("database unavailable")
+        await real_release(scope=scope, key=key)
+
+    monkeypatch.setattr(store, "release", release_after_an_outage)
+    await writes._forget("ops", "k-outage", ConnectionError("database unavailable"))
+    assert failures == 1  # the immediate release failed
+
+    async def released() -> bool:
+        async with _services(admin_app).db.transaction() as s:
+            rows = await s.execute(select(IdempotencyKey).where(IdempotencyKey.key == "k-outage"))
+            return rows.first() is None
+
+    await wait_for(released, timeout=20)
+    assert failures == 2
+    assert (await store.reserve(scope="ops", key="k-outage", request_hash="h")).new
