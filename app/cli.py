@@ -15,6 +15,7 @@ import typer
 
 from app.commands.auth import auth_cli
 from app.commands.common import fail, settings_or_exit
+from app.commands.failures import GuardedGroup
 from app.commands.policy import policy_cli
 from app.config import Settings
 from app.errors import AuthzError
@@ -25,7 +26,43 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Every command, added here or later, fails with one line and exit code 2.
+    cls=GuardedGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("oms-auth")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"oms-auth {_version()}")
+        raise typer.Exit(0)
+
+
+@cli.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+) -> None:
+    """Policy-engine based authorization service.
+
+    Settings come from OMS_AUTH_* variables (see the README). Commands that use the database
+    need `oms-auth migrate` first; only `migrate` creates an SQLite file.
+    """
+
+
 cli.add_typer(policy_cli, name="policy")
 cli.add_typer(auth_cli)  # users, clients, keys
 
@@ -36,7 +73,10 @@ def migrate() -> None:
     from app.store.database import redacted
     from app.store.schema import head_revision, upgrade
 
+    from app.store.database import create_missing_sqlite
+
     settings = settings_or_exit()
+    create_missing_sqlite(True)
     try:
         upgrade(settings.database_url)
     except Exception as exc:
@@ -63,6 +103,26 @@ async def _preflight(settings: Settings) -> None:
         await services.close()
 
 
+def _port_is_free(host: str, port: int) -> None:
+    """Fail fast, before loading anything, when the address is taken (another instance)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        fail(f"cannot bind {host}:{port}: {exc} (OMS_AUTH_HOST)")
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            fail(
+                f"{host}:{port} is already in use ({exc.strerror}): is oms-auth already "
+                "running? Stop it, or pick another port with OMS_AUTH_PORT / --port"
+            )
+
+
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (OMS_AUTH_HOST)")] = None,
@@ -75,6 +135,7 @@ def serve(
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = settings_or_exit(**overrides)
+    _port_is_free(settings.host, settings.port)
     asyncio.run(_preflight(settings))
     uvicorn.run(
         create_app(settings),

@@ -20,7 +20,7 @@ from app.api.deps import EngineDep, ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
 from app.api.responses import FastJSONResponse
-from app.api.schemas.admin import MembersOut, ReloadOut, RuleIn, RulePage, WriteOut
+from app.api.schemas.admin import MembersOut, ReloadOut, RemoveOut, RuleIn, RulePage, WriteOut
 from app.api.schemas.common import Identifier
 from app.errors import (
     AuthenticationFailed,
@@ -104,15 +104,15 @@ async def add_policy(body: RuleIn, principal: PolicyAdmin, admin: AdminDep) -> W
 
 @router.delete(
     "/policies",
-    response_model=WriteOut,
+    response_model=RemoveOut,
     responses=error_responses(*_AUTH, InvalidPolicy, NotFound, Conflict, RequestInvalid),
     summary="Remove a stored rule (rules from files are edited in the files)",
 )
-async def remove_policy(body: RuleIn, principal: PolicyAdmin, admin: AdminDep) -> WriteOut:
+async def remove_policy(body: RuleIn, principal: PolicyAdmin, admin: AdminDep) -> RemoveOut:
     result = await admin.remove_rule(
         body.ptype, body.rule, actor=principal.subject, request_id=request_id_var.get()
     )
-    return WriteOut.of(result)
+    return RemoveOut.of(result)
 
 
 @router.get(
@@ -156,7 +156,7 @@ async def put_member(
 
 @router.delete(
     "/roles/{role}/members/{subject}",
-    response_model=WriteOut,
+    response_model=RemoveOut,
     responses=error_responses(*_AUTH, RoleNotFound, NotFound, Conflict, RequestInvalid),
     summary="Take the role away from `subject`",
 )
@@ -166,11 +166,11 @@ async def delete_member(
     role: Annotated[Identifier, Path()],
     subject: Annotated[Identifier, Path()],
     domain: DomainQuery = None,
-) -> WriteOut:
+) -> RemoveOut:
     result = await admin.remove_member(
         role, subject, domain, actor=principal.subject, request_id=request_id_var.get()
     )
-    return WriteOut.of(result)
+    return RemoveOut.of(result)
 
 
 @router.post(

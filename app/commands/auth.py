@@ -20,6 +20,7 @@ import typer
 from app.audit.log import AuditLog
 from app.cache.sync import announce_current_revision
 from app.commands.common import cli_audit, fail, settings_or_exit
+from app.commands.failures import describe_failure
 from app.config import Settings
 from app.errors import AuthzError
 from app.security.client_secrets import hash_client_secret, new_client_secret
@@ -63,7 +64,7 @@ def _run(work: Callable[[Settings, Database], Awaitable[T]]) -> T:
     except typer.Exit:
         raise
     except Exception as exc:
-        fail(f"{type(exc).__name__}: {exc}")
+        fail(describe_failure(exc))
 
 
 def _echo_json(value: Any) -> None:
