@@ -7,6 +7,7 @@ value stops the process at start with one line naming the variable, never later.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -35,6 +36,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./var/oms_auth.db"
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    # Seconds a request waits for a pooled PostgreSQL connection before failing with 503.
+    db_pool_timeout: float = Field(default=5.0, gt=0, le=120)
     redis_url: str | None = None
     redis_pool_size: int = Field(default=50, ge=1, le=1000)
 
@@ -51,6 +54,9 @@ class Settings(BaseSettings):
     key_dir: Path | None = None
     encryption_key: SecretStr | None = None
     bootstrap_admin: SecretStr | None = None
+    # The policy role the bootstrap admin is given (a `g` rule in the database), so its
+    # roles, v2 scope and admin flag agree. Empty = the admin flag only.
+    bootstrap_admin_role: str = Field(default="admin", pattern=r"^([A-Za-z0-9_.@+:-]{1,255})?$")
     admin_api_key: SecretStr | None = None
     require_https: bool = False
     # argon2id cost for user passwords (RFC 9106 "low memory" profile by default).
@@ -80,7 +86,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
 
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_json: bool = True
+    # JSON lines for machines; unset = JSON unless stdout is a terminal (then a readable
+    # console format and a start banner).
+    log_json: bool | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -158,6 +166,14 @@ class Settings(BaseSettings):
         return "token" if self.environment == "production" else "open"
 
     @property
+    def logs_as_json(self) -> bool:
+        if self.log_json is not None:
+            return self.log_json
+        import sys
+
+        return not sys.stdout.isatty()
+
+    @property
     def redis_enabled(self) -> bool:
         return self.redis_url is not None
 
@@ -167,12 +183,48 @@ class Settings(BaseSettings):
         return f"{self.service_name}:{self.cache_version}"
 
 
+ENV_PREFIX = "OMS_AUTH_"
+# Variables with the prefix that are not settings of the service (the test suite's own).
+_NOT_SETTINGS = ("OMS_AUTH_TEST_",)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """`OMS_AUTH_*` variables that name no setting (a typo is otherwise silently ignored),
+    each with the closest setting when one is near: `OMS_AUTH_DATABSE_URL (did you mean
+    OMS_AUTH_DATABASE_URL?)`."""
+    import difflib
+    import os
+
+    known = [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+    found = []
+    for name in sorted(os.environ if environ is None else environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper.startswith(_NOT_SETTINGS):
+            continue
+        if upper in known:
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
+        found.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return found
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, turning validation errors into one line."""
+    """Build settings from the environment, turning validation errors into one line.
+
+    An unknown `OMS_AUTH_*` variable stops a production instance here; elsewhere it is
+    reported as a warning at start (see `unknown_variables`)."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
+    if settings.environment == "production":
+        unknown = unknown_variables()
+        if unknown:
+            raise ConfigError(
+                f"unknown setting {', '.join(unknown)}: remove or correct it "
+                "(refused when OMS_AUTH_ENVIRONMENT=production)"
+            )
+    return settings
 
 
 def describe_validation_error(exc: ValidationError) -> str:

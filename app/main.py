@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        remove_sink = setup_logging(level=settings.log_level, json=settings.log_json)
+        remove_sink = setup_logging(level=settings.log_level, json=settings.logs_as_json)
         services = await build_services(settings, metrics=metrics)
         try:
             await _check_schema(services)

@@ -76,7 +76,11 @@ def rule_sources(settings: Settings, db: Database) -> list[RuleSource]:
 
 async def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Services:
     metrics = metrics or Metrics()
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        pool_timeout=settings.db_pool_timeout,
+    )
     loader = LintedLoader(settings.policy_dir, rule_sources(settings, db))
     engine = PolicyEngine(loader, DatabaseRevisionStore(db), metrics=metrics)
     redis = make_redis(settings)

@@ -8,7 +8,7 @@ from typing import NoReturn
 import typer
 
 from app.audit.note import AuditNote
-from app.config import ConfigError, Settings, load_settings
+from app.config import ConfigError, Settings, load_settings, unknown_variables
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -19,9 +19,12 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 def settings_or_exit(**overrides: object) -> Settings:
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except ConfigError as exc:
         fail(str(exc))
+    for name in unknown_variables():
+        typer.echo(f"warning: {name} is not a setting; it is ignored", err=True)
+    return settings
 
 
 def cli_actor() -> str:
