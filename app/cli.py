@@ -70,10 +70,8 @@ cli.add_typer(auth_cli)  # users, clients, keys
 @cli.command()
 def migrate() -> None:
     """Create or upgrade the database schema to the latest revision."""
-    from app.store.database import redacted
+    from app.store.database import create_missing_sqlite, redacted
     from app.store.schema import head_revision, upgrade
-
-    from app.store.database import create_missing_sqlite
 
     settings = settings_or_exit()
     create_missing_sqlite(True)

@@ -61,7 +61,7 @@ async def _check_schema(services: Services) -> None:
 
 def base_url(settings: Settings) -> str:
     host = settings.host
-    if host in ("0.0.0.0", "::", ""):
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a wildcard bind is reached on loopback
         host = "127.0.0.1"
     elif ":" in host:
         host = f"[{host}]"
