@@ -7,15 +7,14 @@ talk to an app in-process (tests), or any httpx transport.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
-
-import asyncio
-import threading
-import time
 
 import httpx
 
