@@ -15,7 +15,12 @@ from app.api import admin, audit, authzen, health, oauth
 from app.api.errors import install_error_handlers
 from app.api.fastlane import FastLane
 from app.api.middleware import RequestContextMiddleware
-from app.api.openapi import API_DESCRIPTION, OPENAPI_TAGS, document_validation_errors
+from app.api.openapi import (
+    API_DESCRIPTION,
+    OPENAPI_TAGS,
+    complete_examples,
+    document_validation_errors,
+)
 from app.api.responses import FastJSONResponse
 from app.api.v1 import auth as v1_auth
 from app.api.v1 import authz as v1_authz
@@ -108,7 +113,7 @@ def _document_errors(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_validation_errors(build())
+            app.openapi_schema = complete_examples(document_validation_errors(build()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
