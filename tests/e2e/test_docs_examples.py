@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,5 +96,6 @@ def test_document_examples_run(document: Path, tmp_path: Path) -> None:
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env["PYTHONPATH"] = str(REPO)
         for snippet in _runnable(document):
-            print(f"running {snippet.where}", flush=True)
+            started = time.monotonic()
             _run(snippet, for_port(snippet.code, port), workdir, env)
+            print(f"{snippet.where}: {time.monotonic() - started:.1f} s", flush=True)
