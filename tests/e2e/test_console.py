@@ -34,7 +34,7 @@ def test_json_when_not_a_terminal_and_unknown_variables_reported(tmp_path: Path)
 
 def test_unknown_variable_stops_production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMS_AUTH_DATABSE_URL", "x")
-    with pytest.raises(ConfigError, match="OMS_AUTH_DATABSE_URL .did you mean"):
+    with pytest.raises(ConfigError, match=r"OMS_AUTH_DATABSE_URL .did you mean"):
         load_settings(
             environment="production",
             encryption_key="k" * 40,

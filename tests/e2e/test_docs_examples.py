@@ -10,10 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.support.server import REPO, cli_env, free_port, serve
-from tests.support.snippets import Snippet, SnippetError, extract, for_port
+from tests.support.snippets import Snippet, SnippetError, extract, for_port, output_mismatch
 
 pytestmark = pytest.mark.e2e
 
@@ -39,17 +40,29 @@ def test_the_readme_has_runnable_examples() -> None:
 def test_no_run_needs_a_reason(tmp_path: Path) -> None:
     doc = tmp_path / "x.md"
     doc.write_text("text\n\n```sh no-run\nmake run\n```\n")
-    with pytest.raises(SnippetError, match="x.md:3: `no-run` needs a reason"):
+    with pytest.raises(SnippetError, match=r"x\.md:3: `no-run` needs a reason"):
         extract(doc)
     doc.write_text("```sh no-run: starts a server\nmake run\n```\n```json\n{}\n```\n")
     first, second = extract(doc)
     assert not first.runs and first.reason == "starts a server" and not second.runs
+    doc.write_text(
+        '```sh\necho \'{"id": "dec_1", "n": [1]}\'\n```\n```json output\n'
+        '{"id": "dec_…", "n": [1]}\n```\n'
+    )
+    (block, shown) = extract(doc)
+    assert block.expected is not None and not shown.runs
+    expected = orjson.loads(block.expected)
+    assert output_mismatch(expected, {"id": "dec_9", "n": [1]}) is None
+    assert output_mismatch(expected, {"id": "req_9", "n": [1]}) == "$.id: 'dec_…', got 'req_9'"
+    assert output_mismatch(expected, {"id": "dec_9", "n": [2]}) is not None
+    assert output_mismatch(expected, {"id": "dec_9"}) is not None
     assert for_port("curl localhost:8001/x http://127.0.0.1:8001", 5555) == (
         "curl localhost:5555/x http://127.0.0.1:5555"
     )
 
 
 def _run(snippet: Snippet, code: str, workdir: Path, env: dict[str, str]) -> None:
+    """Run one block; it must exit 0 and print its documented output, if any."""
     if snippet.language == "sh":
         command = ["bash", "-euo", "pipefail", "-c", code]
     else:
@@ -71,6 +84,13 @@ def _run(snippet: Snippet, code: str, workdir: Path, env: dict[str, str]) -> Non
         f"--- block ---\n{code}--- stdout ---\n{done.stdout[-4000:]}\n"
         f"--- stderr ---\n{done.stderr[-4000:]}"
     )
+    if snippet.expected is not None:
+        try:
+            actual = orjson.loads(done.stdout)
+        except orjson.JSONDecodeError:
+            actual = done.stdout
+        mismatch = output_mismatch(orjson.loads(snippet.expected), actual)
+        assert mismatch is None, f"{snippet.where}: output differs from the README: {mismatch}"
 
 
 @pytest.mark.slow

@@ -65,9 +65,12 @@ async def test_every_operation_has_examples(client: httpx.AsyncClient) -> None:
                     elif path.startswith(("/api/", "/access/")) and media == "application/json":
                         for example in examples:
                             error = example.get("error") if isinstance(example, dict) else None
-                            if isinstance(error, dict) and error.get("code") == "REQ_001":
-                                if not error["details"].get("fields"):
-                                    problems.append(f"{where}: REQ_001 example has no details")
+                            if (
+                                isinstance(error, dict)
+                                and error.get("code") == "REQ_001"
+                                and not error["details"].get("fields")
+                            ):
+                                problems.append(f"{where}: REQ_001 example has no details")
     assert operations >= 30
     assert problems == [], "\n".join(problems)
 

@@ -5,6 +5,9 @@ A fenced block runs when its info string starts with `sh`, `bash`, `shell` or `p
 
     ```sh no-run: starts a second copy of the service on the human's port
 
+A ```` ```json output ```` block right after a running block is what that block prints: its
+output must be that JSON (see `output_mismatch`).
+
 Blocks of a document run in order, sharing one fresh state: a temporary folder holding a
 copy of `policies/`, a migrated SQLite database and one real `oms-auth serve` on a free
 port. `localhost:8001` / `127.0.0.1:8001` in a block are rewritten to that port.
@@ -16,8 +19,9 @@ import ast
 import asyncio
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 RUN_LANGUAGES = {"sh": "sh", "bash": "sh", "shell": "sh", "python": "python", "py": "python"}
 _FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>[^`\n]*)$")
@@ -32,6 +36,7 @@ class Snippet:
     code: str
     runs: bool
     reason: str = ""  # why a block does not run
+    expected: str | None = None  # a ```json output block right after it: what it prints
 
     @property
     def where(self) -> str:
@@ -59,7 +64,11 @@ def extract(document: Path) -> list[Snippet]:
         while j < len(lines) and not lines[j].strip().startswith(fence[0] * len(fence)):
             body.append(lines[j])
             j += 1
-        out.append(_snippet(document, i + 1, info, "\n".join(body) + "\n"))
+        snippet = _snippet(document, i + 1, info, "\n".join(body) + "\n")
+        if info.split()[:2] == ["json", "output"] and out and out[-1].runs:
+            previous = out.pop()
+            out.append(replace(previous, expected=snippet.code))
+        out.append(snippet)
         i = j + 1
     return out
 
@@ -80,6 +89,35 @@ def _snippet(document: Path, line: int, info: str, code: str) -> Snippet:
             )
         return Snippet(document, line, language, code, runs=False, reason=reason)
     return Snippet(document, line, language, code, runs=True)
+
+
+def output_mismatch(expected: Any, actual: Any, where: str = "$") -> str | None:
+    """Where `actual` (a block's JSON output) differs from the documented one, or None.
+    Objects need the same keys, arrays the same length; a documented string with `…`
+    matches any text starting with what precedes the `…` (ids, timestamps)."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict) or set(expected) != set(actual):
+            got = sorted(actual) if isinstance(actual, dict) else type(actual).__name__
+            return f"{where}: keys {sorted(expected)} documented, got {got}"
+        for key, value in expected.items():
+            found = output_mismatch(value, actual[key], f"{where}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return f"{where}: {expected!r} documented, got {actual!r}"
+        for n, (e, a) in enumerate(zip(expected, actual, strict=True)):
+            found = output_mismatch(e, a, f"{where}[{n}]")
+            if found:
+                return found
+        return None
+    if isinstance(expected, str) and "…" in expected and isinstance(actual, str):
+        prefix = expected.split("…", 1)[0]
+        return None if actual.startswith(prefix) else f"{where}: {expected!r}, got {actual!r}"
+    if expected != actual or type(expected) is not type(actual):
+        return f"{where}: {expected!r} documented, got {actual!r}"
+    return None
 
 
 def for_port(code: str, port: int) -> str:
