@@ -36,8 +36,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///./var/oms_auth.db"
     db_pool_size: int = Field(default=10, ge=1, le=200)
-    # Seconds a request waits for a pooled PostgreSQL connection before failing with 503.
-    db_pool_timeout: float = Field(default=5.0, gt=0, le=120)
+    # How long a request waits for a pooled connection before 503 SYS_001.
+    db_pool_timeout: float = Field(default=3.0, gt=0, le=60)
     redis_url: str | None = None
     redis_pool_size: int = Field(default=50, ge=1, le=1000)
 

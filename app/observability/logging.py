@@ -212,11 +212,15 @@ class InterceptHandler(logging.Handler):
 
 
 def setup_logging(
-    *, level: str = "INFO", json: bool = True, stream: TextIO | None = None
+    *, level: str = "INFO", json: bool | None = True, stream: TextIO | None = None
 ) -> Callable[[], None]:
-    """Configure loguru and stdlib logging; returns a function that removes the sink."""
+    """Configure loguru and stdlib logging; returns a function that removes the sink.
+    `json=None`: JSON lines unless the stream is a terminal (then readable console lines)."""
     global _direct
     target = stream or sys.stdout
+    if json is None:
+        isatty = getattr(target, "isatty", None)
+        json = not (callable(isatty) and isatty())
     logger.remove()
     _direct = None
     if json:

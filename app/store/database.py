@@ -116,7 +116,7 @@ def make_sync_engine(url: str, *, pool_size: int = 5) -> Engine:
 class Database:
     """Owns both engines for one database URL; built in the app lifespan, closed there too."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, pool_timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, pool_timeout: float = 3.0) -> None:
         ensure_sqlite_dir(url)
         self.url = url
         self.backend = make_url(url).get_backend_name()
