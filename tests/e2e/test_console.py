@@ -23,7 +23,7 @@ def test_json_when_not_a_terminal_and_unknown_variables_reported(tmp_path: Path)
         "OMS_AUTH_DATABASE_URL": f"sqlite:///{tmp_path}/json.db",
         "OMS_AUTH_DATABSE_URL": "sqlite:///typo.db",
     }
-    with serve(env, log_dir=tmp_path) as srv:
+    with serve(env, log_dir=tmp_path, timeout=120) as srv:
         (started,) = srv.events("service.started")
         assert started["url"] == srv.url and started["docs"] == f"{srv.url}/docs"
         (unknown,) = srv.events("config.unknown_variable")
@@ -78,7 +78,7 @@ def test_terminal_gets_console_lines_and_a_banner(tmp_path: Path) -> None:
     )
     os.close(slave)
     try:
-        text = _read_until(master, "Ctrl+C", time.monotonic() + 60)
+        text = _read_until(master, "Ctrl+C", time.monotonic() + 120)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -111,7 +111,7 @@ def test_document_examples_run(document: Path, tmp_path: Path) -> None:
         "OMS_AUTH_ARGON2_PARALLELISM": "1",
         "OMS_AUTH_LOG_LEVEL": "WARNING",
     }
-    with serve(settings, log_dir=tmp_path, port=port) as srv:
+    with serve(settings, log_dir=tmp_path, port=port, timeout=120) as srv:
         env = cli_env(srv.env)
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         env["PYTHONPATH"] = str(REPO)

@@ -46,7 +46,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, s
         "OMS_AUTH_ARGON2_PARALLELISM": "1",
         "OMS_AUTH_LOG_LEVEL": "WARNING",
     }
-    with serve(env, log_dir=workdir, port=port) as srv:
+    with serve(env, log_dir=workdir, port=port, timeout=120) as srv:
         srv.cli(
             "users", "create", "alice", "--role", "developer", "--password-stdin", stdin=PASSWORD
         )
