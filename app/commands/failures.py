@@ -17,8 +17,6 @@ from typer._click import Context
 from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
-from app.store.database import DatabaseNotFound, create_missing_sqlite
-
 EXIT_ERROR = 2
 
 _MISSING_TABLE = re.compile(
@@ -65,6 +63,8 @@ def _first_line(exc: BaseException) -> str:
 
 def describe_failure(exc: BaseException) -> str:
     """One line saying what went wrong and what to do about it."""
+    from app.store.database import DatabaseNotFound
+
     for cur in _chain(exc):
         if isinstance(cur, DatabaseNotFound):
             return str(cur)
@@ -99,6 +99,8 @@ class GuardedGroup(TyperGroup):
     """The root group: every command's unexpected failure becomes one line + exit 2."""
 
     def invoke(self, ctx: Context) -> Any:
+        from app.store.database import create_missing_sqlite
+
         create_missing_sqlite(False)  # only `migrate` creates an SQLite file
         try:
             return super().invoke(ctx)
