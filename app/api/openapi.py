@@ -226,6 +226,12 @@ EXPLICIT_EXAMPLES: dict[tuple[str, str, str], Any] = {
         "access_evaluations_endpoint": "http://127.0.0.1:8001/access/v1/evaluations",
     },
     ("get", "/healthz", "200"): {"status": "ok"},
+    ("delete", "/api/v1/admin/users/{username}", "200"): {
+        "username": "dora",
+        "deleted": True,
+        "policy_revision": 12,
+        "live": True,
+    },
     ("get", "/readyz", "200"): {
         "status": "ready",
         "checks": {
