@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from loguru import logger
 
 from app.administration.reload import policy_watcher
-from app.api import admin, admin_users, audit, authzen, health, oauth
+from app.api import admin, admin_users, audit, authzen, health, oauth, operations
 from app.api.errors import install_error_handlers
 from app.api.fastlane import FastLane
 from app.api.middleware import RequestContextMiddleware
@@ -184,17 +184,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
-        # The lean paths skip FastAPI's dependencies, authentication included: open mode only.
-        fast_lane=(
-            FastLane([*v1_authz.fast_routes(), *authzen.fast_routes()])
-            if settings.decision_auth_mode == "open"
-            else None
+        # The lean paths admit decision callers themselves (`admit_decision_caller`).
+        fast_lane=FastLane(
+            [*v1_authz.fast_routes(), *authzen.fast_routes(), *v1_tokens.fast_routes()]
         ),
     )
     app.include_router(health.router)
     app.include_router(v1_authz.router)
     app.include_router(v1_users.router)
     app.include_router(authzen.router)
+    app.include_router(operations.router)
     app.include_router(admin.router)
     app.include_router(admin_users.router)
     app.include_router(audit.router)
