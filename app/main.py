@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
+        request_id_max_bytes=settings.request_id_max_bytes,
         # The lean paths skip FastAPI's dependencies, authentication included: open mode only.
         fast_lane=(
             FastLane([*v1_authz.fast_routes(), *authzen.fast_routes()])
