@@ -84,6 +84,11 @@ def _domain(context: dict[str, Any] | None) -> str | None:
 
 class EvaluationsOptions(BaseModel):
     evaluations_semantic: Semantic = "execute_all"
+    include_context: bool | None = Field(
+        default=None,
+        description="Add `context` (decision_id, policy_revision) to each item; default: "
+        "OMS_AUTH_AUTHZEN_ITEM_CONTEXT. Item errors always carry their context.",
+    )
 
 
 class EvaluationsRequest(BaseModel):
@@ -121,7 +126,9 @@ class EvaluationsRequest(BaseModel):
         return refuse_large_batch(data, "evaluations")
 
 
-def _answer(result: DecisionResult) -> dict[str, Any]:
+def _answer(result: DecisionResult, *, context: bool = True) -> dict[str, Any]:
+    if not context:
+        return {"decision": result.allowed}
     return {
         "decision": result.allowed,
         "context": {
@@ -153,13 +160,22 @@ async def evaluation(
     summary="AuthZEN Access Evaluations (batch with defaults and short-circuit semantics)",
 )
 async def evaluations(
-    body: EvaluationsRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
+    body: EvaluationsRequest,
+    decisions: DecisionsDep,
+    caller: DecisionCaller,
+    services: ServicesDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     await charge_checks(services, caller, max(1, len(body.evaluations or ())))
-    return await _evaluations(body, decisions)
+    return await _evaluations(body, decisions, item_context=settings.authzen_item_context)
 
 
-async def _evaluations(body: EvaluationsRequest, decisions: DecisionService) -> dict[str, Any]:
+async def _evaluations(
+    body: EvaluationsRequest, decisions: DecisionService, *, item_context: bool = True
+) -> dict[str, Any]:
+    context = body.options.include_context
+    if context is None:
+        context = item_context
     defaults = {
         "subject": body.subject,
         "action": body.action,
@@ -179,16 +195,16 @@ async def _evaluations(body: EvaluationsRequest, decisions: DecisionService) -> 
         valid = [p for p in parsed if isinstance(p, DecisionRequest)]
         results = iter(await decisions.check_many(valid))
         for p in parsed:
-            out.append(_render(p if isinstance(p, RequestInvalid) else next(results)))
+            out.append(_render(p if isinstance(p, RequestInvalid) else next(results), context))
         return {"evaluations": out}
     stop_on = semantic == "permit_on_first_permit"
     for p in parsed:
         if isinstance(p, RequestInvalid):
-            out.append(_render(p))
+            out.append(_render(p, context))
             decided = False
         else:
             result = (await decisions.check_many([p]))[0]
-            out.append(_render(result))
+            out.append(_render(result, context))
             decided = isinstance(result, DecisionResult) and result.allowed
         if decided == stop_on:
             break
@@ -214,9 +230,9 @@ def _parse(data: dict[str, Any]) -> DecisionRequest | RequestInvalid:
         )
 
 
-def _render(result: DecisionResult | AuthzError) -> dict[str, Any]:
+def _render(result: DecisionResult | AuthzError, context: bool = True) -> dict[str, Any]:
     if isinstance(result, DecisionResult):
-        return _answer(result)
+        return _answer(result, context=context)
     return _item_error(400 if isinstance(result, RequestInvalid) else result.status, result.message)
 
 
@@ -251,7 +267,8 @@ async def _evaluations_fast(services: Services, body: bytes) -> bytes | None:
         payload = _EVALUATIONS.validate_json(body)
     except ValidationError:
         return None
-    return orjson.dumps(await _evaluations(payload, services.decisions))
+    item_context = services.settings.authzen_item_context
+    return orjson.dumps(await _evaluations(payload, services.decisions, item_context=item_context))
 
 
 def fast_routes() -> list[FastRoute]:

@@ -141,3 +141,20 @@ def test_codes_are_listed() -> None:
 )
 def test_pattern_coverage_is_sound(function: str, broad: str, narrow: str, covers: bool) -> None:
     assert FUNCTIONS[function].covers(broad, narrow) is covers
+
+
+def test_star_branch_elsewhere_in_the_matcher_is_a_wildcard_not_pl105(tmp_path: Path) -> None:
+    """`r.obj == p.obj` in one branch and `p.obj == "*"` in another: `*` rules are meant."""
+    (tmp_path / "model.conf").write_text(
+        "[request_definition]\nr = sub, obj, act\n[policy_definition]\np = sub, obj, act\n"
+        "[policy_effect]\ne = some(where (p.eft == allow))\n[matchers]\n"
+        'm = (r.sub == p.sub && r.obj == p.obj && r.act == p.act) || '
+        '(r.sub == p.sub && p.obj == "*" && r.act == p.act)\n'
+    )
+    (tmp_path / "policy.csv").write_text("p, alice, *, read\np, bob, doc:1, read\n")
+    assert found(tmp_path) == set()
+    # Without the `*` branch the same rule is pattern syntax under `==`: still reported.
+    model = (tmp_path / "model.conf").read_text().splitlines()
+    model[-1] = "m = (r.sub == p.sub && r.obj == p.obj) || (r.sub == p.sub && r.act == p.act)"
+    (tmp_path / "model.conf").write_text("\n".join(model) + "\n")
+    assert found(tmp_path) == {("policy.csv", 1, "PL105")}
