@@ -66,11 +66,11 @@ class EvaluationRequest(BaseModel):
 
     def to_request(self) -> DecisionRequest:
         return DecisionRequest(
-            subject=Entity(
-                self.subject.id, self.subject.type, self.subject.properties, kind="subject"
+            subject=Entity.typed(
+                self.subject.type, self.subject.id, self.subject.properties, kind="subject"
             ),
-            resource=Entity(
-                self.resource.id, self.resource.type, self.resource.properties, kind="resource"
+            resource=Entity.typed(
+                self.resource.type, self.resource.id, self.resource.properties, kind="resource"
             ),
             action=Entity(self.action.name, None, self.action.properties, kind="action"),
             domain=_domain(self.context),

@@ -29,6 +29,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "PL103": ("warning", "allow rule is dead: a deny with the same reach covers it"),
     "PL104": ("warning", "resource pattern can never match a request"),
     "PL105": ("warning", "pattern syntax under an exact (==) comparison"),
+    "PL106": ("warning", "a matcher branch reads entity properties without testing the type"),
+    "PL107": ("warning", "a property is read that no entity schema (schema.yaml) guarantees"),
 }
 
 _LOCATION = re.compile(r"^(?P<file>.+):(?P<line>\d+)$")

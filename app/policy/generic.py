@@ -3,7 +3,14 @@
 This is `CoreEnforcer.enforce_ex` with three changes: the `g` functions come from our frozen
 `RoleGraph` (no per-call mutation, no growth on unknown names), the first matching rule of the
 winning effect is remembered for `explain` (Casbin returns none for allow-and-deny models),
-and a matcher that reads a property the request lacks is reported, not crashed on.
+and a matcher that reads a property the request lacks does not match that rule.
+
+Missing properties: when evaluating a rule reads a property that is not there, the rule does
+not match (like Cedar skipping a policy that errors, OPA's undefined). A matcher whose top
+level is `a || b || c` is then evaluated branch by branch, each branch that reads a missing
+property counting as false, so a branch that needs no property still matches (as separate OPA
+rule bodies would). The answer never depends on rule order, and the missing names are
+returned for `explain`.
 It works for any model; the indexed path (where present) is only an optimisation of it.
 """
 
@@ -13,6 +20,8 @@ import re
 import threading
 from collections.abc import Sequence
 from typing import Any
+
+import ast
 
 from casbin import util as casbin_util
 from casbin.effect import Effector, effect_to_bool
@@ -41,19 +50,16 @@ class GenericEvaluator:
         self._has_eval = casbin_util.has_eval(matcher)
         self._matcher = matcher
         self._enforcer = enforcer
+        self._branches = _top_level_branches(matcher)
         # simpleeval stores the names on the expression object while evaluating, so every
         # thread (the event loop, warming workers) gets an expression of its own.
         self._local = threading.local()
 
-    def evaluate(self, args: Sequence[Any]) -> tuple[bool, int]:
-        """(allowed, index of the deciding rule or -1)."""
+    def evaluate(self, args: Sequence[Any], missing: list[str] | None = None) -> tuple[bool, int]:
+        """(allowed, index of the deciding rule or -1); properties some rule read but the
+        request lacked are appended to `missing` (once each)."""
         try:
-            return self._evaluate(args)
-        except MissingAttribute as exc:
-            raise EvaluationError(
-                f"the policy reads {exc.owner}.{exc.name}, which the request does not carry",
-                details={"missing": f"{exc.owner}.{exc.name}"},
-            ) from None
+            return self._evaluate(args, missing if missing is not None else [])
         except (
             InvalidExpression,
             TypeError,
@@ -68,7 +74,7 @@ class GenericEvaluator:
                 details={"reason": str(exc)},
             ) from None
 
-    def _evaluate(self, args: Sequence[Any]) -> tuple[bool, int]:
+    def _evaluate(self, args: Sequence[Any], missing: list[str]) -> tuple[bool, int]:
         r_params = dict(zip(self._r_tokens, args, strict=True))
         effects: set[int] = set()
         first_allow = first_deny = -1
@@ -81,7 +87,10 @@ class GenericEvaluator:
                 params.update(zip(self._p_tokens, pvals, strict=True))
                 if self._has_eval:
                     expression = self._eval_expression(params)
-                result = expression.eval(params)  # type: ignore[union-attr]
+                try:
+                    result = expression.eval(params)  # type: ignore[union-attr]
+                except MissingAttribute as exc:
+                    result = self._branch_by_branch(params, exc, missing)
                 if isinstance(result, bool):
                     matched = result
                 elif isinstance(result, int | float):
@@ -110,12 +119,39 @@ class GenericEvaluator:
                 raise ValueError("a model using eval() needs at least one rule")
             params = dict(r_params)
             params.update(dict.fromkeys(self._p_tokens, ""))
-            matched = bool(expression.eval(params))  # type: ignore[union-attr]
+            try:
+                matched = bool(expression.eval(params))  # type: ignore[union-attr]
+            except MissingAttribute as exc:
+                matched = self._branch_by_branch(params, exc, missing)
             effects.add(Effector.ALLOW if matched else Effector.INDETERMINATE)
         allowed = bool(effect_to_bool(self._effector.final_effect(effects)))
         if decided < 0:
             decided = first_allow if allowed else first_deny
         return allowed, decided
+
+    def _branch_by_branch(
+        self, params: dict[str, Any], exc: MissingAttribute, missing: list[str]
+    ) -> bool:
+        """The rule's match when the whole matcher read a missing property: any top-level
+        `||` branch that matches without one; False when there is no such branch."""
+        _note(missing, exc)
+        if self._has_eval or not self._branches:
+            return False
+        expressions = self._thread_branches()
+        for expression in expressions:
+            try:
+                if expression.eval(params):
+                    return True
+            except MissingAttribute as inner:
+                _note(missing, inner)
+        return False
+
+    def _thread_branches(self) -> list[Any]:
+        branches = getattr(self._local, "branches", None)
+        if branches is None:
+            branches = [self._enforcer._get_expression(b, self._functions) for b in self._branches]
+            self._local.branches = branches
+        return branches
 
     def _thread_expression(self) -> Any:
         expression = getattr(self._local, "expression", None)
@@ -133,3 +169,23 @@ class GenericEvaluator:
 
     def rule_at(self, index: int) -> list[str]:
         return self._policy[index]
+
+
+def _note(missing: list[str], exc: MissingAttribute) -> None:
+    name = f"{exc.owner}.{exc.name}"
+    if name not in missing:
+        missing.append(name)
+
+
+def _top_level_branches(matcher: str) -> list[str]:
+    """The branches of a matcher whose top level is `a || b || ...` (Python syntax)."""
+    expr = casbin_util.remove_comments(matcher)
+    expr = expr.replace("&&", " and ").replace("||", " or ")
+    expr = re.sub(r"!(?!=)", " not ", expr)
+    try:
+        tree = ast.parse(expr.strip(), mode="eval").body
+    except SyntaxError:
+        return []
+    if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.Or):
+        return [ast.unparse(v) for v in tree.values]
+    return []

@@ -17,6 +17,7 @@ import casbin
 
 from app.errors import RequestInvalid
 from app.policy.decision import Decision
+from app.policy.entities import EMPTY, EntitySet
 from app.policy.generic import GenericEvaluator
 from app.policy.indexed import IndexedEvaluator
 from app.policy.model import ModelInfo
@@ -26,11 +27,22 @@ from app.policy.rules import Rule
 from app.policy.shape import IndexPlan, recognise
 
 
-def content_digest(model: ModelInfo, rules: Iterable[Rule]) -> str:
+def content_digest(model: ModelInfo, rules: Iterable[Rule], entities: str = "") -> str:
     """Identifies a policy's content: instances whose files differ under one revision label
-    (a rolling deploy) must not share cached answers."""
+    (a rolling deploy) must not share cached answers; nor may answers given before and after
+    an entity change (the entity store's digest is part of it)."""
     text = "\x1e".join("\x1f".join((r.ptype, *r.values)) for r in rules)
-    return hashlib.sha256(f"{model.text}\x1d{text}".encode()).hexdigest()
+    return hashlib.sha256(f"{model.text}\x1d{text}\x1d{entities}".encode()).hexdigest()
+
+
+ENTITY_SOURCE = "entities"
+
+
+def entity_role_rules(model: ModelInfo, entities: EntitySet) -> list[Rule]:
+    """Parents as `g` links, for models whose `g` has two fields (member, role)."""
+    if model.role_arity.get("g") != 2:
+        return []
+    return [Rule("g", link, ENTITY_SOURCE) for link in entities.role_links()]
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,8 @@ class PolicySnapshot:
     content_digest: str = ""  # sha256 of the model and rules: what a revision label stands for
     loaded_at: float = field(default_factory=time.time)
     build_seconds: float = 0.0
+    entities: EntitySet = EMPTY  # the entity store at `entities.revision`
+    source_rules: tuple[Rule, ...] = ()  # the policy's own rules (without entity links)
 
     @property
     def evaluator_name(self) -> str:
@@ -72,8 +86,19 @@ class PolicySnapshot:
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def build(cls, model: ModelInfo, rules: Sequence[Rule], *, revision: int) -> PolicySnapshot:
+    def build(
+        cls,
+        model: ModelInfo,
+        rules: Sequence[Rule],
+        *,
+        revision: int,
+        entities: EntitySet = EMPTY,
+    ) -> PolicySnapshot:
         started = time.perf_counter()
+        source_rules = tuple(rules)
+        links = entity_role_rules(model, entities)
+        if links:
+            rules = [*rules, *links]
         enforcer = casbin.Enforcer(model.new_casbin_model())
         cm = enforcer.get_model()
         index: dict[tuple[str, tuple[str, ...]], Rule] = {}
@@ -109,8 +134,10 @@ class PolicySnapshot:
             rule_index=index,
             indexed=indexed,
             generic_reason="" if indexed else (plan if isinstance(plan, str) else "no p rules"),
-            content_digest=content_digest(model, index.values()),
+            content_digest=content_digest(model, index.values(), entities.digest),
             build_seconds=time.perf_counter() - started,
+            entities=entities,
+            source_rules=source_rules,
         )
 
     # -- decisions ----------------------------------------------------------------------
@@ -145,8 +172,19 @@ class PolicySnapshot:
             )
             path = "indexed"
         else:
-            allowed, index = self.generic.evaluate(self.casbin_args(request))
+            missing: list[str] = []
+            allowed, index = self.generic.evaluate(self.casbin_args(self.enrich(request)), missing)
             path = "generic"
+            if missing and explain:
+                rule = self._rule(index)
+                return Decision(
+                    allowed,
+                    self.revision,
+                    path,
+                    rule=rule,
+                    role_path=self._role_path(request, rule),
+                    missing=tuple(missing),
+                )
         if not explain:
             return Decision(allowed, self.revision, path)
         rule = self._rule(index)
@@ -154,12 +192,37 @@ class PolicySnapshot:
             allowed, self.revision, path, rule=rule, role_path=self._role_path(request, rule)
         )
 
+    def enrich(self, request: DecisionRequest) -> DecisionRequest:
+        """`request` with the entity store's properties for its subject and resource."""
+        entities = self.entities
+        if not entities.by_key:
+            return request
+        subject = entities.enrich(request.subject)
+        resource = entities.enrich(request.resource)
+        if subject is request.subject and resource is request.resource:
+            return request
+        return DecisionRequest(subject, resource, request.action, request.domain)
+
+    def with_entities(self, entities: EntitySet) -> PolicySnapshot:
+        """The same policy (same revision) over another entity store content."""
+        return PolicySnapshot.build(
+            self.model, self.source_rules, revision=self.revision, entities=entities
+        )
+
     def decide_generic(self, request: DecisionRequest, *, explain: bool = False) -> Decision:
         """The generic path's answer whatever the model (the reference the index must equal)."""
-        allowed, index = self.generic.evaluate(self.casbin_args(request))
+        missing: list[str] = []
+        allowed, index = self.generic.evaluate(self.casbin_args(self.enrich(request)), missing)
         rule = self._rule(index) if explain else None
         role_path = self._role_path(request, rule) if explain else ()
-        return Decision(allowed, self.revision, "generic", rule=rule, role_path=role_path)
+        return Decision(
+            allowed,
+            self.revision,
+            "generic",
+            rule=rule,
+            role_path=role_path,
+            missing=tuple(missing) if explain else (),
+        )
 
     def _rule(self, index: int) -> Rule | None:
         if index < 0:

@@ -148,3 +148,21 @@ async def test_evaluations_item_context_setting(make_settings: Any) -> None:
         assert [set(e) for e in r.json()["evaluations"]] == [{"decision"}] * 4
         kept = await c.post("/access/v1/evaluations", json=_evals(options={"include_context": True}))
         assert all("decision_id" in e["context"] for e in kept.json()["evaluations"])
+
+
+async def test_type_scopes_the_id(client: httpx.AsyncClient) -> None:
+    async def decide(subject: dict[str, Any]) -> bool:
+        r = await client.post(
+            "/access/v1/evaluation",
+            json={"subject": subject, "action": {"name": "write"}, "resource": SCHEMAS},
+        )
+        return bool(r.json()["decision"])
+
+    assert await decide(ALICE) is True
+    assert await decide({"type": "group", "id": "alice"}) is False
+    assert await decide({"type": "user", "id": "client:ci-pipeline"}) is False
+    v1 = await client.post(
+        "/api/v1/authz/check",
+        json={"subject": {"type": "group", "id": "alice"}, "resource": "api:schemas", "action": "write"},
+    )
+    assert v1.json()["allowed"] is False
