@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from loguru import logger
 
 from app.administration.reload import policy_watcher
-from app.api import admin, audit, authzen, health, oauth
+from app.api import admin, audit, authzen, entities, health, oauth
 from app.api.errors import install_error_handlers
 from app.api.fastlane import FastLane
 from app.api.middleware import RequestContextMiddleware
@@ -140,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_users.router)
     app.include_router(authzen.router)
     app.include_router(admin.router)
+    app.include_router(entities.router)
     app.include_router(audit.router)
     for token_router in (oauth, v1_auth, v1_tokens, v2_auth, v2_authz):
         app.include_router(token_router.router)

@@ -26,6 +26,7 @@ from app.policy.workspace import LintedLoader
 from app.security.api_key import AdminApiKeyResolver
 from app.security.principal import PrincipalResolver
 from app.store.database import Database
+from app.store.entities import EntityStore
 from app.store.policy_rules import DatabaseRuleSource
 from app.store.redis import make_redis
 from app.store.revisions import DatabaseRevisionStore
@@ -50,6 +51,7 @@ class Services:
     policy_admin: PolicyAdministration = field(init=False)
     policy_reloader: PolicyReloader = field(init=False)
     tokens: TokenComponents | None = None  # OAuth2 token service (app.token_services)
+    entities: EntityStore | None = None  # the entity store (policy information point)
     _closers: list[Closer] = field(default_factory=list)
 
     def on_close(self, closer: Closer) -> None:
@@ -78,7 +80,8 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
     metrics = metrics or Metrics()
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     loader = LintedLoader(settings.policy_dir, rule_sources(settings, db))
-    engine = PolicyEngine(loader, DatabaseRevisionStore(db), metrics=metrics)
+    entities = EntityStore(db)  # its audit log is set below, with the services'
+    engine = PolicyEngine(loader, DatabaseRevisionStore(db), metrics=metrics, entities=entities)
     redis = make_redis(settings)
     cache = build_cache_layer(settings, engine, redis=redis, metrics=metrics)
     decisions = DecisionService(
@@ -93,12 +96,14 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
         redis=redis,
         cache=cache,
         permissions=cache.permissions,
+        entities=entities,
     )
     services.on_close(db.close)
     services.policy_admin = PolicyAdministration(
         db=db, engine=engine, audit=services.audit, db_is_source="db" in settings.policy_source
     )
     services.policy_reloader = PolicyReloader(engine=engine, db=db, audit=services.audit)
+    entities.audit = services.audit
     services.principal_resolvers.append(AdminApiKeyResolver(settings.admin_api_key))
     if redis is not None:
         services.on_close(redis.aclose)

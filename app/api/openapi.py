@@ -24,6 +24,11 @@ OPENAPI_TAGS = [
         "name": "policy administration",
         "description": "Rules, role members, reloads and the audit trail (admin only)",
     },
+    {
+        "name": "entity store",
+        "description": "Entities {type, id, properties, parents} the engine reads attributes "
+        "and role links from (a policy information point)",
+    },
     {"name": "operations", "description": "Health, readiness and metrics"},
     {"name": "auth", "description": "Log in, refresh, log out; v2 tokens carry scopes"},
     {"name": "tokens", "description": "Access-token validation for resource servers"},

@@ -21,10 +21,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import orjson
+import yaml
 
 from app.errors import RequestInvalid
 from app.policy.request import Entity, policy_key
@@ -145,3 +147,37 @@ class EntitySet:
 
 
 EMPTY = EntitySet()
+
+
+ENTITY_FILE = "entities.yaml"
+
+
+def parse_entity_document(data: Any, *, source: str) -> list[StoredEntity]:
+    """`{"entities": [...]}` or a bare list, as `entities export` writes and import reads."""
+    items = data.get("entities") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise RequestInvalid(f"{source}: expected a list of entities or {{entities: [...]}}")
+    out = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise RequestInvalid(f"{source}: entity {i + 1} is not an object")
+        try:
+            out.append(StoredEntity.from_dict(item))
+        except RequestInvalid as exc:
+            raise RequestInvalid(f"{source}: entity {i + 1}: {exc.message}", details=exc.details) from None
+    return out
+
+
+def read_entity_file(path: Path) -> list[StoredEntity]:
+    """Entities from a JSON or YAML file (`.json`, else YAML, which JSON also is)."""
+    text = path.read_text(encoding="utf-8")
+    data = orjson.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    return parse_entity_document(data, source=path.name)
+
+
+def policy_entities(policy_dir: Path) -> EntitySet:
+    """The entity store seed a policy folder ships (`entities.yaml`), for `policy test`."""
+    path = policy_dir / ENTITY_FILE
+    if not path.is_file():
+        return EMPTY
+    return EntitySet.of(read_entity_file(path), revision=0)
