@@ -83,7 +83,10 @@ class StoredEntity:
                 problems.append({"field": f"parents.{i}", "message": "must be {type, id}"})
                 continue
             parents.append(
-                (ident(parent.get("type"), f"parents.{i}.type"), ident(parent.get("id"), f"parents.{i}.id"))
+                (
+                    ident(parent.get("type"), f"parents.{i}.type"),
+                    ident(parent.get("id"), f"parents.{i}.id"),
+                )
             )
         unknown = set(data) - {"type", "id", "properties", "parents"}
         if unknown:
@@ -127,7 +130,7 @@ class EntitySet:
 
     def role_links(self) -> list[tuple[str, str]]:
         """(entity key, parent key) for every parent, in a stable order."""
-        out = []
+        out: list[tuple[str, str]] = []
         for key in sorted(self.by_key):
             entity = self.by_key[key]
             out.extend((key, policy_key(t, i)) for t, i in entity.parents)
@@ -157,14 +160,16 @@ def parse_entity_document(data: Any, *, source: str) -> list[StoredEntity]:
     items = data.get("entities") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise RequestInvalid(f"{source}: expected a list of entities or {{entities: [...]}}")
-    out = []
+    out: list[StoredEntity] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise RequestInvalid(f"{source}: entity {i + 1} is not an object")
         try:
             out.append(StoredEntity.from_dict(item))
         except RequestInvalid as exc:
-            raise RequestInvalid(f"{source}: entity {i + 1}: {exc.message}", details=exc.details) from None
+            raise RequestInvalid(
+                f"{source}: entity {i + 1}: {exc.message}", details=exc.details
+            ) from None
     return out
 
 

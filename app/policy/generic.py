@@ -16,12 +16,11 @@ It works for any model; the indexed path (where present) is only an optimisation
 
 from __future__ import annotations
 
+import ast
 import re
 import threading
 from collections.abc import Sequence
 from typing import Any
-
-import ast
 
 from casbin import util as casbin_util
 from casbin.effect import Effector, effect_to_bool

@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 
-
 DEFAULT_TYPE = "user"
 """The type whose ids are policy keys as written (``alice``); other types are scoped."""
 

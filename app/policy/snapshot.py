@@ -7,6 +7,7 @@ from its first rule to its last, whatever reload happens meanwhile.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ def content_digest(model: ModelInfo, rules: Iterable[Rule], entities: str = "") 
 
 
 ENTITY_SOURCE = "entities"
+_ACT_LITERAL = re.compile(
+    r"""\br[_.]act\s*==\s*["']([^"']+)["']|["']([^"']+)["']\s*==\s*r[_.]act\b"""
+)
 
 
 def entity_role_rules(model: ModelInfo, entities: EntitySet) -> list[Rule]:
@@ -336,6 +340,37 @@ class PolicySnapshot:
         named = {r.values[sub_i] for r in self.rules if r.ptype == "p"}  # type: ignore[index]
         users = (members | named) - roles
         return users, roles
+
+    @cached_property
+    def domains(self) -> frozenset[str]:
+        """Every domain a rule or role link names (models with domains)."""
+        out: set[str] = set()
+        dom_i = self.model.field_index("p", "dom")
+        if dom_i is not None:
+            out |= {r.values[dom_i] for r in self.rules if r.ptype == "p"}
+        for graph in self.roles.values():
+            out |= {d for d in graph.domains if d}
+        return frozenset(out)
+
+    @cached_property
+    def subject_sets(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(users, roles) as `subjects()` gives them, computed once per snapshot."""
+        users, roles = self.subjects()
+        return frozenset(users), frozenset(roles)
+
+    @cached_property
+    def action_names(self) -> tuple[str, ...]:
+        """Every action a rule names or the matcher compares `r.act` with (sorted; `*`
+        and empty values left out)."""
+        names: set[str] = set()
+        for ptype, tokens in self.model.policy_tokens.items():
+            for column in ("act", "action"):
+                if column in tokens:
+                    index = tokens.index(column)
+                    names |= {r.values[index] for r in self.rules if r.ptype == ptype}
+        for a, b in _ACT_LITERAL.findall(self.model.matcher):
+            names.add(a or b)
+        return tuple(sorted(n for n in names if n and n != "*"))
 
     def _require_rbac(self) -> None:
         if not self.model.is_rbac:

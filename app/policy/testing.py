@@ -201,9 +201,7 @@ class _Policies:
             entities = policy_entities(policy_dir)
         except (OSError, ValueError, yaml.YAMLError, RequestInvalid) as exc:
             return None, f"policy {name}: {ENTITY_FILE}: {exc}"
-        snapshot = PolicySnapshot.build(
-            policy.model, policy.rules, revision=0, entities=entities
-        )
+        snapshot = PolicySnapshot.build(policy.model, policy.rules, revision=0, entities=entities)
         self.coverage[policy_dir] = Coverage(snapshot)
         return snapshot, None
 

@@ -93,7 +93,9 @@ def typing_findings(model: ModelInfo, schema: Schema | None) -> list[Finding]:
         return []
     line = _matcher_line(model)
     out: list[Finding] = []
-    branches = tree.values if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.Or) else [tree]
+    branches = (
+        tree.values if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.Or) else [tree]
+    )
     for number, branch in enumerate(branches, start=1):
         reads = list(_reads(branch))
         typed = {token for token, prop in reads if prop == "type"} | _scoped(branch)

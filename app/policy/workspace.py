@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-
-import yaml
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from app.errors import InvalidPolicy
 from app.policy.findings import Finding, LintReport

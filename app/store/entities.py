@@ -103,7 +103,11 @@ class EntityStore:
                 await session.execute(delete(StoredEntityRow))
             for entity in unique:
                 data = entity.as_dict()
-                row = None if replace else await session.get(StoredEntityRow, (entity.type, entity.id))
+                row = (
+                    None
+                    if replace
+                    else await session.get(StoredEntityRow, (entity.type, entity.id))
+                )
                 if row is None:
                     session.add(
                         StoredEntityRow(

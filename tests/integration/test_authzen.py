@@ -123,9 +123,16 @@ async def test_evaluations_item_context_can_be_left_out(
 ) -> None:
     with_context = (await client.post("/access/v1/evaluations", json=_evals())).json()
     assert all(set(e) == {"decision", "context"} for e in with_context["evaluations"])
-    bare = await client.post("/access/v1/evaluations", json=_evals(options={"include_context": False}))
+    bare = await client.post(
+        "/access/v1/evaluations", json=_evals(options={"include_context": False})
+    )
     assert bare.json() == {
-        "evaluations": [{"decision": True}, {"decision": False}, {"decision": True}, {"decision": True}]
+        "evaluations": [
+            {"decision": True},
+            {"decision": False},
+            {"decision": True},
+            {"decision": True},
+        ]
     }
     # An item error keeps its context: it is the only place the reason is given.
     errors = await client.post(
@@ -146,7 +153,9 @@ async def test_evaluations_item_context_setting(make_settings: Any) -> None:
     async with serve(make_settings(authzen_item_context=False)) as (_, c):
         r = await c.post("/access/v1/evaluations", json=_evals())
         assert [set(e) for e in r.json()["evaluations"]] == [{"decision"}] * 4
-        kept = await c.post("/access/v1/evaluations", json=_evals(options={"include_context": True}))
+        kept = await c.post(
+            "/access/v1/evaluations", json=_evals(options={"include_context": True})
+        )
         assert all("decision_id" in e["context"] for e in kept.json()["evaluations"])
 
 
@@ -163,6 +172,10 @@ async def test_type_scopes_the_id(client: httpx.AsyncClient) -> None:
     assert await decide({"type": "user", "id": "client:ci-pipeline"}) is False
     v1 = await client.post(
         "/api/v1/authz/check",
-        json={"subject": {"type": "group", "id": "alice"}, "resource": "api:schemas", "action": "write"},
+        json={
+            "subject": {"type": "group", "id": "alice"},
+            "resource": "api:schemas",
+            "action": "write",
+        },
     )
     assert v1.json()["allowed"] is False

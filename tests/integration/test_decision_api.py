@@ -58,7 +58,7 @@ async def test_request_id_is_echoed(client: httpx.AsyncClient) -> None:
     assert r.headers["x-request-id"] == "abc-123"
     # Any value up to OMS_AUTH_REQUEST_ID_MAX_BYTES comes back verbatim: spaces, commas,
     # tabs, 300 characters; error bodies carry a sanitised copy.
-    for sent in ("has space\tand tab", "a, b, c", "x" * 300, "trace=1; span=\"2\""):
+    for sent in ("has space\tand tab", "a, b, c", "x" * 300, 'trace=1; span="2"'):
         r = await client.get("/healthz", headers={"X-Request-ID": sent})
         assert r.headers["x-request-id"] == sent
     odd = "caf\u00e9 id".encode("latin-1")

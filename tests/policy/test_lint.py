@@ -148,7 +148,7 @@ def test_star_branch_elsewhere_in_the_matcher_is_a_wildcard_not_pl105(tmp_path: 
     (tmp_path / "model.conf").write_text(
         "[request_definition]\nr = sub, obj, act\n[policy_definition]\np = sub, obj, act\n"
         "[policy_effect]\ne = some(where (p.eft == allow))\n[matchers]\n"
-        'm = (r.sub == p.sub && r.obj == p.obj && r.act == p.act) || '
+        "m = (r.sub == p.sub && r.obj == p.obj && r.act == p.act) || "
         '(r.sub == p.sub && p.obj == "*" && r.act == p.act)\n'
     )
     (tmp_path / "policy.csv").write_text("p, alice, *, read\np, bob, doc:1, read\n")
@@ -184,7 +184,9 @@ def test_pl107_a_property_no_schema_guarantees(tmp_path: Path) -> None:
         ("PL107", "r.obj.owner")
     ]
     (policy / "schema.yaml").unlink()
-    codes = sorted(f.message.split(" ")[0] for f in read_policy_dir(policy, prefix="").lint().findings)
+    codes = sorted(
+        f.message.split(" ")[0] for f in read_policy_dir(policy, prefix="").lint().findings
+    )
     assert codes == ["r.obj.department", "r.obj.owner", "r.sub.department"]
     (policy / "schema.yaml").write_text("- not a mapping\n")
     assert ("schema.yaml", 0, "PL009") in found(policy)

@@ -46,5 +46,7 @@ def test_group_alice_does_not_get_alice_permissions() -> None:
     assert not ask(Entity.typed("group", "alice", kind="subject"), "api:schemas", "write")
     assert not ask(Entity.typed("group", "alice", kind="subject"), "api:schemas", "read")
     # A user id that looks like another type's key stays a user.
-    assert not ask(Entity.typed("user", "client:ci-pipeline", kind="subject"), "api:schemas", "read")
+    assert not ask(
+        Entity.typed("user", "client:ci-pipeline", kind="subject"), "api:schemas", "read"
+    )
     assert ask(Entity.typed("client", "ci-pipeline", kind="subject"), "api:schemas", "read")

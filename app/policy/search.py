@@ -1,0 +1,193 @@
+"""Search (AuthZEN 1.0 §8): which subjects, resources or actions a decision allows.
+
+Every answer is a set of candidates each confirmed by a real decision against one snapshot,
+so search agrees with evaluation by construction, on any model:
+- subjects of a type: the entity store's entities of that type, plus (models whose `p` has
+  sub/obj/act) every non-role subject the rules and role links name whose key is of that type;
+- resources of a type: the entity store's entities of that type, plus (sub/obj/act models)
+  the concrete resources (no patterns) the subject's rules name, of that type;
+- actions: every action a rule names (a `*` is not an action) and every action the matcher
+  compares `r.act` with.
+
+Results are sorted by (type, id) (actions by name) and paged by offset behind an opaque token
+that also pins the snapshot content, so a policy or entity change between pages is answered
+with a clear error rather than a silently shifted page.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from app.errors import RequestInvalid
+from app.policy.request import DecisionRequest, Entity, key_type, policy_key
+from app.policy.snapshot import PolicySnapshot
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    results: list[dict[str, str]]
+    next_token: str
+    total: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "results": self.results,
+            "page": {
+                "next_token": self.next_token,
+                "count": len(self.results),
+                "total": self.total,
+            },
+        }
+
+
+def _is_pattern(value: str) -> bool:
+    return "*" in value or "{" in value or "(" in value
+
+
+def _page(
+    snapshot: PolicySnapshot,
+    items: list[dict[str, str]],
+    *,
+    token: str | None,
+    limit: int | None,
+) -> Page:
+    size = DEFAULT_LIMIT if limit is None else limit
+    if not 1 <= size <= MAX_LIMIT:
+        raise RequestInvalid(
+            f"page.limit must be 1-{MAX_LIMIT}",
+            details={"fields": [{"field": "page.limit", "message": f"1-{MAX_LIMIT}"}]},
+        )
+    offset = _offset(snapshot, token)
+    chunk = items[offset : offset + size]
+    end = offset + len(chunk)
+    next_token = ""
+    if end < len(items):
+        raw = orjson.dumps({"o": end, "c": snapshot.content_digest[:16]})
+        next_token = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return Page(chunk, next_token, len(items))
+
+
+def _offset(snapshot: PolicySnapshot, token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = orjson.loads(base64.urlsafe_b64decode(padded.encode()))
+        offset, content = int(data["o"]), str(data["c"])
+    except Exception:
+        raise RequestInvalid(
+            "page.token is not one this service issued",
+            details={"fields": [{"field": "page.token", "message": "invalid"}]},
+        ) from None
+    if content != snapshot.content_digest[:16]:
+        raise RequestInvalid(
+            "the policy or the entity store changed since this page token was issued: "
+            "start again without a token",
+            details={"fields": [{"field": "page.token", "message": "stale"}]},
+        )
+    return max(0, offset)
+
+
+def _allowed(snapshot: PolicySnapshot) -> Callable[[DecisionRequest], bool]:
+    def check(request: DecisionRequest) -> bool:
+        return snapshot.decide(request).allowed
+
+    return check
+
+
+def subject_candidates(snapshot: PolicySnapshot, subject_type: str) -> dict[str, str]:
+    """policy key -> id, for every subject of `subject_type` search considers."""
+    out = {e.key: e.id for e in snapshot.entities.of_type(subject_type)}
+    if snapshot.model.is_rbac:
+        users, _roles = snapshot.subject_sets
+        for key in users:
+            if key not in out and key_type(key) == subject_type:
+                out[key] = key
+    return out
+
+
+def search_subjects(
+    snapshot: PolicySnapshot,
+    *,
+    subject_type: str,
+    resource: Entity,
+    action: Entity,
+    domain: str | None = None,
+    token: str | None = None,
+    limit: int | None = None,
+) -> Page:
+    allowed = _allowed(snapshot)
+    found = []
+    for key, sid in subject_candidates(snapshot, subject_type).items():
+        subject = Entity(key, subject_type, kind="subject")
+        if allowed(DecisionRequest(subject, resource, action, domain)):
+            found.append({"type": subject_type, "id": sid})
+    found.sort(key=lambda r: r["id"])
+    return _page(snapshot, found, token=token, limit=limit)
+
+
+def resource_candidates(
+    snapshot: PolicySnapshot, subject: Entity, resource_type: str, domain: str | None
+) -> dict[str, str]:
+    out = {e.key: e.id for e in snapshot.entities.of_type(resource_type)}
+    if snapshot.model.is_rbac:
+        for perm in snapshot.permissions_for(str(subject), domain):
+            key = perm.resource
+            if key not in out and not _is_pattern(key) and key_type(key) == resource_type:
+                out[key] = key
+    return out
+
+
+def search_resources(
+    snapshot: PolicySnapshot,
+    *,
+    subject: Entity,
+    action: Entity,
+    resource_type: str,
+    domain: str | None = None,
+    token: str | None = None,
+    limit: int | None = None,
+) -> Page:
+    allowed = _allowed(snapshot)
+    found = []
+    for key, rid in resource_candidates(snapshot, subject, resource_type, domain).items():
+        resource = Entity(key, resource_type, kind="resource")
+        if allowed(DecisionRequest(subject, resource, action, domain)):
+            found.append({"type": resource_type, "id": rid})
+    found.sort(key=lambda r: r["id"])
+    return _page(snapshot, found, token=token, limit=limit)
+
+
+def action_candidates(snapshot: PolicySnapshot) -> list[str]:
+    return [name for name in snapshot.action_names if not _is_pattern(name)]
+
+
+def search_actions(
+    snapshot: PolicySnapshot,
+    *,
+    subject: Entity,
+    resource: Entity,
+    domain: str | None = None,
+    token: str | None = None,
+    limit: int | None = None,
+) -> Page:
+    allowed = _allowed(snapshot)
+    found = [
+        {"name": name}
+        for name in action_candidates(snapshot)
+        if allowed(DecisionRequest(subject, resource, Entity(name, kind="action"), domain))
+    ]
+    return _page(snapshot, found, token=token, limit=limit)
+
+
+def typed_entity(type: str, id: str, properties: dict[str, Any] | None, kind: str) -> Entity:
+    """An entity as search requests name it (type-scoped key, like evaluations)."""
+    return Entity(policy_key(type, id), type, properties, kind=kind)
