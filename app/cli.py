@@ -15,6 +15,7 @@ import typer
 
 from app.commands.auth import auth_cli
 from app.commands.common import fail, settings_or_exit
+from app.commands.entities import entities_cli
 from app.commands.policy import policy_cli
 from app.config import Settings
 from app.errors import AuthzError
@@ -27,6 +28,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 cli.add_typer(policy_cli, name="policy")
+cli.add_typer(entities_cli, name="entities")
 cli.add_typer(auth_cli)  # users, clients, keys
 
 

@@ -69,11 +69,13 @@ class StoredEntity:
 
         etype = ident(data.get("type"), "type")
         eid = ident(data.get("id"), "id")
-        props = data.get("properties") or {}
+        props = data.get("properties")
+        props = {} if props is None else props
         if not isinstance(props, dict):
             problems.append({"field": "properties", "message": "must be an object"})
             props = {}
-        raw_parents = data.get("parents") or []
+        raw_parents = data.get("parents")
+        raw_parents = [] if raw_parents is None else raw_parents
         parents: list[tuple[str, str]] = []
         if not isinstance(raw_parents, list) or len(raw_parents) > MAX_PARENTS:
             problems.append({"field": "parents", "message": f"a list of at most {MAX_PARENTS}"})
