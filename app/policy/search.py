@@ -103,21 +103,31 @@ def _allowed(snapshot: PolicySnapshot) -> Callable[[DecisionRequest], bool]:
     return check
 
 
-def subject_candidates(snapshot: PolicySnapshot, subject_type: str) -> dict[str, str]:
-    """policy key -> id, for every subject of `subject_type` search considers."""
-    out = {e.key: e.id for e in snapshot.entities.of_type(subject_type)}
+def _stored(snapshot: PolicySnapshot, type: str | None) -> dict[str, tuple[str, str]]:
+    entities = snapshot.entities
+    chosen = entities.of_type(type) if type is not None else entities.by_key.values()
+    return {e.key: (e.type, e.id) for e in chosen}
+
+
+def subject_candidates(
+    snapshot: PolicySnapshot, subject_type: str | None
+) -> dict[str, tuple[str, str]]:
+    """policy key -> (type, id), for every subject of `subject_type` (None: any) search
+    considers."""
+    out = _stored(snapshot, subject_type)
     if snapshot.model.is_rbac:
         users, _roles = snapshot.subject_sets
         for key in users:
-            if key not in out and key_type(key) == subject_type:
-                out[key] = key
+            kind = key_type(key)
+            if key not in out and subject_type in (None, kind):
+                out[key] = (kind, key)
     return out
 
 
 def search_subjects(
     snapshot: PolicySnapshot,
     *,
-    subject_type: str,
+    subject_type: str | None,
     resource: Entity,
     action: Entity,
     domain: str | None = None,
@@ -126,23 +136,24 @@ def search_subjects(
 ) -> Page:
     allowed = _allowed(snapshot)
     found = []
-    for key, sid in subject_candidates(snapshot, subject_type).items():
-        subject = Entity(key, subject_type, kind="subject")
+    for key, (stype, sid) in subject_candidates(snapshot, subject_type).items():
+        subject = Entity(key, stype, kind="subject")
         if allowed(DecisionRequest(subject, resource, action, domain)):
-            found.append({"type": subject_type, "id": sid})
-    found.sort(key=lambda r: r["id"])
+            found.append({"type": stype, "id": sid})
+    found.sort(key=lambda r: (r["type"], r["id"]))
     return _page(snapshot, found, token=token, limit=limit)
 
 
 def resource_candidates(
-    snapshot: PolicySnapshot, subject: Entity, resource_type: str, domain: str | None
-) -> dict[str, str]:
-    out = {e.key: e.id for e in snapshot.entities.of_type(resource_type)}
+    snapshot: PolicySnapshot, subject: Entity, resource_type: str | None, domain: str | None
+) -> dict[str, tuple[str, str]]:
+    out = _stored(snapshot, resource_type)
     if snapshot.model.is_rbac:
         for perm in snapshot.permissions_for(str(subject), domain):
             key = perm.resource
-            if key not in out and not _is_pattern(key) and key_type(key) == resource_type:
-                out[key] = key
+            kind = key_type(key)
+            if key not in out and not _is_pattern(key) and resource_type in (None, kind):
+                out[key] = (kind, key)
     return out
 
 
@@ -151,18 +162,18 @@ def search_resources(
     *,
     subject: Entity,
     action: Entity,
-    resource_type: str,
+    resource_type: str | None,
     domain: str | None = None,
     token: str | None = None,
     limit: int | None = None,
 ) -> Page:
     allowed = _allowed(snapshot)
     found = []
-    for key, rid in resource_candidates(snapshot, subject, resource_type, domain).items():
-        resource = Entity(key, resource_type, kind="resource")
+    for key, (rtype, rid) in resource_candidates(snapshot, subject, resource_type, domain).items():
+        resource = Entity(key, rtype, kind="resource")
         if allowed(DecisionRequest(subject, resource, action, domain)):
-            found.append({"type": resource_type, "id": rid})
-    found.sort(key=lambda r: r["id"])
+            found.append({"type": rtype, "id": rid})
+    found.sort(key=lambda r: (r["type"], r["id"]))
     return _page(snapshot, found, token=token, limit=limit)
 
 
