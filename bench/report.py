@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.policies import SIZES
+from bench.search import SearchRow
 from bench.tiers import TierRow
 from bench.web import HttpReport, MemoryReport
 
@@ -31,6 +32,7 @@ class Results:
     tiers: list[TierRow] = field(default_factory=list)
     http: HttpReport | None = None
     memory: MemoryReport | None = None
+    search: list[SearchRow] = field(default_factory=list)
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -158,6 +160,15 @@ def targets(results: Results) -> list[Target]:
                 decisions >= 50_000,
             )
         )
+    for row in results.search:
+        out.append(
+            Target(
+                f"{row.kind} search, {row.rules:,} rules (p50)",
+                "< 10 ms",
+                f"{row.p50_ms:.2f} ms",
+                row.p50_ms < 10,
+            )
+        )
     if results.memory is not None:
         m = results.memory
         out.append(
@@ -171,6 +182,21 @@ def targets(results: Results) -> list[Target]:
         load = m.policy_load_seconds or float("nan")
         out.append(Target("policy load, 110,000 rules", "< 3 s", f"{load:.2f} s", load < 3))
     return out
+
+
+def search_table(results: Results) -> str:
+    rows = [
+        [
+            r.kind,
+            f"{r.rules:,}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            str(r.results),
+            str(r.samples),
+        ]
+        for r in results.search
+    ]
+    return table(["search", "rules", "p50 ms", "p99 ms", "results", "samples"], rows)
 
 
 def targets_table(results: Results) -> str:

@@ -25,6 +25,7 @@ import orjson
 
 from app.errors import RequestInvalid
 from app.policy.request import DecisionRequest, Entity, key_type, policy_key
+from app.policy.roles import MAX_HIERARCHY_DEPTH
 from app.policy.snapshot import PolicySnapshot
 
 DEFAULT_LIMIT = 100
@@ -124,6 +125,54 @@ def subject_candidates(
     return out
 
 
+def _rule_subjects(snapshot: PolicySnapshot, resource: str, action: str) -> set[str]:
+    """Subjects of the allow rules whose resource and action can match (indexed models)."""
+    plan = snapshot.indexed.plan if snapshot.indexed is not None else None
+    if plan is None:
+        return set()
+    by_object, patterns = snapshot.rules_by_object
+    rules = snapshot.generic_rules
+    out: set[str] = set()
+    positions = list(by_object.get(resource, ()))
+    if plan.obj_pattern:
+        positions += [i for prefix, i in patterns if resource.startswith(prefix)]
+    for i in positions:
+        values = rules[i]
+        if plan.eft is not None and values[plan.eft] != "allow":
+            continue
+        act = values[plan.act]
+        if act == action or (plan.act_wildcard and act == "*"):
+            out.add(values[plan.sub])
+    return out
+
+
+def indexed_subject_candidates(
+    snapshot: PolicySnapshot, subject_type: str | None, resource: str, action: str
+) -> dict[str, tuple[str, str]]:
+    """The subjects an indexed model can allow: everyone whose roles reach the subject of a
+    matching allow rule (walked backwards over the role links, ~ the answer's size)."""
+    _users, roles = snapshot.subject_sets
+    reached: set[str] = set()
+    frontier = _rule_subjects(snapshot, resource, action)
+    members = snapshot.role_members
+    for _depth in range(MAX_HIERARCHY_DEPTH + 1):
+        nxt = {m for name in frontier for m in members.get(name, ()) if m not in reached}
+        reached |= frontier
+        if not nxt:
+            break
+        frontier = nxt
+    out = {
+        e.key: (e.type, e.id)
+        for e in (snapshot.entities.by_key.get(k) for k in reached)
+        if e is not None and subject_type in (None, e.type)
+    }
+    for key in reached:
+        kind = key_type(key)
+        if key not in out and key not in roles and subject_type in (None, kind):
+            out[key] = (kind, key)
+    return out
+
+
 def search_subjects(
     snapshot: PolicySnapshot,
     *,
@@ -136,7 +185,11 @@ def search_subjects(
 ) -> Page:
     allowed = _allowed(snapshot)
     found = []
-    for key, (stype, sid) in subject_candidates(snapshot, subject_type).items():
+    if snapshot.indexed is not None:
+        candidates = indexed_subject_candidates(snapshot, subject_type, str(resource), str(action))
+    else:
+        candidates = subject_candidates(snapshot, subject_type)
+    for key, (stype, sid) in candidates.items():
         subject = Entity(key, stype, kind="subject")
         if allowed(DecisionRequest(subject, resource, action, domain)):
             found.append({"type": stype, "id": sid})

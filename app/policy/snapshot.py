@@ -341,6 +341,39 @@ class PolicySnapshot:
         users = (members | named) - roles
         return users, roles
 
+    @property
+    def generic_rules(self) -> list[list[str]]:
+        """The `p` rules in evaluation order (as the evaluators index them)."""
+        return self.generic._policy
+
+    @cached_property
+    def rules_by_object(self) -> tuple[dict[str, list[int]], list[tuple[str, int]]]:
+        """`p` rule positions by exact resource, and (prefix, position) for `*` patterns."""
+        obj_i = self.model.field_index("p", "obj")
+        exact: dict[str, list[int]] = {}
+        patterns: list[tuple[str, int]] = []
+        if obj_i is None:
+            return exact, patterns
+        for i, values in enumerate(self.generic_rules):
+            obj = values[obj_i]
+            star = obj.find("*")
+            if star >= 0:
+                patterns.append((obj[:star], i))
+            else:
+                exact.setdefault(obj, []).append(i)
+        return exact, patterns
+
+    @cached_property
+    def role_members(self) -> dict[str, list[str]]:
+        """role -> direct members, over every role graph and domain (for backward walks)."""
+        out: dict[str, list[str]] = {}
+        for graph in self.roles.values():
+            for domain in graph.domains:
+                for member in graph.members(domain):
+                    for role in graph.direct_roles(member, domain):
+                        out.setdefault(role, []).append(member)
+        return out
+
     @cached_property
     def domains(self) -> frozenset[str]:
         """Every domain a rule or role link names (models with domains)."""
