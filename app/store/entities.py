@@ -17,13 +17,19 @@ from app.audit.log import AuditLog
 from app.audit.note import Source
 from app.policy.entities import EntitySet, StoredEntity
 from app.store.database import Database
-from app.store.models import PolicyState, StoredEntityRow, utcnow
+from app.store.models import PolicyState, StoredEntityRow, User, utcnow
 
 
 def _entity(row: StoredEntityRow) -> StoredEntity:
     return StoredEntity.from_dict(
         {"type": row.type, "id": row.id, "properties": row.properties, "parents": row.parents}
     )
+
+
+async def bump_entity_revision(session: AsyncSession) -> int:
+    """A new entity revision inside the caller's transaction (token-service users are
+    entities too: creating or disabling one changes the store)."""
+    return await _bump(session)
 
 
 async def _bump(session: AsyncSession) -> int:
@@ -58,13 +64,31 @@ class EntityStore:
         return int(value or 0)
 
     async def load(self) -> EntitySet:
-        """Every entity with the revision it was read at (one transaction)."""
+        """Every entity with the revision it was read at (one transaction).
+
+        Users of the token service are entities of type `user` (keyed by username) with
+        the properties `is_admin` and `disabled`; a stored `user` entity of the same id adds
+        its own properties (which win) and parents (which become roles, in decisions and in
+        the `roles` claim of the user's tokens)."""
         async with self.db.sessions() as session, session.begin():
             revision = await session.scalar(
                 select(PolicyState.entity_revision).where(PolicyState.id == 1)
             )
             rows = (await session.scalars(select(StoredEntityRow))).all()
-        return EntitySet.of((_entity(r) for r in rows), revision=int(revision or 0))
+            users = (
+                await session.execute(select(User.username, User.is_admin, User.disabled))
+            ).all()
+        stored = {(r.type, r.id): _entity(r) for r in rows}
+        for username, is_admin, disabled in users:
+            base = {"is_admin": bool(is_admin), "disabled": bool(disabled)}
+            own = stored.get(("user", username))
+            stored[("user", username)] = StoredEntity(
+                "user",
+                username,
+                {**base, **(own.properties if own else {})},
+                own.parents if own else (),
+            )
+        return EntitySet.of(stored.values(), revision=int(revision or 0))
 
     async def get(self, type: str, id: str) -> StoredEntity | None:
         async with self.db.sessions() as session:

@@ -233,3 +233,39 @@ def test_cli_import_then_export_round_trips(tmp_path: Path) -> None:
         and "entity 1" in refused.stderr
         and "Traceback" not in refused.stderr
     )
+
+
+async def test_token_service_users_are_entities(
+    make_settings: SettingsFactory, database_url: str, tmp_path: Path
+) -> None:
+    from tests.support.tokens import add_user
+
+    settings = make_settings(
+        database_url=database_url,
+        policy_dir=_policy_with_group(tmp_path),
+        admin_api_key=KEY,
+        policy_poll_interval=0.2,
+    )
+    async with serve(settings) as (app, client):
+        engine = services_of(app).engine
+        await add_user(settings, "uma")  # a new entity revision: instances adopt it
+
+        async def uma_known() -> bool:
+            return engine.snapshot.entities.get("user", "uma") is not None
+
+        await wait_for(uma_known, timeout=10)
+        uma = engine.snapshot.entities.get("user", "uma")
+        assert uma is not None and dict(uma.properties) == {"is_admin": False, "disabled": False}
+        r = await client.put(
+            "/api/v1/entities/user/uma",
+            json={"properties": {"team": "eng"}, "parents": [{"type": "group", "id": "eng"}]},
+            headers=ADMIN,
+        )
+        assert r.status_code == 200
+        uma = engine.snapshot.entities.get("user", "uma")
+        assert uma is not None
+        assert dict(uma.properties) == {"is_admin": False, "disabled": False, "team": "eng"}
+        # Parents are roles: in decisions, and in the `roles` claim tokens are issued with.
+        assert engine.snapshot.implicit_roles("uma") == ["group:eng", "developer", "viewer"]
+        body = {"subject": "uma", "resource": "api:schemas", "action": "write"}
+        assert (await _check(client, body))["allowed"] is True
