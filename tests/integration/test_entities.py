@@ -135,7 +135,7 @@ async def test_engine_reads_stored_properties_and_request_properties_win(
             "entities": [
                 {"type": "user", "id": "bob", "properties": {"department": "eng"}},
                 {
-                    "type": "document",
+                    "type": "doc",
                     "id": "doc:plan",
                     "properties": {"owner": "alice", "department": "eng"},
                 },
@@ -146,7 +146,7 @@ async def test_engine_reads_stored_properties_and_request_properties_win(
         ).status_code == 200
         bob_reads = {
             "subject": {"type": "user", "id": "bob"},
-            "resource": {"type": "document", "id": "doc:plan"},
+            "resource": {"type": "doc", "id": "doc:plan"},
             "action": "read",
         }
         assert (await _check(client, bob_reads))["allowed"] is True  # all from the store
@@ -165,7 +165,7 @@ async def test_engine_reads_stored_properties_and_request_properties_win(
             json={
                 "subject": {"type": "user", "id": "alice"},
                 "action": {"name": "delete"},
-                "resource": {"type": "document", "id": "doc:plan"},
+                "resource": {"type": "doc", "id": "doc:plan"},
             },
         )
         assert zen.json()["decision"] is True  # alice owns it, as stored

@@ -170,9 +170,9 @@ def test_pl106_a_branch_reading_properties_without_the_type(tmp_path: Path) -> N
     policy = _abac_copy(tmp_path)
     assert found(policy) == set()
     model = (policy / "model.conf").read_text()
-    (policy / "model.conf").write_text(model.replace('r.obj.type == "document" && ', "", 1))
+    (policy / "model.conf").write_text(model.replace('r.obj.type == "doc" && ', "", 1))
     report = read_policy_dir(policy, prefix="").lint()
-    assert [(f.code, f.line) for f in report.findings] == [("PL106", 20)]
+    assert [(f.code, f.line) for f in report.findings] == [("PL106", 21)]
     assert "branch 1 reads r.obj" in report.findings[0].message
 
 

@@ -15,7 +15,7 @@ domains = snapshot_of(EXAMPLES / "rbac_with_domains")
 
 
 def doc(owner: str, department: str = "eng", id: str = "doc:1") -> Entity:
-    return Entity.typed("document", id, {"owner": owner, "department": department}, kind="resource")
+    return Entity.typed("doc", id, {"owner": owner, "department": department}, kind="resource")
 
 
 def user(id: str, department: str = "eng") -> Entity:
@@ -47,7 +47,7 @@ def test_rbac_rules_still_apply_in_the_abac_model() -> None:
 
 
 def test_missing_property_makes_the_rule_not_match_never_an_error() -> None:
-    bare = Entity.typed("document", "doc:1", kind="resource")  # no owner, no department
+    bare = Entity.typed("doc", "doc:1", kind="resource")  # no owner, no department
     alice = DecisionRequest(user("alice"), bare, Entity("edit", kind="action"))
     decision = abac.decide(alice, explain=True)
     assert decision.allowed is False
@@ -63,7 +63,7 @@ def test_missing_property_makes_the_rule_not_match_never_an_error() -> None:
 def test_missing_property_answer_does_not_depend_on_rule_order() -> None:
     model, rules = PolicyLoader(EXAMPLES / "abac", [FileRuleSource(EXAMPLES / "abac")]).read()
     reordered = PolicySnapshot.build(model, list(reversed(rules)), revision=1)
-    bare = Entity.typed("document", "doc:1", kind="resource")
+    bare = Entity.typed("doc", "doc:1", kind="resource")
     for who, action in (("erin", "archive"), ("erin", "read"), ("alice", "edit"), ("bob", "read")):
         request = DecisionRequest(user(who, "legal"), bare, Entity(action, kind="action"))
         assert abac.decide(request).allowed == reordered.decide(request).allowed
