@@ -29,6 +29,10 @@ OPENAPI_TAGS = [
         "description": "Entities {type, id, properties, parents} the engine reads attributes "
         "and role links from (a policy information point)",
     },
+    {
+        "name": "user administration",
+        "description": "Create, update, disable, unlock and delete users (audited)",
+    },
     {"name": "operations", "description": "Health, readiness and metrics"},
     {"name": "auth", "description": "Log in, refresh, log out; v2 tokens carry scopes"},
     {"name": "tokens", "description": "Access-token validation for resource servers"},

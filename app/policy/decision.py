@@ -21,6 +21,7 @@ class Decision:
     # properties a rule read that neither the request nor the entity store gave: each such
     # rule did not match (never an error), and `explain` says which were missing
     missing: tuple[str, ...] = ()
+    definition: str = ""  # which request/policy/matcher set decided: "" (r/p/m) or "2" (r2/...)
 
     @property
     def effect(self) -> Effect:
@@ -38,4 +39,9 @@ class Decision:
             "role_path": list(self.role_path),
             "evaluator": self.evaluator,
             "missing_properties": list(self.missing),
+            "definition": {
+                "request": f"r{self.definition}",
+                "policy": f"p{self.definition}",
+                "matcher": f"m{self.definition}",
+            },
         }

@@ -1,10 +1,10 @@
 """Model-level lint about entity types and properties.
 
-- PL106: a matcher branch reads a request entity's properties (`r.obj.owner`) but never its
+- PL107: a matcher branch reads a request entity's properties (`r.obj.owner`) but never its
   type, nor compares the entity itself with a rule column (whose values are type-scoped
   keys such as `document:*`): the branch applies to every type alike, so a `group` or a
   `folder` with an `owner` property passes the same test as a `document`.
-- PL107: a matcher reads a property that no entity schema guarantees. `schema.yaml` beside
+- PL108: a matcher reads a property that no entity schema guarantees. `schema.yaml` beside
   the model lists, per type, the properties every request or stored entity of that type
   carries; a property read outside it is missing on some requests and the rule reading it
   then does not match (never an error), which is rarely what the author meant.
@@ -104,7 +104,7 @@ def typing_findings(model: ModelInfo, schema: Schema | None) -> list[Finding]:
                 Finding(
                     model.source,
                     line,
-                    "PL106",
+                    "PL107",
                     f"branch {number} reads r.{token} properties for any type: test "
                     f'r.{token}.type == "..." or compare r.{token} with a rule column',
                 )
@@ -120,7 +120,7 @@ def typing_findings(model: ModelInfo, schema: Schema | None) -> list[Finding]:
             Finding(
                 model.source,
                 line,
-                "PL107",
+                "PL108",
                 f"r.{token}.{prop} is read but no request or entity schema guarantees it "
                 f"({where}); a rule reading it does not match when it is missing",
             )

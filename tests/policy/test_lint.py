@@ -166,22 +166,22 @@ def _abac_copy(tmp_path: Path) -> Path:
     return target
 
 
-def test_pl106_a_branch_reading_properties_without_the_type(tmp_path: Path) -> None:
+def test_pl107_a_branch_reading_properties_without_the_type(tmp_path: Path) -> None:
     policy = _abac_copy(tmp_path)
     assert found(policy) == set()
     model = (policy / "model.conf").read_text()
     (policy / "model.conf").write_text(model.replace('r.obj.type == "doc" && ', "", 1))
     report = read_policy_dir(policy, prefix="").lint()
-    assert [(f.code, f.line) for f in report.findings] == [("PL106", 21)]
+    assert [(f.code, f.line) for f in report.findings] == [("PL107", 21)]
     assert "branch 1 reads r.obj" in report.findings[0].message
 
 
-def test_pl107_a_property_no_schema_guarantees(tmp_path: Path) -> None:
+def test_pl108_a_property_no_schema_guarantees(tmp_path: Path) -> None:
     policy = _abac_copy(tmp_path)
     (policy / "schema.yaml").write_text("user: [department]\ndocument: [department]\n")
     report = read_policy_dir(policy, prefix="").lint()
     assert [(f.code, f.message.split(" ")[0]) for f in report.findings] == [
-        ("PL107", "r.obj.owner")
+        ("PL108", "r.obj.owner")
     ]
     (policy / "schema.yaml").unlink()
     codes = sorted(
@@ -194,4 +194,4 @@ def test_pl107_a_property_no_schema_guarantees(tmp_path: Path) -> None:
 
 def test_shipped_rbac_model_scopes_types_by_key_and_is_not_warned() -> None:
     report = read_policy_dir(REPO / "policies", prefix="").lint()
-    assert not [f for f in report.findings if f.code in ("PL106", "PL107")]
+    assert not [f for f in report.findings if f.code in ("PL107", "PL108")]
