@@ -1,7 +1,7 @@
 """The entity store: entities {type, id, properties, parents} and their own revision.
 
-Revision ID: 0003_entities
-Revises: 0002_client_cut_off
+Revision ID: 0004_entities
+Revises: 0003_idempotency_grace
 Create Date: 2026-11-30
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from app.store.models import UTCDateTime
 
-revision: str = "0003_entities"
-down_revision: str | None = "0002_client_cut_off"
+revision: str = "0004_entities"
+down_revision: str | None = "0003_idempotency_grace"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
