@@ -30,6 +30,7 @@ from app.errors import (
     RateLimited,
     RequestInvalid,
 )
+from app.observability.decision_log import set_kind
 from app.policy.request import DecisionRequest, Entity
 from app.policy.search import (
     MAX_LIMIT,
@@ -182,6 +183,7 @@ async def evaluation(
     request: Request,
 ) -> dict[str, Any]:
     await admit_decision_caller(services, request, (body.subject.id,))
+    set_kind("authzen")
     return _answer(await decisions.check(body.to_request()))
 
 
@@ -220,6 +222,7 @@ async def _evaluations(
     context = body.options.include_context
     if context is None:
         context = item_context
+    set_kind("authzen")
     defaults = {
         "subject": body.subject,
         "action": body.action,
@@ -608,6 +611,7 @@ async def _evaluation_fast(
     except ValidationError:
         return None
     await admit_decision_caller(services, connection, (payload.subject.id,))
+    set_kind("authzen")
     return orjson.dumps(_answer(await services.decisions.check(payload.to_request())))
 
 

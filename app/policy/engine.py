@@ -22,6 +22,7 @@ from app.policy.entities import EMPTY, EntitySet
 from app.policy.request import DecisionRequest
 from app.policy.snapshot import PolicySnapshot
 from app.policy.sources import PolicyLoader
+from app.policy.status import PolicyStatus
 
 ChangeListener = Callable[[PolicySnapshot, str], Awaitable[None]]
 
@@ -58,6 +59,7 @@ class PolicyEngine:
         self._snapshot: PolicySnapshot | None = None
         self._reload_lock = asyncio.Lock()
         self._listeners: list[ChangeListener] = []
+        self.status = PolicyStatus(f"{loader.description} ({loader.policy_dir})")
 
     # -- state --------------------------------------------------------------------------
     @property
@@ -102,6 +104,7 @@ class PolicyEngine:
                 )
             except AuthzError as exc:
                 self._record(trigger, "rejected")
+                self.status.rejected_error(trigger, exc.code, exc.message, exc.details)
                 logger.warning(
                     "policy.load.rejected", trigger=trigger, error=exc.message, details=exc.details
                 )
@@ -111,6 +114,9 @@ class PolicyEngine:
                 logger.exception("policy.load.failed", trigger=trigger)
                 raise
             self._snapshot = snapshot
+            self.status.loaded(
+                revision=snapshot.revision, trigger=trigger, digest=snapshot.content_digest
+            )
             # A snapshot is millions of long-lived objects at large policy sizes; the cyclic
             # collector would rescan them all as requests allocate (measured: a third of a
             # 1000-check batch). Frozen, they are skipped. A replaced snapshot holds no

@@ -1,7 +1,7 @@
 """The entity store: entities {type, id, properties, parents} and their own revision.
 
-Revision ID: 0004_entities
-Revises: 0003_idempotency_grace
+Revision ID: 0005_entities
+Revises: 0004_audit_retention
 Create Date: 2026-11-30
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from app.store.models import UTCDateTime
 
-revision: str = "0004_entities"
-down_revision: str | None = "0003_idempotency_grace"
+revision: str = "0005_entities"
+down_revision: str | None = "0004_audit_retention"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
