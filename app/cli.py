@@ -15,6 +15,7 @@ import typer
 
 from app.commands.auth import auth_cli
 from app.commands.common import fail, settings_or_exit
+from app.commands.entities import entities_cli
 from app.commands.failures import GuardedGroup
 from app.commands.observe import audit_cli, decisions
 from app.commands.policy import policy_cli
@@ -68,6 +69,7 @@ def root(
 
 
 cli.add_typer(policy_cli, name="policy")
+cli.add_typer(entities_cli, name="entities")
 cli.add_typer(auth_cli)  # users, clients, keys
 cli.add_typer(audit_cli, name="audit")
 cli.command("decisions")(decisions)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bench.models import ModelRow
 from bench.policies import SIZES
+from bench.search import SearchRow
 from bench.tiers import TierRow
 from bench.tokens import (
     API_KEY,
@@ -40,6 +41,7 @@ class Results:
     tiers: list[TierRow] = field(default_factory=list)
     http: HttpReport | None = None
     memory: MemoryReport | None = None
+    search: list[SearchRow] = field(default_factory=list)
     tokens: TokenReport | None = None
     models: list[ModelRow] = field(default_factory=list)
 
@@ -269,6 +271,15 @@ def targets(results: Results) -> list[Target]:
                 decisions >= 50_000,
             )
         )
+    for row in results.search:
+        out.append(
+            Target(
+                f"{row.kind} search, {row.rules:,} rules (p50)",
+                "< 10 ms",
+                f"{row.p50_ms:.2f} ms",
+                row.p50_ms < 10,
+            )
+        )
     if results.memory is not None:
         m = results.memory
         out.append(
@@ -284,6 +295,21 @@ def targets(results: Results) -> list[Target]:
     if results.tokens is not None:
         out += _token_targets(results.tokens)
     return out
+
+
+def search_table(results: Results) -> str:
+    rows = [
+        [
+            r.kind,
+            f"{r.rules:,}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            str(r.results),
+            str(r.samples),
+        ]
+        for r in results.search
+    ]
+    return table(["search", "rules", "p50 ms", "p99 ms", "results", "samples"], rows)
 
 
 def models_table(results: Results) -> str:

@@ -18,6 +18,7 @@ from loguru import logger
 from app.errors import AuthzError, DependencyUnavailable
 from app.observability.metrics import Metrics
 from app.policy.decision import Decision
+from app.policy.entities import EMPTY, EntitySet
 from app.policy.request import DecisionRequest
 from app.policy.snapshot import PolicySnapshot
 from app.policy.sources import PolicyLoader
@@ -34,6 +35,14 @@ class RevisionStore(Protocol):
     async def bump(self) -> int: ...
 
 
+class EntitySource(Protocol):
+    """The entity store, with its own revision (the database holds both)."""
+
+    async def revision(self) -> int: ...
+
+    async def load(self) -> EntitySet: ...
+
+
 class PolicyEngine:
     def __init__(
         self,
@@ -41,10 +50,12 @@ class PolicyEngine:
         revisions: RevisionStore,
         *,
         metrics: Metrics | None = None,
+        entities: EntitySource | None = None,
     ) -> None:
         self.loader = loader
         self.revisions = revisions
         self.metrics = metrics
+        self.entity_source = entities
         self._snapshot: PolicySnapshot | None = None
         self._reload_lock = asyncio.Lock()
         self._listeners: list[ChangeListener] = []
@@ -87,8 +98,9 @@ class PolicyEngine:
                 # older than its label; a change committed meanwhile carries a higher one.
                 revision = await (self.revisions.bump() if bump else self.revisions.current())
                 model, rules = await asyncio.to_thread(self.loader.read)
+                entities = await self._entities()
                 snapshot = await asyncio.to_thread(
-                    PolicySnapshot.build, model, rules, revision=revision
+                    PolicySnapshot.build, model, rules, revision=revision, entities=entities
                 )
             except AuthzError as exc:
                 self._record(trigger, "rejected")
@@ -123,6 +135,52 @@ class PolicyEngine:
                 rules=snapshot.rule_counts,
                 sources=self.loader.description,
                 seconds=round(elapsed, 4),
+            )
+        for listener in list(self._listeners):
+            try:
+                await listener(snapshot, trigger)
+            except Exception:
+                logger.exception("policy.listener.failed", listener=repr(listener))
+        return snapshot
+
+    async def _entities(self) -> EntitySet:
+        if self.entity_source is None:
+            return self._snapshot.entities if self._snapshot is not None else EMPTY
+        return await self.entity_source.load()
+
+    @property
+    def entity_revision(self) -> int:
+        return self.snapshot.entities.revision
+
+    async def refresh_entities(self, *, trigger: str) -> PolicySnapshot | None:
+        """Adopt the entity store's current content without re-reading the policy.
+
+        The policy revision stays; the snapshot is rebuilt over the same model and rules
+        with the new entities (parents become role links) and swapped in like a reload.
+        Returns None when the served entities are already current.
+        """
+        if self.entity_source is None:
+            return None
+        async with self._reload_lock:
+            current = self.snapshot
+            entities = await self.entity_source.load()
+            if entities.revision == current.entities.revision and entities.digest == (
+                current.entities.digest
+            ):
+                return None
+            started = time.perf_counter()
+            snapshot = await asyncio.to_thread(current.with_entities, entities)
+            self._snapshot = snapshot
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+            logger.info(
+                "entities.loaded",
+                trigger=trigger,
+                entity_revision=entities.revision,
+                entities=len(entities),
+                policy_revision=snapshot.revision,
+                seconds=round(time.perf_counter() - started, 4),
             )
         for listener in list(self._listeners):
             try:
