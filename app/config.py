@@ -7,6 +7,7 @@ value stops the process at start with one line naming the variable, never later.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SigningAlg = Literal["RS256", "ES256", "EdDSA"]
 PolicySource = Literal["files", "db", "files+db"]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Environment = Literal["development", "test", "production"]
 
 _SUPPORTED_DB_SCHEMES = ("sqlite", "postgresql")
@@ -52,7 +54,12 @@ class Settings(BaseSettings):
     encryption_key: SecretStr | None = None
     bootstrap_admin: SecretStr | None = None
     admin_api_key: SecretStr | None = None
-    require_https: bool = False
+    # None = on in production, off elsewhere; set it to false explicitly to serve plain HTTP
+    # in production (logged at start).
+    require_https: bool | None = None
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated CIDRs
+    # or addresses). Empty: forwarded headers are ignored and the peer is the client.
+    trusted_proxies: str = ""
     # argon2id cost for user passwords (RFC 9106 "low memory" profile by default).
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=1024, le=4 * 1024 * 1024)
@@ -112,6 +119,14 @@ class Settings(BaseSettings):
             raise ValueError("must look like '10/minute' or '1000 per hour'") from None
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_are_networks(cls, value: str) -> str:
+        from app.api.edge import parse_networks
+
+        parse_networks(value.split(","))
+        return value
+
     @field_validator("issuer")
     @classmethod
     def _issuer_is_url(cls, value: str) -> str:
@@ -156,6 +171,18 @@ class Settings(BaseSettings):
         if self.decision_auth is not None:
             return self.decision_auth
         return "token" if self.environment == "production" else "open"
+
+    @property
+    def https_required(self) -> bool:
+        if self.require_https is not None:
+            return self.require_https
+        return self.environment == "production"
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        from app.api.edge import parse_networks
+
+        return parse_networks(self.trusted_proxies.split(","))
 
     @property
     def redis_enabled(self) -> bool:

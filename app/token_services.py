@@ -211,7 +211,7 @@ async def start_tokens(services: Services) -> None:
         tokens=service, clients=tokens.clients, bridge=Bridge(asyncio.get_running_loop())
     )
     tokens.oauth = OAuthHTTP(
-        server, require_https=tokens.settings.require_https, unavailable=is_unavailable
+        server, require_https=tokens.settings.https_required, unavailable=is_unavailable
     )
     tokens._tasks.append(asyncio.create_task(_housekeeping(tokens, memory=services.redis is None)))
 
