@@ -24,6 +24,7 @@ from app.errors import (
     AuthenticationFailed,
     AuthzError,
     BatchTooLarge,
+    PermissionDenied,
     RateLimited,
     RequestInvalid,
 )
@@ -137,7 +138,7 @@ def _item_error(status: int, message: str) -> dict[str, Any]:
 
 @router.post(
     "/access/v1/evaluation",
-    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid),
+    responses=error_responses(AuthenticationFailed, PermissionDenied, RateLimited, RequestInvalid),
     summary="AuthZEN Access Evaluation",
 )
 async def evaluation(
@@ -149,7 +150,9 @@ async def evaluation(
 
 @router.post(
     "/access/v1/evaluations",
-    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid, BatchTooLarge),
+    responses=error_responses(
+        AuthenticationFailed, PermissionDenied, RateLimited, RequestInvalid, BatchTooLarge
+    ),
     summary="AuthZEN Access Evaluations (batch with defaults and short-circuit semantics)",
 )
 async def evaluations(

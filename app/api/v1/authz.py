@@ -12,7 +12,7 @@ from app.api.deps import DecisionsDep, EngineDep, ServicesDep
 from app.api.errors import envelope
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
-from app.api.principals import DecisionCaller, charge_checks
+from app.api.principals import DecisionCaller, QueryCaller, charge_checks
 from app.api.schemas.common import Identifier
 from app.api.schemas.decisions import (
     BatchCheckRequest,
@@ -25,6 +25,7 @@ from app.errors import (
     AuthenticationFailed,
     BatchTooLarge,
     PayloadTooLarge,
+    PermissionDenied,
     RateLimited,
     RequestInvalid,
 )
@@ -38,7 +39,9 @@ router = APIRouter(prefix="/api/v1/authz", tags=["decisions"])
     "/check",
     response_model=CheckResponse,
     response_model_exclude_none=True,
-    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid, PayloadTooLarge),
+    responses=error_responses(
+        AuthenticationFailed, PermissionDenied, RateLimited, RequestInvalid, PayloadTooLarge
+    ),
     summary="Decide one request",
 )
 async def check(
@@ -59,7 +62,12 @@ async def _check(body: CheckRequest, decisions: DecisionService) -> dict[str, An
     response_model=BatchCheckResponse,
     response_model_exclude_none=True,
     responses=error_responses(
-        AuthenticationFailed, RateLimited, RequestInvalid, BatchTooLarge, PayloadTooLarge
+        AuthenticationFailed,
+        PermissionDenied,
+        RateLimited,
+        RequestInvalid,
+        BatchTooLarge,
+        PayloadTooLarge,
     ),
     summary="Decide up to 1000 requests in one pass, results in request order",
 )
@@ -92,12 +100,12 @@ async def _batch(body: BatchCheckRequest, decisions: DecisionService) -> dict[st
 @router.get(
     "/subjects",
     tags=["permissions"],
-    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid),
+    responses=error_responses(AuthenticationFailed, PermissionDenied, RateLimited, RequestInvalid),
     summary="Who may perform `action` on `resource` (users and roles)",
 )
 async def subjects(
     engine: EngineDep,
-    caller: DecisionCaller,
+    caller: QueryCaller,
     resource: Annotated[Identifier, Query()],
     action: Annotated[Identifier, Query()],
     domain: Annotated[Identifier | None, Query()] = None,
@@ -116,12 +124,12 @@ async def subjects(
 @router.get(
     "/objects",
     tags=["permissions"],
-    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid),
+    responses=error_responses(AuthenticationFailed, PermissionDenied, RateLimited, RequestInvalid),
     summary="Which resources `subject` may (and may not) perform `action` on",
 )
 async def objects(
     engine: EngineDep,
-    caller: DecisionCaller,
+    caller: QueryCaller,
     subject: Annotated[Identifier, Query()],
     action: Annotated[Identifier, Query()],
     domain: Annotated[Identifier | None, Query()] = None,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header
 
 from app.api.bearer import TokensDep
 from app.api.openapi import error_responses
+from app.api.principals import ValidationCaller
 from app.api.schemas.tokens import (
     BatchTokenItem,
     BatchValidateRequest,
@@ -15,7 +16,14 @@ from app.api.schemas.tokens import (
     ValidateRequest,
     ValidationResult,
 )
-from app.errors import AuthzError, BatchTooLarge, DependencyUnavailable, RequestInvalid
+from app.errors import (
+    AuthenticationFailed,
+    AuthzError,
+    BatchTooLarge,
+    DependencyUnavailable,
+    PermissionDenied,
+    RequestInvalid,
+)
 from app.tokens.claims import AccessClaims
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
@@ -43,11 +51,16 @@ def result(outcome: AccessClaims | AuthzError) -> dict[str, Any]:
     "/validate",
     response_model=ValidationResult,
     response_model_exclude_none=True,
-    responses=error_responses(RequestInvalid, DependencyUnavailable),
+    responses=error_responses(
+        AuthenticationFailed, PermissionDenied, RequestInvalid, DependencyUnavailable
+    ),
     summary="Validate one access token: `{valid, claims}` or `{valid: false, error}`",
 )
 async def validate(
-    body: ValidateRequest, tokens: TokensDep, fingerprint: FingerprintHeader = None
+    body: ValidateRequest,
+    tokens: TokensDep,
+    _: ValidationCaller,
+    fingerprint: FingerprintHeader = None,
 ) -> dict[str, Any]:
     outcome = (
         await tokens.service.validator.validate_many(
@@ -61,11 +74,16 @@ async def validate(
     "/validate/batch",
     response_model=BatchValidationResponse,
     response_model_exclude_none=True,
-    responses=error_responses(RequestInvalid, BatchTooLarge, DependencyUnavailable),
+    responses=error_responses(
+        AuthenticationFailed, PermissionDenied, RequestInvalid, BatchTooLarge, DependencyUnavailable
+    ),
     summary="Validate up to 1000 tokens: one signature pass, one revocation lookup",
 )
 async def validate_batch(
-    body: BatchValidateRequest, tokens: TokensDep, fingerprint: FingerprintHeader = None
+    body: BatchValidateRequest,
+    tokens: TokensDep,
+    _: ValidationCaller,
+    fingerprint: FingerprintHeader = None,
 ) -> dict[str, Any]:
     texts = [t.token if isinstance(t, BatchTokenItem) else t for t in body.tokens]
     prints = [
