@@ -20,6 +20,7 @@ from app.api.deps import EngineDep, ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
 from app.api.responses import FastJSONResponse
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.admin import MembersOut, ReloadOut, RuleIn, RulePage, WriteOut
 from app.api.schemas.common import Identifier
 from app.errors import (
@@ -43,6 +44,7 @@ admin_api_key_scheme = APIKeyHeader(
 )
 
 router = APIRouter(
+    route_class=StrictJSONRoute,
     prefix="/api/v1",
     tags=["policy administration"],
     dependencies=[Security(admin_api_key_scheme)],

@@ -11,11 +11,13 @@ from app.api.admin import admin_api_key_scheme
 from app.api.deps import ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.admin import AuditPageOut
 from app.audit.log import MAX_PAGE, AuditQuery
 from app.errors import AuthenticationFailed, PermissionDenied, RequestInvalid
 
 router = APIRouter(
+    route_class=StrictJSONRoute,
     prefix="/api/v1",
     tags=["policy administration"],
     dependencies=[Security(admin_api_key_scheme)],

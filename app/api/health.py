@@ -9,8 +9,9 @@ from starlette.responses import Response
 
 from app.api.deps import ServicesDep
 from app.api.responses import FastJSONResponse
+from app.api.routing import StrictJSONRoute
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["operations"])
 
 
 @router.get("/healthz", summary="The process is up")

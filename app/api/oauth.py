@@ -9,12 +9,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from app.api.bearer import TokensDep
+from app.api.routing import StrictJSONRoute
 from app.errors import DependencyUnavailable
 from app.token_services import TokenComponents
 from app.tokens.metadata import server_metadata
 from app.tokens.oauth.http import OAuthHTTP
 
-router = APIRouter(tags=["oauth"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["oauth"])
 
 _FORM_BODY: dict[str, Any] = {
     "requestBody": {

@@ -9,6 +9,7 @@ from starlette.responses import Response as StarletteResponse
 
 from app.api.bearer import NO_STORE, BearerClaims, ClientIP, DeviceFingerprint, TokensDep
 from app.api.openapi import error_responses
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import (
     LoginRequest,
     LogoutRequest,
@@ -27,7 +28,7 @@ from app.errors import (
     TokenRevoked,
 )
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/auth", tags=["auth"])
 
 TOKEN_ERRORS = (TokenExpired, TokenInvalid, TokenRevoked, DeviceMismatch)
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header
 from app.api.bearer import TokensDep
 from app.api.openapi import error_responses
 from app.api.principals import ValidationCaller
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import (
     BatchTokenItem,
     BatchValidateRequest,
@@ -26,7 +27,7 @@ from app.errors import (
 )
 from app.tokens.claims import AccessClaims
 
-router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/tokens", tags=["tokens"])
 
 FingerprintHeader = Annotated[
     str | None,

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, model_validator
 from app.api.deps import ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import QueryCaller
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.common import Identifier, refuse_large_batch
 from app.decisions.permissions import PermissionService
 from app.errors import (
@@ -21,7 +22,7 @@ from app.errors import (
 )
 from app.services import Services
 
-router = APIRouter(prefix="/api/v1/users", tags=["permissions"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/users", tags=["permissions"])
 
 
 class PermissionsBatchRequest(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from app.api.bearer import BearerClaims, TokensDep
 from app.api.deps import DecisionsDep
 from app.api.openapi import error_responses
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import ScopeCheckRequest, ScopeCheckResponse
 from app.decisions.service import new_decision_id
 from app.errors import (
@@ -23,7 +24,7 @@ from app.errors import (
 from app.policy.request import DecisionRequest
 from app.tokens.checks import from_scope
 
-router = APIRouter(prefix="/api/v2/authz", tags=["decisions"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v2/authz", tags=["decisions"])
 
 
 @router.post(
