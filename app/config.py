@@ -160,6 +160,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "OMS_AUTH_ENCRYPTION_KEY is required when OMS_AUTH_ENVIRONMENT=production"
             )
+        from app.security.secrets import check_secret_strength
+
+        check_secret_strength("OMS_AUTH_ENCRYPTION_KEY", self.encryption_key.get_secret_value())
+        if self.admin_api_key is not None:
+            check_secret_strength("OMS_AUTH_ADMIN_API_KEY", self.admin_api_key.get_secret_value())
         if not self.issuer.startswith("https://"):
             raise ValueError(
                 "OMS_AUTH_ISSUER must be https:// when OMS_AUTH_ENVIRONMENT=production"

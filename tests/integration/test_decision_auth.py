@@ -11,6 +11,7 @@ from app.config import Settings
 from tests.support.tokens import AppFactory, bearer
 
 CHECK = {"subject": "alice", "resource": "api:schemas", "action": "write"}
+STRONG = "3q2+7wAAAAAnEjRWeJq83vDhV1Yzq2Hk0T3x9Zp7LmQ="  # 256+ bits by estimate
 BOB_CHECK = {**CHECK, "subject": "bob"}  # an end user may ask about itself
 EVALUATION = {
     "subject": {"type": "user", "id": "alice"},
@@ -93,7 +94,7 @@ def test_production_defaults_to_token_mode() -> None:
     production = Settings(
         environment="production",
         issuer="https://auth.example.com",
-        encryption_key=SecretStr("x" * 44),
+        encryption_key=SecretStr(STRONG),
     )
     assert production.decision_auth_mode == "token"
     assert Settings(environment="development").decision_auth_mode == "open"
@@ -101,7 +102,7 @@ def test_production_defaults_to_token_mode() -> None:
         Settings(
             environment="production",
             issuer="https://a.example",
-            encryption_key=SecretStr("x"),
+            encryption_key=SecretStr(STRONG),
             decision_auth="open",
         ).decision_auth_mode
         == "open"
