@@ -4,7 +4,8 @@
 length times the bits of the smallest alphabet that holds the string (hex, base64url,
 printable ASCII), capped by the string's Shannon entropy times its length (plus a margin)
 and by its zlib-compressed size, so a run of one character (`xxxx...`) or a repeated word
-scores low. A key from `openssl rand -base64 32`, `openssl rand -hex 32` or `secrets.token_urlsafe(32)` passes 256.
+scores low. A key from `openssl rand -base64 32`, `openssl rand -hex 32` or
+`secrets.token_urlsafe(32)` passes 256.
 
 Private signing keys are wrapped with scrypt (OWASP's N=2^15, r=8, p=3 profile: 32 MiB) and
 AES-256-GCM, in a PEM-style block of our own. Keys wrapped the old way (PKCS#8 with
