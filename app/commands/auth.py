@@ -23,7 +23,7 @@ from app.commands.common import cli_audit, fail, settings_or_exit
 from app.config import Settings
 from app.errors import AuthzError
 from app.security.client_secrets import hash_client_secret, new_client_secret
-from app.security.names import InvalidName, check_client_id, check_username
+from app.security.names import InvalidName, check_client_id, check_username, collides
 from app.security.passwords import WeakPassword, check_password_policy
 from app.store.clients import ClientRepository
 from app.store.database import Database
@@ -111,8 +111,14 @@ def users_create(
     async def work(settings: Settings, db: Database) -> None:
         from app.token_services import password_hasher
 
+        known = await asyncio.to_thread(_known_roles, settings, db)
+        clash = collides(name, known)
+        if clash is not None:
+            fail(
+                f"username {name!r} would be read as the role {clash!r}: users and roles "
+                "share the policy's subjects (REQ_006)"
+            )
         if roles:
-            known = await asyncio.to_thread(_known_roles, settings, db)
             unknown = [r for r in roles if r not in known]
             if unknown:
                 fail(f"role {unknown[0]!r} is not defined by the policy (RBAC_001)")
