@@ -219,6 +219,34 @@ def users_disable(name: str) -> None:
     _run(work)
 
 
+@users_cli.command("unlock")
+def users_unlock(name: str) -> None:
+    """Forget a user's failed logins: the per-account back-off ends at once (all instances
+    sharing OMS_AUTH_REDIS_URL)."""
+
+    async def work(settings: Settings, db: Database) -> None:
+        from redis.asyncio import Redis
+
+        from app.cache.login_failures import RedisFailureStore
+        from app.security.login_guard import LoginGuard, unlock_account
+        from app.store.alerts import AuditWriter
+
+        if settings.redis_url is None:
+            fail(
+                "OMS_AUTH_REDIS_URL is unset: failed logins live in each instance's memory; "
+                "restarting the instance forgets them"
+            )
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            guard = LoginGuard(RedisFailureStore(redis, settings.key_prefix))
+            cleared = await unlock_account(guard, name, audit=AuditWriter(db, cli_audit()))
+        finally:
+            await redis.aclose()
+        typer.echo(f"unlocked {name}: {cleared} failure bucket(s) cleared")
+
+    _run(work)
+
+
 # -- clients -------------------------------------------------------------------------------
 @clients_cli.command("create")
 def clients_create(

@@ -53,7 +53,7 @@ class TokenService:
         fingerprint: str | None,
         ip: str | None,
     ) -> IssuedTokens:
-        user = await self.accounts.authenticate(username, password, ip=ip)
+        user = await self.accounts.authenticate(username, password, ip=ip, fingerprint=fingerprint)
         return await self.issuer.for_user(
             user,
             client=self.first_party,
