@@ -53,8 +53,10 @@ async def audit_events(
     since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone")] = None,
     until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    cursor: Annotated[int | None, Query(ge=1, description="`next_cursor` of a page")] = None,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    cursor: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="`next_cursor` of a page")
+    ] = None,
 ) -> dict[str, Any]:
     query = AuditQuery(
         actor=actor,
