@@ -20,6 +20,7 @@ from app.tokens import jose
 from app.tokens import keys as signing_keys
 from tests.support.server import run_cli
 from tests.support.tokens import AppFactory, TokenApp, claims_of, header_of
+from tests.support.waiting import wait_for
 
 
 async def _kid_after_rotation(env: TokenApp, old: str) -> str:
@@ -83,9 +84,16 @@ async def test_previous_key_leaves_jwks_after_its_tokens_expired(
                 )
         finally:
             await db.close()
-        await asyncio.sleep(0.2)
-        kids = [k["kid"] for k in (await env.http.get("/.well-known/jwks.json")).json()["keys"]]
-        assert header_of(old)["kid"] not in kids and len(kids) == 1
+
+        async def published() -> list[str]:
+            keys = (await env.http.get("/.well-known/jwks.json")).json()["keys"]
+            return [str(k["kid"]) for k in keys]
+
+        async def old_key_gone() -> bool:
+            return header_of(old)["kid"] not in await published()
+
+        await wait_for(old_key_gone, timeout=10)
+        assert len(await published()) == 1
         result = await env.validate(old)
         assert result["error"]["code"] == "AUTH_004"
 
