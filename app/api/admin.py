@@ -84,7 +84,7 @@ async def get_policies(
         str | None, Query(max_length=255, description="file, db, or a file name")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> dict[str, Any]:
     flt = RuleFilter(ptype, subject, resource, action, domain, source)
     return list_rules(engine.snapshot, flt, limit=limit, offset=offset)

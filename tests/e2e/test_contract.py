@@ -23,7 +23,7 @@ CHECKS = (
     "not_a_server_error,status_code_conformance,response_schema_conformance,"
     "content_type_conformance"
 )
-MAX_EXAMPLES = 10
+MAX_EXAMPLES = 6
 FAST = {
     "OMS_AUTH_ARGON2_TIME_COST": "1",
     "OMS_AUTH_ARGON2_MEMORY_KIB": "1024",
