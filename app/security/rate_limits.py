@@ -85,6 +85,16 @@ class RateLimits:
         if not allowed:
             await self._refuse(limiter, limit, identifier)
 
+    async def clear_login(self, *, username: str) -> None:
+        """Forget the username's failed-login window (an administrator unlocks the user)."""
+        for limiter in (self._shared, self._memory):
+            if limiter is None:
+                continue
+            try:
+                await limiter.clear(self.login_user.item, self.login_user.name, username.casefold())
+            except Exception as exc:
+                logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
+
     async def refresh(self, *, user_id: str) -> None:
         await self.hit(self.refresh_user, user_id)
 

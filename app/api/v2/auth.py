@@ -6,11 +6,17 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from app.api.bearer import NO_STORE, ClientIP, DeviceFingerprint, TokensDep
+from app.api.bearer import NO_STORE, CallerWaiting, ClientIP, DeviceFingerprint, TokensDep
 from app.api.openapi import error_responses
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import LoginV2Request, TokenResponse
-from app.errors import AuthenticationFailed, InsufficientScope, RateLimited, RequestInvalid
+from app.errors import (
+    AuthenticationFailed,
+    InsufficientScope,
+    Overloaded,
+    RateLimited,
+    RequestInvalid,
+)
 from app.tokens.scopes import parse_scope
 
 router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v2/auth", tags=["auth"])
@@ -20,7 +26,9 @@ router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v2/auth", tags=["au
     "/login",
     response_model=TokenResponse,
     response_model_exclude_none=True,
-    responses=error_responses(AuthenticationFailed, InsufficientScope, RateLimited, RequestInvalid),
+    responses=error_responses(
+        AuthenticationFailed, InsufficientScope, RateLimited, RequestInvalid, Overloaded
+    ),
     summary="Log in; the token carries the user's permissions as `resource:action` scopes",
 )
 async def login(
@@ -29,6 +37,7 @@ async def login(
     response: Response,
     ip: ClientIP,
     fingerprint: DeviceFingerprint,
+    waiting: CallerWaiting,
 ) -> dict[str, Any]:
     try:
         requested = parse_scope(body.scope)
@@ -43,6 +52,7 @@ async def login(
         requested=requested,
         fingerprint=fingerprint,
         ip=ip,
+        still_wanted=waiting,
     )
     response.headers.update(NO_STORE)
     return issued.body()

@@ -56,7 +56,11 @@ class PasswordGrant(_OurGrant, grants.ResourceOwnerPasswordCredentialsGrant):  #
         accounts = self.server.accounts
         user: UserRecord = self.call(
             accounts.authenticate(
-                username, password, ip=self.request.client_ip, fingerprint=self.request.fingerprint
+                username,
+                password,
+                ip=self.request.client_ip,
+                fingerprint=self.request.fingerprint,
+                still_wanted=self.request.still_wanted,
             )
         )
         return user
