@@ -2,28 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from app.api.deps import ServicesDep
 from app.errors import AuthenticationFailed, AuthzError, PermissionDenied
 from app.policy.request import DecisionRequest
 from app.security.asking import Question, check_asker
-from app.security.principal import Principal
+from app.security.principal import Alongside, Principal
 from app.services import Services
 from app.tokens.models import client_subject
 from app.tokens.scopes import covers
 
 
-async def optional_principal(request: Request, services: ServicesDep) -> Principal | None:
+async def resolve_principal(
+    services: Services, connection: HTTPConnection, *, alongside: Alongside | None = None
+) -> Principal | None:
     for resolver in services.principal_resolvers:
-        principal = await resolver.resolve(request)
+        if alongside is None:
+            principal = await resolver.resolve(connection)
+        else:
+            principal = await resolver.resolve(connection, alongside=alongside)
         if principal is not None:
             return principal
     return None
+
+
+async def optional_principal(request: Request, services: ServicesDep) -> Principal | None:
+    return await resolve_principal(services, request)
 
 
 async def require_principal(
@@ -47,6 +57,44 @@ async def require_policy_admin(
     return principal
 
 
+async def admit_decision_caller(
+    services: Services, connection: HTTPConnection, subjects: Sequence[str]
+) -> Principal | None:
+    """Who asks for decisions about `subjects`, and may they: the one place for that rule.
+
+    Open mode (`OMS_AUTH_DECISION_AUTH=open`): nobody in particular. Token mode: an
+    authenticated principal (401 otherwise) whose checks (one per subject) are charged to its
+    `rate_limit_check`; the charge runs alongside the token's revocation lookup, so both cost
+    one Redis round trip at most (none while `OMS_AUTH_CALLER_CACHE_SECONDS` covers them).
+    Used by the documented routes and the fast lane alike.
+    """
+    if services.settings.decision_auth_mode == "open":
+        return None
+    count = len(subjects)
+    # The scope's state dict itself: Starlette's `State` wrapper costs more than this whole
+    # function when the attribute is missing (it raises and catches an AttributeError).
+    state: dict[str, Any] = connection.scope.setdefault("state", {})
+    admitted: tuple[Principal, int] | None = state.get("decision_caller")
+    if admitted is not None and admitted[1] >= count:
+        return admitted[0]  # this request was admitted already (a fast-lane fallback)
+
+    async def charge(principal: Principal) -> None:
+        await charge_checks(services, principal, count)
+
+    caller = await require_principal(
+        await resolve_principal(services, connection, alongside=charge)
+    )
+    if subjects:  # who may ask about whom: app.security.asking
+        check_asker(caller, "decide", subjects=subjects, holds=_holder(services, caller))
+    state["decision_caller"] = (caller, count)
+    return caller
+
+
+async def decision_caller(request: Request, services: ServicesDep) -> Principal | None:
+    """Who asks for decisions, for routes that are not checks (nothing charged)."""
+    return await admit_decision_caller(services, request, ())
+
+
 async def _asker(request: Request, services: Services, question: Question) -> Principal | None:
     """Who asks: nobody in particular when the decision API is open; in token mode an
     authenticated principal (401 otherwise) that may ask this question (403 otherwise,
@@ -57,10 +105,6 @@ async def _asker(request: Request, services: Services, question: Question) -> Pr
     subjects = await asked_subjects(request)
     check_asker(principal, question, subjects=subjects, holds=_holder(services, principal))
     return principal
-
-
-async def decision_caller(request: Request, services: ServicesDep) -> Principal | None:
-    return await _asker(request, services, "decide")
 
 
 async def query_caller(request: Request, services: ServicesDep) -> Principal | None:

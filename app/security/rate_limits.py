@@ -4,7 +4,9 @@ Login: `rate_limit_login_ip` failed attempts per client address (per account, fa
 back off instead: `app.security.login_guard`); refresh: `rate_limit_refresh` per user;
 permission checks: `rate_limit_check` per authenticated caller, each check of a batch counted.
 Windows live in Redis when one is configured, so every instance counts together; if Redis
-fails, counting falls back to this process (never a 5xx, and never unlimited).
+fails, counting falls back to this process (never a 5xx, and never unlimited). Checks are
+counted through `CheckBudget`: at most one Redis round trip per caller per `check_window`
+seconds, shared with the request's revocation lookup.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from loguru import logger
 from redis.asyncio import Redis
 
 from app.errors import RateLimited
+from app.security.check_budget import CheckBudget, OverLimit
+from app.store.redis_batch import RedisBatcher
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class RateLimits:
         redis: Redis | None = None,
         redis_url: str | None = None,
         prefix: str = "oms-auth:v1",
+        batcher: RedisBatcher | None = None,
+        check_window: float = 1.0,
     ) -> None:
         self.login_ip = Limit.of("login_ip", login_ip)
         self.login_user = Limit.of("login_user", login_user)
@@ -64,6 +70,15 @@ class RateLimits:
                 connection_pool=redis.connection_pool,  # type: ignore[arg-type]
             )
             self._shared = MovingWindowRateLimiter(storage)
+        self._budget: CheckBudget | None = None
+        if redis is not None:
+            self._budget = CheckBudget(
+                batcher or RedisBatcher(redis),
+                amount=self.check_caller.item.amount,
+                period_seconds=self.check_caller.window_seconds,
+                prefix=prefix,
+                window=check_window,
+            )
 
     async def login(self, *, ip: str | None, username: str) -> None:
         """Refuse a login attempt from an address over its failure limit (RATE_001).
@@ -99,7 +114,19 @@ class RateLimits:
         await self.hit(self.refresh_user, user_id)
 
     async def checks(self, *, caller: str, count: int = 1) -> None:
-        await self.hit(self.check_caller, caller, cost=count)
+        if self._budget is None:
+            await self.hit(self.check_caller, caller, cost=count)
+            return
+        try:
+            await self._budget.charge(caller, count)
+        except OverLimit as over:
+            raise self._refusal(self.check_caller, over.retry_after) from None
+        except Exception as exc:
+            logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
+            if not await self._memory.hit(
+                self.check_caller.item, "check_caller", caller, cost=count
+            ):
+                raise self._refusal(self.check_caller, self.check_caller.window_seconds) from None
 
     async def hit(self, limit: Limit, identifier: str, *, cost: int = 1) -> None:
         """Count `cost` uses; raise `RateLimited` (RATE_001) when over the limit."""
@@ -123,8 +150,12 @@ class RateLimits:
         self, limiter: MovingWindowRateLimiter, limit: Limit, identifier: str
     ) -> None:
         retry_after = await self._retry_after(limiter, limit, identifier)
+        raise self._refusal(limit, retry_after)
+
+    @staticmethod
+    def _refusal(limit: Limit, retry_after: int) -> RateLimited:
         logger.warning("rate_limit.exceeded", limit=limit.name, rule=limit.text)
-        raise RateLimited(
+        return RateLimited(
             f"Too many requests: the limit is {limit.text}",
             details={"limit": limit.text, "window": limit.window_seconds, "name": limit.name},
             headers={"Retry-After": str(retry_after)},
