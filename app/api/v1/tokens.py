@@ -116,6 +116,8 @@ _RESULT = TypeAdapter(ValidationResult)
 async def _validate_fast(
     services: Services, body: bytes, connection: HTTPConnection
 ) -> bytes | None:
+    if services.settings.decision_auth_mode != "open":
+        return None  # token mode: the documented route authenticates the client first
     fingerprint = connection.headers.get(FINGERPRINT_HEADER)
     if services.tokens is None or (fingerprint is not None and len(fingerprint) > 512):
         return None
