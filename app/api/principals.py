@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 
 from app.api.deps import ServicesDep
 from app.errors import AuthenticationFailed, AuthzError, PermissionDenied
+from app.observability.decision_log import set_caller
 from app.policy.request import DecisionRequest
 from app.security.asking import Question, check_asker
 from app.security.principal import Alongside, Principal
@@ -76,6 +77,7 @@ async def admit_decision_caller(
     state: dict[str, Any] = connection.scope.setdefault("state", {})
     admitted: tuple[Principal, int] | None = state.get("decision_caller")
     if admitted is not None and admitted[1] >= count:
+        set_caller(admitted[0].subject)
         return admitted[0]  # this request was admitted already (a fast-lane fallback)
 
     async def charge(principal: Principal) -> None:
@@ -87,6 +89,7 @@ async def admit_decision_caller(
     if subjects:  # who may ask about whom: app.security.asking
         check_asker(caller, "decide", subjects=subjects, holds=_holder(services, caller))
     state["decision_caller"] = (caller, count)
+    set_caller(caller.subject)
     return caller
 
 

@@ -21,6 +21,7 @@ from app.policy.decision import Decision
 from app.policy.request import DecisionRequest
 from app.policy.snapshot import PolicySnapshot
 from app.policy.sources import PolicyLoader
+from app.policy.status import PolicyStatus
 
 ChangeListener = Callable[[PolicySnapshot, str], Awaitable[None]]
 
@@ -47,6 +48,7 @@ class PolicyEngine:
         self._snapshot: PolicySnapshot | None = None
         self._reload_lock = asyncio.Lock()
         self._listeners: list[ChangeListener] = []
+        self.status = PolicyStatus(f"{loader.description} ({loader.policy_dir})")
 
     # -- state --------------------------------------------------------------------------
     @property
@@ -90,6 +92,7 @@ class PolicyEngine:
                 )
             except AuthzError as exc:
                 self._record(trigger, "rejected")
+                self.status.rejected_error(trigger, exc.code, exc.message, exc.details)
                 logger.warning(
                     "policy.load.rejected", trigger=trigger, error=exc.message, details=exc.details
                 )
@@ -99,6 +102,9 @@ class PolicyEngine:
                 logger.exception("policy.load.failed", trigger=trigger)
                 raise
             self._snapshot = snapshot
+            self.status.loaded(
+                revision=snapshot.revision, trigger=trigger, digest=snapshot.content_digest
+            )
             # A snapshot is millions of long-lived objects at large policy sizes; the cyclic
             # collector would rescan them all as requests allocate (measured: a third of a
             # 1000-check batch). Frozen, they are skipped. A replaced snapshot holds no
