@@ -149,7 +149,9 @@ def serve(
         port=settings.port,
         log_config=None,
         access_log=False,
-        proxy_headers=True,
+        # Forwarded headers are resolved by the app (OMS_AUTH_TRUSTED_PROXIES), never by
+        # uvicorn, whose default trusts 127.0.0.1.
+        proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )

@@ -7,6 +7,7 @@ value stops the process at start with one line naming the variable, never later.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SigningAlg = Literal["RS256", "ES256", "EdDSA"]
 PolicySource = Literal["files", "db", "files+db"]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Environment = Literal["development", "test", "production"]
 
 _SUPPORTED_DB_SCHEMES = ("sqlite", "postgresql")
@@ -65,7 +67,12 @@ class Settings(BaseSettings):
     # roles, v2 scope and admin flag agree. Empty = the admin flag only.
     bootstrap_admin_role: str = Field(default="admin", pattern=r"^([A-Za-z0-9_.@+:-]{1,255})?$")
     admin_api_key: SecretStr | None = None
-    require_https: bool = False
+    # None = on in production, off elsewhere; set it to false explicitly to serve plain HTTP
+    # in production (logged at start).
+    require_https: bool | None = None
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated CIDRs
+    # or addresses). Empty: forwarded headers are ignored and the peer is the client.
+    trusted_proxies: str = ""
     # argon2id cost for user passwords (RFC 9106 "low memory" profile by default).
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=1024, le=4 * 1024 * 1024)
@@ -89,6 +96,11 @@ class Settings(BaseSettings):
     rate_limit_login_ip: str = "10/minute"
     rate_limit_login_user: str = "5/minute"
     rate_limit_refresh: str = "20/hour"
+    # Per-account back-off (app.security.login_guard): failures allowed before waiting, the
+    # longest wait, and how many failures of one account raise a `login_burst` alert.
+    login_free_failures: int = Field(default=5, ge=1, le=1000)
+    login_backoff_max: float = Field(default=900.0, ge=1, le=86_400)
+    login_alert_every: int = Field(default=20, ge=0, le=100_000)
     rate_limit_check: str = "1000/minute"
     # How long a process trusts what Redis last told it about a decision caller: its token's
     # revocation state and its check-limit usage (0 = ask Redis on every request).
@@ -180,6 +192,14 @@ class Settings(BaseSettings):
             raise ValueError("must look like '10/minute' or '1000 per hour'") from None
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_are_networks(cls, value: str) -> str:
+        from app.api.edge import parse_networks
+
+        parse_networks(value.split(","))
+        return value
+
     @field_validator("issuer")
     @classmethod
     def _issuer_is_url(cls, value: str) -> str:
@@ -213,6 +233,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "OMS_AUTH_ENCRYPTION_KEY is required when OMS_AUTH_ENVIRONMENT=production"
             )
+        from app.security.secrets import check_secret_strength
+
+        check_secret_strength("OMS_AUTH_ENCRYPTION_KEY", self.encryption_key.get_secret_value())
+        if self.admin_api_key is not None:
+            check_secret_strength("OMS_AUTH_ADMIN_API_KEY", self.admin_api_key.get_secret_value())
         if not self.issuer.startswith("https://"):
             raise ValueError(
                 "OMS_AUTH_ISSUER must be https:// when OMS_AUTH_ENVIRONMENT=production"
@@ -232,6 +257,18 @@ class Settings(BaseSettings):
         import sys
 
         return not sys.stdout.isatty()
+
+    @property
+    def https_required(self) -> bool:
+        if self.require_https is not None:
+            return self.require_https
+        return self.environment == "production"
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        from app.api.edge import parse_networks
+
+        return parse_networks(self.trusted_proxies.split(","))
 
     @property
     def decision_log_mask_fields(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from loguru import logger
 
 from app.administration.reload import policy_watcher
 from app.api import admin, admin_users, audit, authzen, entities, health, oauth, operations
+from app.api.edge import EdgeMiddleware
 from app.api.errors import install_error_handlers
 from app.api.fastlane import FastLane
 from app.api.middleware import RequestContextMiddleware
@@ -150,7 +151,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 redis=bool(settings.redis_url),
                 policy_source=settings.policy_source,
                 policy_revision=services.engine.revision,
+                https_required=settings.https_required,
+                trusted_proxies=settings.trusted_proxies or None,
             )
+            if settings.environment == "production" and not settings.https_required:
+                logger.warning(
+                    "service.https_disabled",
+                    reason="OMS_AUTH_REQUIRE_HTTPS=false in production: credentials may "
+                    "travel in clear text",
+                )
             if not settings.logs_as_json:
                 await print_banner(services)
         except BaseException as exc:
@@ -175,6 +184,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
         default_response_class=FastJSONResponse,
+        # No 307 to the slash-less URL: Starlette builds it from the Host header.
+        redirect_slashes=False,
     )
     _document_errors(app)
     app.state.settings = settings
@@ -189,6 +200,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         fast_lane=FastLane(
             [*v1_authz.fast_routes(), *authzen.fast_routes(), *v1_tokens.fast_routes()]
         ),
+    )
+    # Outermost: the resolved client address and scheme are what everything inside sees.
+    app.add_middleware(
+        EdgeMiddleware,
+        trusted_proxies=settings.trusted_proxy_networks,
+        require_https=settings.https_required,
     )
     app.include_router(health.router)
     app.include_router(v1_authz.router)

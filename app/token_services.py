@@ -18,12 +18,15 @@ from typing import TYPE_CHECKING
 from loguru import logger
 from redis.asyncio import Redis
 
-from app.audit.note import AuditNote
+from app.audit.note import AuditNote, SecurityAlert
+from app.cache.login_failures import RedisFailureStore
 from app.config import Settings
 from app.policy.engine import PolicyEngine
 from app.security.bearer import BearerTokenResolver
+from app.security.login_guard import BackoffPolicy, FailureStore, LoginGuard, MemoryFailureStore
 from app.security.passwords import PasswordHasher
 from app.security.rate_limits import RateLimits
+from app.store.alerts import AlertRecorder
 from app.store.availability import is_unavailable
 from app.store.clients import ClientRepository
 from app.store.database import Database
@@ -104,6 +107,28 @@ def key_ring(settings: Settings, db: Database) -> KeyRing:
         reload_interval=settings.key_reload_interval,
         max_token_lifetime=settings.access_token_ttl + KEY_LIFETIME_SLACK,
     )
+
+
+def login_guard(
+    settings: Settings, db: Database, redis: Redis | None, metrics: TokenMetrics | None
+) -> LoginGuard:
+    store: FailureStore = (
+        RedisFailureStore(redis, settings.key_prefix) if redis is not None else MemoryFailureStore()
+    )
+    recorder = AlertRecorder(db)
+
+    async def alert(event: SecurityAlert, target: str) -> None:
+        if metrics is not None:
+            metrics.alerts.labels(kind=event.kind).inc()
+        logger.warning("alert.login_burst", target=target, **dict(event.details))
+        await recorder(event, target)
+
+    policy = BackoffPolicy(
+        free_failures=settings.login_free_failures,
+        max_delay=settings.login_backoff_max,
+        alert_every=settings.login_alert_every,
+    )
+    return LoginGuard(store, policy, alert=alert)
 
 
 def revocations_for(
@@ -190,7 +215,13 @@ def build_token_components(
     )
     service = TokenService(
         first_party=ClientContext(settings.service_name),
-        accounts=Accounts(users, hasher, limiter=limits, metrics=metrics),
+        accounts=Accounts(
+            users,
+            hasher,
+            limiter=limits,
+            metrics=metrics,
+            guard=login_guard(settings, db, redis, metrics),
+        ),
         issuer=issuer,
         rotation=rotation,
         validator=TokenValidator(
@@ -239,7 +270,7 @@ async def start_tokens(services: Services) -> None:
         tokens=service, clients=tokens.clients, bridge=Bridge(asyncio.get_running_loop())
     )
     tokens.oauth = OAuthHTTP(
-        server, require_https=tokens.settings.require_https, unavailable=is_unavailable
+        server, require_https=tokens.settings.https_required, unavailable=is_unavailable
     )
     tokens._tasks.append(
         asyncio.create_task(

@@ -74,6 +74,8 @@ class PolicyAdministration:
         self, ptype: str, values: Sequence[str], *, actor: str, request_id: str | None
     ) -> WriteResult:
         rule = self._valid_rule(ptype, values)
+        if ptype.startswith("g") and len(values) >= 2:
+            await self._refuse_role_named_like_user(values[1])
         return await self._apply(_Change(rule, True, "rule"), actor=actor, request_id=request_id)
 
     async def remove_rule(
@@ -87,6 +89,7 @@ class PolicyAdministration:
     ) -> WriteResult:
         """Idempotent: an existing membership is reported with `created=False`."""
         rule = self._valid_rule("g", self._member_values(role, subject, domain))
+        await self._refuse_role_named_like_user(role)
         try:
             return await self._apply(
                 _Change(rule, True, "member"), actor=actor, request_id=request_id
@@ -101,6 +104,19 @@ class PolicyAdministration:
         return await self._apply(_Change(rule, False, "member"), actor=actor, request_id=request_id)
 
     # -- validation ---------------------------------------------------------------------
+    async def _refuse_role_named_like_user(self, role: str) -> None:
+        """A role may not be named like a user: `g, x, alice` would hand every member of
+        `x` whatever alice holds, and alice would read as a role in every listing."""
+        from app.security.names import canonical_name
+        from app.store.users import UserRepository
+
+        user = await UserRepository(self.db).by_username(canonical_name(role))
+        if user is not None:
+            raise Conflict(
+                f"{role!r} is a user's name; a role may not be named like a user",
+                details={"role": role, "collides_with": "user"},
+            )
+
     @property
     def model(self) -> ModelInfo:
         return self.engine.snapshot.model

@@ -20,6 +20,7 @@ from app.api.deps import EngineDep, ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
 from app.api.responses import FastJSONResponse
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.admin import MembersOut, ReloadOut, RemoveOut, RuleIn, RulePage, WriteOut
 from app.api.schemas.common import Identifier
 from app.api.writes import Writes
@@ -45,6 +46,7 @@ admin_api_key_scheme = APIKeyHeader(
 )
 
 router = APIRouter(
+    route_class=StrictJSONRoute,
     prefix="/api/v1",
     tags=["policy administration"],
     dependencies=[Security(admin_api_key_scheme)],
@@ -97,7 +99,7 @@ async def get_policies(
         str | None, Query(max_length=255, description="file, db, or a file name")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> dict[str, Any]:
     flt = RuleFilter(ptype, subject, resource, action, domain, source)
     return list_rules(engine.snapshot, flt, limit=limit, offset=offset)

@@ -19,7 +19,8 @@ from starlette.requests import HTTPConnection
 from app.api.deps import DecisionsDep, ServicesDep, SettingsDep
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
-from app.api.principals import DecisionCaller, admit_decision_caller, charge_checks
+from app.api.principals import DecisionCaller, QueryCaller, admit_decision_caller, charge_checks
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.common import Identifier, Properties, refuse_large_batch
 from app.decisions.service import DecisionResult, DecisionService
 from app.errors import (
@@ -27,6 +28,7 @@ from app.errors import (
     AuthzError,
     BatchTooLarge,
     NotFound,
+    PermissionDenied,
     RateLimited,
     RequestInvalid,
 )
@@ -42,7 +44,7 @@ from app.policy.search import (
 from app.policy.snapshot import PolicySnapshot
 from app.services import Services
 
-router = APIRouter(tags=["authzen"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["authzen"])
 
 Semantic = Literal["execute_all", "deny_on_first_deny", "permit_on_first_permit"]
 
@@ -172,7 +174,7 @@ def _item_error(status: int, message: str) -> dict[str, Any]:
 
 @router.post(
     "/access/v1/evaluation",
-    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid),
+    responses=error_responses(AuthenticationFailed, PermissionDenied, RateLimited, RequestInvalid),
     summary="AuthZEN Access Evaluation",
 )
 async def evaluation(
@@ -189,7 +191,9 @@ async def evaluation(
 
 @router.post(
     "/access/v1/evaluations",
-    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid, BatchTooLarge),
+    responses=error_responses(
+        AuthenticationFailed, PermissionDenied, RateLimited, RequestInvalid, BatchTooLarge
+    ),
     summary="AuthZEN Access Evaluations (batch with defaults and short-circuit semantics)",
 )
 async def evaluations(
@@ -359,7 +363,9 @@ def _searched(snapshot: PolicySnapshot, page: Page) -> dict[str, Any]:
     return out
 
 
-_SEARCH_ERRORS = error_responses(AuthenticationFailed, RateLimited, RequestInvalid)
+_SEARCH_ERRORS = error_responses(
+    AuthenticationFailed, PermissionDenied, RateLimited, RequestInvalid
+)
 _SUBJECT_EXAMPLE = {
     "subject": {"type": "user"},
     "action": {"name": "view"},
@@ -406,7 +412,7 @@ def _example(request: dict[str, Any], results: list[dict[str, str]], token: str 
     ),
 )
 async def search_subject(
-    body: SearchRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
+    body: SearchRequest, decisions: DecisionsDep, caller: QueryCaller, services: ServicesDep
 ) -> dict[str, Any]:
     await charge_checks(services, caller, 1)
     return _subject_search(body, decisions.engine.snapshot, _domain(body.context))
@@ -438,7 +444,7 @@ def _subject_search(
     ),
 )
 async def search_resource(
-    body: SearchRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
+    body: SearchRequest, decisions: DecisionsDep, caller: QueryCaller, services: ServicesDep
 ) -> dict[str, Any]:
     await charge_checks(services, caller, 1)
     return _resource_search(body, decisions.engine.snapshot, _domain(body.context))
@@ -468,7 +474,7 @@ def _resource_search(
     ),
 )
 async def search_action(
-    body: SearchRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
+    body: SearchRequest, decisions: DecisionsDep, caller: QueryCaller, services: ServicesDep
 ) -> dict[str, Any]:
     await charge_checks(services, caller, 1)
     return _action_search(body, decisions.engine.snapshot, _domain(body.context))
@@ -530,7 +536,9 @@ async def tenant_configuration(
 
 @router.post(
     "/tenants/{tenant}/access/v1/evaluation",
-    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid, NotFound),
+    responses=error_responses(
+        AuthenticationFailed, PermissionDenied, RateLimited, RequestInvalid, NotFound
+    ),
     summary="AuthZEN Access Evaluation in one tenant (the domain is the tenant)",
 )
 async def tenant_evaluation(
@@ -539,16 +547,19 @@ async def tenant_evaluation(
     decisions: DecisionsDep,
     caller: DecisionCaller,
     services: ServicesDep,
+    request: Request,
 ) -> dict[str, Any]:
     _tenant(decisions.engine.snapshot, tenant)
-    await charge_checks(services, caller, 1)
+    await admit_decision_caller(services, request, (body.subject.id,))
     body.context = _with_domain(body.context, tenant)
     return _answer(await decisions.check(body.to_request()))
 
 
 @router.post(
     "/tenants/{tenant}/access/v1/evaluations",
-    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid, NotFound),
+    responses=error_responses(
+        AuthenticationFailed, PermissionDenied, RateLimited, RequestInvalid, NotFound
+    ),
     summary="AuthZEN Access Evaluations in one tenant (items cannot leave it)",
 )
 async def tenant_evaluations(
@@ -558,9 +569,10 @@ async def tenant_evaluations(
     caller: DecisionCaller,
     services: ServicesDep,
     settings: SettingsDep,
+    request: Request,
 ) -> dict[str, Any]:
     _tenant(decisions.engine.snapshot, tenant)
-    await charge_checks(services, caller, max(1, len(body.evaluations or ())))
+    await admit_decision_caller(services, request, _subjects(body))
     body.context = _with_domain(body.context, tenant)
     for item in body.evaluations or ():
         if "context" in item:
@@ -575,7 +587,7 @@ def _tenant_search(kind: str) -> Any:
         tenant: TenantPath,
         body: SearchRequest,
         decisions: DecisionsDep,
-        caller: DecisionCaller,
+        caller: QueryCaller,
         services: ServicesDep,
     ) -> dict[str, Any]:
         snapshot = decisions.engine.snapshot
@@ -592,7 +604,9 @@ for _kind in ("subject", "resource", "action"):
         f"/tenants/{{tenant}}/access/v1/search/{_kind}",
         _tenant_search(_kind),
         methods=["POST"],
-        responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid, NotFound),
+        responses=error_responses(
+            AuthenticationFailed, PermissionDenied, RateLimited, RequestInvalid, NotFound
+        ),
         summary=f"AuthZEN {_kind.title()} Search in one tenant",
         name=f"tenant_search_{_kind}",
     )
@@ -607,8 +621,9 @@ async def _evaluation_fast(
     services: Services, body: bytes, connection: HTTPConnection
 ) -> bytes | None:
     try:
-        payload = _EVALUATION.validate_json(body)
-    except ValidationError:
+        # orjson parses, as on the documented route (app.api.routing): same JSON accepted
+        payload = _EVALUATION.validate_python(orjson.loads(body))
+    except (ValidationError, orjson.JSONDecodeError):
         return None
     await admit_decision_caller(services, connection, (payload.subject.id,))
     set_kind("authzen")
@@ -619,8 +634,9 @@ async def _evaluations_fast(
     services: Services, body: bytes, connection: HTTPConnection
 ) -> bytes | None:
     try:
-        payload = _EVALUATIONS.validate_json(body)
-    except ValidationError:
+        # orjson parses, as on the documented route (app.api.routing): same JSON accepted
+        payload = _EVALUATIONS.validate_python(orjson.loads(body))
+    except (ValidationError, orjson.JSONDecodeError):
         return None
     await admit_decision_caller(services, connection, _subjects(payload))
     item_context = services.settings.authzen_item_context

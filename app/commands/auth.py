@@ -21,7 +21,7 @@ import typer
 from app.commands.common import cli_audit, fail, settings_or_exit
 from app.commands.failures import describe_failure
 from app.errors import AuthzError
-from app.security.names import InvalidName, check_client_id, check_username
+from app.security.names import InvalidName, check_client_id, check_username, collides
 from app.tokens.grant_types import GRANT_TYPES
 
 # The service's modules (SQLAlchemy, Redis, argon2, Authlib) are imported by the commands that
@@ -128,8 +128,14 @@ def users_create(
     async def work(settings: Settings, db: Database) -> None:
         from app.token_services import password_hasher
 
+        known = await asyncio.to_thread(_known_roles, settings, db)
+        clash = collides(name, known)
+        if clash is not None:
+            fail(
+                f"username {name!r} would be read as the role {clash!r}: users and roles "
+                "share the policy's subjects (REQ_006)"
+            )
         if roles:
-            known = await asyncio.to_thread(_known_roles, settings, db)
             unknown = [r for r in roles if r not in known]
             if unknown:
                 fail(f"role {unknown[0]!r} is not defined by the policy (RBAC_001)")
@@ -314,6 +320,34 @@ def users_disable(name: str) -> None:
         if user is None:
             fail(f"no user {name!r}", code=1)
         typer.echo(f"disabled user {name}; its tokens no longer validate")
+
+    _run(work)
+
+
+@users_cli.command("unlock")
+def users_unlock(name: str) -> None:
+    """Forget a user's failed logins: the per-account back-off ends at once (all instances
+    sharing OMS_AUTH_REDIS_URL)."""
+
+    async def work(settings: Settings, db: Database) -> None:
+        from redis.asyncio import Redis
+
+        from app.cache.login_failures import RedisFailureStore
+        from app.security.login_guard import LoginGuard, unlock_account
+        from app.store.alerts import AuditWriter
+
+        if settings.redis_url is None:
+            fail(
+                "OMS_AUTH_REDIS_URL is unset: failed logins live in each instance's memory; "
+                "restarting the instance forgets them"
+            )
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            guard = LoginGuard(RedisFailureStore(redis, settings.key_prefix))
+            cleared = await unlock_account(guard, name, audit=AuditWriter(db, cli_audit()))
+        finally:
+            await redis.aclose()
+        typer.echo(f"unlocked {name}: {cleared} failure bucket(s) cleared")
 
     _run(work)
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-import orjson
-
 DEFAULT_TYPE = "user"
 """The type whose ids are policy keys as written (``alice``); other types are scoped."""
 
@@ -168,6 +166,38 @@ def _rebuild_entity(id: str, type: str | None, properties: dict[str, Any], kind:
     return Entity(id, type, properties, kind=kind)
 
 
+def canonical(value: Any, out: list[str]) -> None:
+    """A type-tagged, length-prefixed encoding of a JSON value that never fails and never
+    merges two values: `null`, `true`, `1`, `1.0` and NaN all differ (JSON encoders write
+    NaN as `null` and some read `1.0` as `1`), object keys are sorted, strings cannot run
+    into each other. A cache key made from it cannot hand one request another's answer."""
+    if value is None:
+        out.append("n;")
+    elif value is True:
+        out.append("t;")
+    elif value is False:
+        out.append("f;")
+    elif isinstance(value, int):
+        out.append(f"i{value};")
+    elif isinstance(value, float):
+        out.append(f"d{value!r};")  # repr: round-trips, and 'nan' / 'inf' stay distinct
+    elif isinstance(value, str):
+        out.append(f"s{len(value)}:{value}")
+    elif isinstance(value, Mapping):
+        out.append(f"o{len(value)}{{")
+        for key in sorted(value, key=str):
+            canonical(str(key), out)
+            canonical(value[key], out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append(f"a{len(value)}[")
+        for item in value:
+            canonical(item, out)
+        out.append("]")
+    else:
+        out.append(f"x{type(value).__name__}:{value!r};")
+
+
 def request_value(value: Any, owner: str) -> Any:
     """A value given for a request token (positional `values` or `context`), as matchers
     read it: text is an `Entity` (so ``g(r.sub, ...)`` and ``r.sub.prop`` work), an object
@@ -247,19 +277,18 @@ class DecisionRequest:
                 (self.subject.id, self.resource.id, self.action.id, self.domain or "")
             ).encode()
         else:
-            raw = orjson.dumps(
-                [
-                    self.subject.describe(),
-                    self.resource.describe(),
-                    self.action.describe(),
-                    self.domain,
-                    _plain(self.values),
-                    _plain(self.context),
-                    self.definition,
-                ],
-                option=orjson.OPT_SORT_KEYS,
-                default=_plain,
-            )
+            parts: list[str] = []
+            for value in (
+                self.subject.describe(),
+                self.resource.describe(),
+                self.action.describe(),
+                self.domain,
+                _plain(self.values),
+                _plain(self.context),
+                self.definition,
+            ):
+                canonical(value, parts)
+            raw = "".join(parts).encode("utf-8", "surrogatepass")
         return hashlib.sha256(raw).hexdigest()
 
     def describe(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ class Principal:
     is_admin: bool = False
     client_id: str | None = None
     token_id: str | None = None  # the access token's jti, when a token was used
+    scoped: bool = False  # the token carries a `scope` claim (v2, OAuth): it bounds `scopes`
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

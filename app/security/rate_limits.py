@@ -1,7 +1,7 @@
 """Rate limits on credential use (the `limits` library, moving windows).
 
-Login: `rate_limit_login_ip` per client IP and `rate_limit_login_user` per username (unknown
-usernames too, so the limit itself reveals nothing); refresh: `rate_limit_refresh` per user;
+Login: `rate_limit_login_ip` failed attempts per client address (per account, failures
+back off instead: `app.security.login_guard`); refresh: `rate_limit_refresh` per user;
 permission checks: `rate_limit_check` per authenticated caller, each check of a batch counted.
 Windows live in Redis when one is configured, so every instance counts together; if Redis
 fails, counting falls back to this process (never a 5xx, and never unlimited). Checks are
@@ -81,8 +81,24 @@ class RateLimits:
             )
 
     async def login(self, *, ip: str | None, username: str) -> None:
-        await self.hit(self.login_ip, ip or "unknown")
-        await self.hit(self.login_user, username.casefold())
+        """Refuse a login attempt from an address over its failure limit (RATE_001).
+        Only failures are counted (`login_failed`); per-account limits are a back-off
+        (`app.security.login_guard`), not a window a sprayer can fill."""
+        await self.check_open(self.login_ip, ip or "unknown")
+
+    async def login_failed(self, *, ip: str | None) -> None:
+        await self._count(self.login_ip, ip or "unknown", 1)
+
+    async def check_open(self, limit: Limit, identifier: str) -> None:
+        limiter = self._shared or self._memory
+        try:
+            allowed = await limiter.test(limit.item, limit.name, identifier)
+        except Exception as exc:
+            logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
+            limiter = self._memory
+            allowed = await limiter.test(limit.item, limit.name, identifier)
+        if not allowed:
+            await self._refuse(limiter, limit, identifier)
 
     async def clear_login(self, *, username: str) -> None:
         """Forget the username's failed-login window (an administrator unlocks the user)."""
@@ -114,6 +130,13 @@ class RateLimits:
 
     async def hit(self, limit: Limit, identifier: str, *, cost: int = 1) -> None:
         """Count `cost` uses; raise `RateLimited` (RATE_001) when over the limit."""
+        allowed, limiter = await self._count(limit, identifier, cost)
+        if not allowed:
+            await self._refuse(limiter, limit, identifier)
+
+    async def _count(
+        self, limit: Limit, identifier: str, cost: int
+    ) -> tuple[bool, MovingWindowRateLimiter]:
         limiter = self._shared or self._memory
         try:
             allowed = await limiter.hit(limit.item, limit.name, identifier, cost=cost)
@@ -121,8 +144,11 @@ class RateLimits:
             logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
             limiter = self._memory
             allowed = await limiter.hit(limit.item, limit.name, identifier, cost=cost)
-        if allowed:
-            return
+        return allowed, limiter
+
+    async def _refuse(
+        self, limiter: MovingWindowRateLimiter, limit: Limit, identifier: str
+    ) -> None:
         retry_after = await self._retry_after(limiter, limit, identifier)
         raise self._refusal(limit, retry_after)
 

@@ -21,6 +21,7 @@ from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
 from loguru import logger
 
 from app.errors import DependencyUnavailable
+from app.security.secrets import UnwrapError, is_wrapped, unwrap_private_pem, wrap_private_pem
 from app.tokens.models import StoredKey
 from app.tokens.ports import KeyStore
 
@@ -50,12 +51,32 @@ def new_stored_key(alg: str, *, password: str | None, now: datetime) -> StoredKe
     key = generate_key(alg)
     kid = key.thumbprint()
     public = {**key.as_dict(private=False), "kid": kid, "alg": alg, "use": "sig"}
-    pem = key.as_pem(private=True, password=password).decode()
+    pem = key.as_pem(private=True).decode()
+    if password:
+        pem = wrap_private_pem(pem, password)
+    else:
+        logger.warning(
+            "auth.keys.stored_unencrypted",
+            kid=kid,
+            reason="OMS_AUTH_ENCRYPTION_KEY is unset: the private key is stored in clear",
+        )
     return StoredKey(kid, alg, pem, public, "active", now)
 
 
 def open_private_key(stored: StoredKey, *, password: str | None) -> Key:
     key_type = PUBLIC_KEY_TYPES[stored.alg]
+    if is_wrapped(stored.private_pem):
+        if not password:
+            raise KeyDecryptionError(
+                f"signing key {stored.kid} is encrypted: set OMS_AUTH_ENCRYPTION_KEY"
+            )
+        try:
+            return key_type.import_key(unwrap_private_pem(stored.private_pem, password))
+        except (UnwrapError, ValueError, TypeError) as exc:
+            raise KeyDecryptionError(
+                f"signing key {stored.kid} cannot be opened with OMS_AUTH_ENCRYPTION_KEY"
+            ) from exc
+    # PKCS#8 PEM: clear, or encrypted the old way (PBKDF2); still read, never written.
     encrypted = "ENCRYPTED" in stored.private_pem.split("\n", 1)[0]
     if encrypted and not password:
         raise KeyDecryptionError(

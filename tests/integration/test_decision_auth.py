@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import SecretStr
 
@@ -9,6 +11,8 @@ from app.config import Settings
 from tests.support.tokens import AppFactory, bearer
 
 CHECK = {"subject": "alice", "resource": "api:schemas", "action": "write"}
+STRONG = "3q2+7wAAAAAnEjRWeJq83vDhV1Yzq2Hk0T3x9Zp7LmQ="  # 256+ bits by estimate
+BOB_CHECK = {**CHECK, "subject": "bob"}  # an end user may ask about itself
 EVALUATION = {
     "subject": {"type": "user", "id": "alice"},
     "action": {"name": "write"},
@@ -28,9 +32,13 @@ GUARDED = [
 
 @pytest.mark.parametrize(("method", "path", "body"), GUARDED)
 async def test_every_decision_route_needs_a_caller(
-    token_app_factory: AppFactory, method: str, path: str, body: object
+    token_app_factory: AppFactory, method: str, path: str, body: object, policy_dir: Path
 ) -> None:
-    async with token_app_factory(decision_auth="token", admin_api_key="k" * 32) as env:
+    with (policy_dir / "policy.csv").open("a") as f:
+        f.write("\np, client:web, authz, query, allow\n")  # may ask anything about anyone
+    async with token_app_factory(
+        decision_auth="token", admin_api_key="k" * 32, policy_dir=policy_dir
+    ) as env:
         anonymous = await env.http.request(method, path, json=body)
         assert anonymous.status_code == 401
         assert anonymous.json()["error"]["code"] == "AUTH_001"
@@ -68,11 +76,11 @@ async def test_checks_are_rate_limited_per_caller(token_app_factory: AppFactory)
         assert int(limited.headers["retry-after"]) >= 1
         # every check of a batch counts; another caller has its own window
         batch = await env.http.post(
-            "/api/v1/authz/check/batch", json={"checks": [CHECK] * 4}, headers=bob
+            "/api/v1/authz/check/batch", json={"checks": [BOB_CHECK] * 4}, headers=bob
         )
         assert batch.status_code == 429
         assert (
-            await env.http.post("/api/v1/authz/check", json=CHECK, headers=bob)
+            await env.http.post("/api/v1/authz/check", json=BOB_CHECK, headers=bob)
         ).status_code == 200
 
 
@@ -86,7 +94,7 @@ def test_production_defaults_to_token_mode() -> None:
     production = Settings(
         environment="production",
         issuer="https://auth.example.com",
-        encryption_key=SecretStr("x" * 44),
+        encryption_key=SecretStr(STRONG),
     )
     assert production.decision_auth_mode == "token"
     assert Settings(environment="development").decision_auth_mode == "open"
@@ -94,7 +102,7 @@ def test_production_defaults_to_token_mode() -> None:
         Settings(
             environment="production",
             issuer="https://a.example",
-            encryption_key=SecretStr("x"),
+            encryption_key=SecretStr(STRONG),
             decision_auth="open",
         ).decision_auth_mode
         == "open"

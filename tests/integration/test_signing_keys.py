@@ -157,7 +157,7 @@ async def test_private_keys_encrypted_at_rest(
             row = await s.scalar(select(SigningKey))
     finally:
         await db.close()
-    assert row is not None and row.private_key.startswith("-----BEGIN ENCRYPTED PRIVATE KEY")
+    assert row is not None and row.private_key.startswith("-----BEGIN OMS-AUTH WRAPPED PRIVATE")
     same = create_app(settings)
     async with same.router.lifespan_context(same):
         assert (await same.state.services.tokens.keys.signer()).kid == header_of(token)["kid"]

@@ -149,13 +149,15 @@ class Explanation(BaseModel):
     effect: str = Field(examples=["allow"])
     reason: str = Field(examples=["matched"], description="matched | no_match")
     matched_rule: dict[str, Any] | None = Field(
+        default=None,
+        description="The deciding rule; absent when no rule matched (`reason: no_match`)",
         examples=[
             {
                 "ptype": "p",
                 "rule": ["developer", "api:schemas", "write", "allow"],
                 "source": "policy.csv:14",
             }
-        ]
+        ],
     )
     role_path: list[str] = Field(examples=[["alice", "developer"]])
     evaluator: str = Field(examples=["generic"])

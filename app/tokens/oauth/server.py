@@ -10,6 +10,7 @@ from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 
 from app.tokens.accounts import Accounts
 from app.tokens.grant_types import GRANT_TYPES
@@ -67,6 +68,12 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         return status, body, headers
 
     def token_response(self, request: OAuth2Request) -> OAuthResponse:
+        if not request.form.get("grant_type"):
+            # RFC 6749 §5.2: a missing parameter is `invalid_request`; Authlib would answer
+            # `unsupported_grant_type`.
+            error = InvalidRequestError("The grant_type parameter is required")
+            failed: OAuthResponse = self.handle_error_response(request, error)
+            return failed
         response: OAuthResponse = self.create_token_response(request)
         return response
 
