@@ -45,6 +45,8 @@ def migrate() -> None:
 
 
 async def _preflight(settings: Settings) -> None:
+    """Checks worth one clear line before the port is bound: the schema and the signing key.
+    The policy is read once, by the server itself (each worker, with `--workers`)."""
     from app.main import StartupError, _check_schema
     from app.services import build_services
     from app.tokens.keys import KeyDecryptionError
@@ -52,13 +54,10 @@ async def _preflight(settings: Settings) -> None:
     services = await build_services(settings)
     try:
         await _check_schema(services)
-        await asyncio.to_thread(services.engine.loader.read)
         if services.tokens is not None:
             await services.tokens.service.keys.check_readable()
     except (StartupError, KeyDecryptionError) as exc:
         fail(str(exc))
-    except AuthzError as exc:
-        fail(f"policy rejected: {exc.message}")
     finally:
         await services.close()
 
@@ -67,25 +66,23 @@ async def _preflight(settings: Settings) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (OMS_AUTH_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (OMS_AUTH_PORT)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (OMS_AUTH_WORKERS); > 1 needs Redis")
+    ] = None,
 ) -> None:
-    """Serve the HTTP API (checks the database schema and policy first)."""
-    import uvicorn
+    """Serve the HTTP API (checks the database schema and signing key first)."""
+    from app.serving import StartFailed, serve_one, serve_workers
 
-    from app.main import create_app
-
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = settings_or_exit(**overrides)
+    given = {"host": host, "port": port, "workers": workers}
+    settings = settings_or_exit(**{k: v for k, v in given.items() if v is not None})
     asyncio.run(_preflight(settings))
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
+    try:
+        if settings.workers > 1:
+            serve_workers(settings)
+        else:
+            serve_one(settings)
+    except StartFailed as exc:
+        fail(str(exc))
 
 
 @cli.command()

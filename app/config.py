@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     service_name: str = Field(default="oms-auth", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     host: str = "127.0.0.1"
     port: int = Field(default=8001, ge=1, le=65535)
+    # Worker processes of `oms-auth serve` (one supervisor restarts any that dies). More than
+    # one needs Redis: rate limits and change announcements are shared through it.
+    workers: int = Field(default=1, ge=1, le=256)
 
     database_url: str = "sqlite:///./var/oms_auth.db"
     db_pool_size: int = Field(default=10, ge=1, le=200)
@@ -136,6 +139,15 @@ class Settings(BaseSettings):
         except (InvalidName, WeakPassword) as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    @model_validator(mode="after")
+    def _workers_share_redis(self) -> Settings:
+        if self.workers > 1 and self.redis_url is None:
+            raise ValueError(
+                f"OMS_AUTH_WORKERS={self.workers} needs OMS_AUTH_REDIS_URL: without Redis each "
+                "worker would count rate limits on its own"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_is_hardened(self) -> Settings:

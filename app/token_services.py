@@ -214,6 +214,7 @@ async def start_tokens(services: Services) -> None:
         server, require_https=tokens.settings.require_https, unavailable=is_unavailable
     )
     tokens._tasks.append(asyncio.create_task(_housekeeping(tokens, memory=services.redis is None)))
+    tokens._tasks.append(asyncio.create_task(service.keys.refresh_forever(), name="key-refresh"))
 
 
 async def bootstrap_admin(tokens: TokenComponents) -> None:

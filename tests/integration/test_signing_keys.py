@@ -20,6 +20,7 @@ from app.tokens import jose
 from app.tokens import keys as signing_keys
 from tests.support.server import run_cli
 from tests.support.tokens import AppFactory, TokenApp, claims_of, header_of
+from tests.support.waiting import wait_for
 
 
 async def _kid_after_rotation(env: TokenApp, old: str) -> str:
@@ -50,6 +51,44 @@ async def test_rotation_keeps_old_tokens_valid(
             assert key["use"] == "sig" and key["alg"] == "RS256" and key["kty"] == "RSA"
             assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)  # public parts only
         assert (await env.validate(before))["valid"] is True
+
+
+async def test_requests_never_wait_for_a_periodic_key_reload(
+    token_app_factory: AppFactory,
+) -> None:
+    """A due reload happens in the background; requests keep the keys they have meanwhile."""
+    async with token_app_factory(key_reload_interval=3600) as env:
+        ring = env.tokens.keys
+        for task in env.tokens._tasks:  # only requests may cause a reload in this test
+            if task.get_name() == "key-refresh":
+                task.cancel()
+        reloads = 0
+        load = ring.store.load
+
+        async def counted_load() -> list[signing_keys.StoredKey]:
+            nonlocal reloads
+            reloads += 1
+            return await load()
+
+        ring.store.load = counted_load  # type: ignore[method-assign]
+        ring._loaded_at -= 7200  # long overdue: before, every request reloaded
+        access = (await env.login("alice"))["access_token"]
+        for _ in range(5):
+            assert (await env.validate(access))["valid"]
+        assert reloads == 0
+        known = header_of(access)["kid"]
+        # many requests meeting the same unseen kid at once cause one reload, not one each
+        claims = claims_of(access)
+        db = Database(env.settings.database_url)
+        try:
+            new = await signing_keys.rotate(key_store(env.settings, db), alg="RS256", password=None)
+        finally:
+            await db.close()
+        private = signing_keys.open_private_key(new, password=None)
+        token = jose.sign(claims, key=private, kid=new.kid, alg="RS256")
+        results = await asyncio.gather(*(ring.verification_key(new.kid) for _ in range(20)))
+        assert all(r is not None for r in results) and reloads == 1
+        assert (await env.validate(token))["valid"] is True and known != new.kid
 
 
 async def test_unknown_kid_triggers_a_reload(token_app_factory: AppFactory) -> None:
@@ -83,9 +122,16 @@ async def test_previous_key_leaves_jwks_after_its_tokens_expired(
                 )
         finally:
             await db.close()
-        await asyncio.sleep(0.2)
-        kids = [k["kid"] for k in (await env.http.get("/.well-known/jwks.json")).json()["keys"]]
-        assert header_of(old)["kid"] not in kids and len(kids) == 1
+
+        async def jwks_kids() -> list[str]:
+            keys = (await env.http.get("/.well-known/jwks.json")).json()["keys"]
+            return [k["kid"] for k in keys]
+
+        async def old_key_gone() -> bool:  # the background refresh picks the change up
+            return header_of(old)["kid"] not in await jwks_kids()
+
+        await wait_for(old_key_gone, timeout=10)
+        assert len(await jwks_kids()) == 1
         result = await env.validate(old)
         assert result["error"]["code"] == "AUTH_004"
 
