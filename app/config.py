@@ -73,7 +73,10 @@ class Settings(BaseSettings):
     rate_limit_login_ip: str = "10/minute"
     rate_limit_login_user: str = "5/minute"
     rate_limit_refresh: str = "20/hour"
+    # Checks per authenticated caller: end-user tokens, and services (client-credentials
+    # tokens, API keys). A service sending 1000-check batches at full speed stays under it.
     rate_limit_check: str = "1000/minute"
+    rate_limit_check_service: str = "10000000/minute"
     # Who may ask for decisions and permission listings: "open" (like OPA and Cerbos: any
     # caller that reaches the port, for deployments behind network controls) or "token" (a
     # bearer token or the admin API key; checks are then rate limited per caller). Unset =
@@ -103,7 +106,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "rate_limit_login_ip", "rate_limit_login_user", "rate_limit_refresh", "rate_limit_check"
+        "rate_limit_login_ip",
+        "rate_limit_login_user",
+        "rate_limit_refresh",
+        "rate_limit_check",
+        "rate_limit_check_service",
     )
     @classmethod
     def _rate_limit_syntax(cls, value: str) -> str:

@@ -139,6 +139,7 @@ def build_token_components(
         login_user=settings.rate_limit_login_user,
         refresh=settings.rate_limit_refresh,
         check=settings.rate_limit_check,
+        check_service=settings.rate_limit_check_service,
         redis=redis,
         redis_url=settings.redis_url,
         prefix=settings.key_prefix,

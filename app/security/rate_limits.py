@@ -2,9 +2,16 @@
 
 Login: `rate_limit_login_ip` per client IP and `rate_limit_login_user` per username (unknown
 usernames too, so the limit itself reveals nothing); refresh: `rate_limit_refresh` per user;
-permission checks: `rate_limit_check` per authenticated caller, each check of a batch counted.
-Windows live in Redis when one is configured, so every instance counts together; if Redis
-fails, counting falls back to this process (never a 5xx, and never unlimited).
+permission checks per authenticated caller, each check of a batch counted: end users (a token
+issued to a person) get `rate_limit_check`, services (client-credentials tokens and API keys,
+which call a PDP in bulk) get `rate_limit_check_service`.
+Windows live in Redis when one is configured, so every instance and every worker counts
+together; if Redis fails, counting falls back to this process (never a 5xx, never unlimited).
+
+Credential limits use moving windows (exact, one entry per hit: fine for a few per minute).
+Check limits count millions per minute for a service, so they use sliding-window counters
+(two counters per caller, whatever the volume), which weigh the previous window's count by
+how much of it still overlaps the last minute.
 """
 
 from __future__ import annotations
@@ -15,7 +22,11 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import (
+    MovingWindowRateLimiter,
+    RateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
 from loguru import logger
 from redis.asyncio import Redis
 
@@ -46,6 +57,7 @@ class RateLimits:
         login_user: str,
         refresh: str,
         check: str = "1000/minute",
+        check_service: str = "10000000/minute",
         redis: Redis | None = None,
         redis_url: str | None = None,
         prefix: str = "oms-auth:v1",
@@ -54,8 +66,12 @@ class RateLimits:
         self.login_user = Limit.of("login_user", login_user)
         self.refresh_user = Limit.of("refresh_user", refresh)
         self.check_caller = Limit.of("check_caller", check)
-        self._memory = MovingWindowRateLimiter(MemoryStorage())
-        self._shared: MovingWindowRateLimiter | None = None
+        self.check_service = Limit.of("check_service", check_service)
+        memory = MemoryStorage()
+        self._memory: RateLimiter = MovingWindowRateLimiter(memory)
+        self._memory_counters: RateLimiter = SlidingWindowCounterRateLimiter(memory)
+        self._shared: RateLimiter | None = None
+        self._shared_counters: RateLimiter | None = None
         if redis is not None and redis_url is not None:
             storage = RedisStorage(
                 "async+" + redis_url,
@@ -64,6 +80,7 @@ class RateLimits:
                 connection_pool=redis.connection_pool,  # type: ignore[arg-type]
             )
             self._shared = MovingWindowRateLimiter(storage)
+            self._shared_counters = SlidingWindowCounterRateLimiter(storage)
 
     async def login(self, *, ip: str | None, username: str) -> None:
         await self.hit(self.login_ip, ip or "unknown")
@@ -72,17 +89,26 @@ class RateLimits:
     async def refresh(self, *, user_id: str) -> None:
         await self.hit(self.refresh_user, user_id)
 
-    async def checks(self, *, caller: str, count: int = 1) -> None:
-        await self.hit(self.check_caller, caller, cost=count)
+    def check_limit(self, *, service: bool) -> Limit:
+        """The check limit of a caller: services (client credentials, API keys) or end users."""
+        return self.check_service if service else self.check_caller
 
-    async def hit(self, limit: Limit, identifier: str, *, cost: int = 1) -> None:
-        """Count `cost` uses; raise `RateLimited` (RATE_001) when over the limit."""
-        limiter = self._shared or self._memory
+    async def checks(self, *, caller: str, count: int = 1, service: bool = False) -> None:
+        await self.hit(self.check_limit(service=service), caller, cost=count, counters=True)
+
+    async def hit(
+        self, limit: Limit, identifier: str, *, cost: int = 1, counters: bool = False
+    ) -> None:
+        """Count `cost` uses; raise `RateLimited` (RATE_001) when over the limit.
+
+        `counters`: a sliding-window counter instead of a moving window (high volumes)."""
+        memory = self._memory_counters if counters else self._memory
+        limiter = (self._shared_counters if counters else self._shared) or memory
         try:
             allowed = await limiter.hit(limit.item, limit.name, identifier, cost=cost)
         except Exception as exc:
             logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
-            limiter = self._memory
+            limiter = memory
             allowed = await limiter.hit(limit.item, limit.name, identifier, cost=cost)
         if allowed:
             return
@@ -95,7 +121,7 @@ class RateLimits:
         )
 
     @staticmethod
-    async def _retry_after(limiter: MovingWindowRateLimiter, limit: Limit, identifier: str) -> int:
+    async def _retry_after(limiter: RateLimiter, limit: Limit, identifier: str) -> int:
         try:
             stats = await limiter.get_window_stats(limit.item, limit.name, identifier)
             return max(1, math.ceil(stats.reset_time - time.time()))

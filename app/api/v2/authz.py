@@ -50,7 +50,7 @@ router = APIRouter(prefix="/api/v2/authz", tags=["decisions"])
 async def check(
     body: ScopeCheckRequest, claims: BearerClaims, tokens: TokensDep, decisions: DecisionsDep
 ) -> dict[str, Any]:
-    await tokens.rate_limits.checks(caller=claims.subject)
+    await tokens.rate_limits.checks(caller=claims.subject, service=claims.is_client_token)
     verdict = from_scope(
         claims.scope, resource=body.resource, action=body.action, domain=body.domain
     )
