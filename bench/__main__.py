@@ -26,9 +26,11 @@ from bench.report import (
     http_table,
     targets_table,
     tiers_table,
+    workers_table,
 )
 from bench.tiers import run_tiers
 from bench.web import run_http, run_memory
+from bench.workers import run_workers
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -111,6 +113,10 @@ def main() -> int:
             say("memory and load time, 110,000 rules")
             large = write_policy(workdir / "http-large", SIZES[2])
             results.memory = run_memory(workdir, large, SIZES[2], seconds=seconds)
+            say("1 vs 2 workers, Redis, 11,000 rules")
+            results.workers = run_workers(
+                workdir, medium, SIZES[1], seconds=seconds, rounds=rounds, log=say
+            )
     say("")
     say(render_text(results))
     if not args.no_docs:
@@ -137,8 +143,12 @@ def render_text(results: Results) -> str:
         load = m.policy_load_seconds or float("nan")
         parts.append(
             f"110,000 rules: RSS {m.rss_mb_ready:.0f} MB ready, {m.rss_mb_loaded:.0f} MB after "
-            f"load; policy load {load:.2f} s; ready in {m.ready_seconds:.1f} s"
+            f"load; policy load {load:.2f} s; ready in {m.ready_seconds:.1f} s "
+            f"({m.ready_seconds / load:.2f}x the policy load)"
         )
+    if results.workers is not None:
+        w = results.workers
+        parts += ["", "WORKERS (Redis, 11,000 rules, single checks)", workers_table(w), w.note]
     if results.missing:
         parts.append(f"not measured (not installed): {', '.join(results.missing)}")
     return "\n".join(parts)
@@ -228,6 +238,20 @@ def render_markdown(results: Results, has_chart: bool) -> str:
             f"{m.rss_mb_loaded:.0f} MB after a load run; policy read + index "
             f"{m.policy_load_seconds or float('nan'):.2f} s; process start to ready "
             f"{m.ready_seconds:.1f} s (interpreter start, migrations check, policy load).",
+            "",
+        ]
+    if results.workers is not None:
+        w = results.workers
+        sections += [
+            "## 1 vs 2 workers",
+            "",
+            "`oms-auth serve --workers N` with Redis, 11,000 rules, single checks from 32 "
+            "connections. *decisions/CPU-s* divides the decisions answered by the CPU seconds "
+            "the server's whole process group (supervisor and workers, from /proc) spent in "
+            "the same run: what a core of server buys, whatever the load generator takes. "
+            f"{w.note}.",
+            "",
+            workers_table(w),
             "",
         ]
     sections += [
