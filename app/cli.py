@@ -45,8 +45,8 @@ def migrate() -> None:
 
 
 async def _preflight(settings: Settings) -> None:
-    """Checks worth one clear line before the port is bound: the schema and the signing key.
-    The policy is read once, by the server itself (each worker, with `--workers`)."""
+    """Checks worth one clear line before the workers start: the schema and the signing key.
+    The policy is read once, by each worker itself."""
     from app.main import StartupError, _check_schema
     from app.services import build_services
     from app.tokens.keys import KeyDecryptionError
@@ -75,9 +75,11 @@ def serve(
 
     given = {"host": host, "port": port, "workers": workers}
     settings = settings_or_exit(**{k: v for k, v in given.items() if v is not None})
-    asyncio.run(_preflight(settings))
     try:
         if settings.workers > 1:
+            # Checked once here, so a broken database or key is one line, not N workers
+            # failing; one worker makes the same checks in its own start-up instead.
+            asyncio.run(_preflight(settings))
             serve_workers(settings)
         else:
             serve_one(settings)

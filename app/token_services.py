@@ -200,7 +200,8 @@ async def start_tokens(services: Services) -> None:
         return
     service = tokens.service
     await service.keys.start()
-    await tokens.hasher.warm_up()
+    # The dummy hash (unknown-user logins) is made meanwhile, not before serving.
+    tokens._tasks.append(asyncio.create_task(tokens.hasher.warm_up(), name="hash-warm-up"))
     await bootstrap_admin(tokens)
     try:
         await service.revocations.warm()
