@@ -29,7 +29,26 @@ REPO = Path(__file__).resolve().parents[1]
 POLICY_DIR = REPO / "policies"
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
+# Folders whose tests talk to the machine's services or start server processes.
+_MARKERS = {"integration": ("integration",), "e2e": ("e2e", "integration"), "sdk": ("e2e",)}
+_SERVICE_FIXTURES = {"pg_url", "pg_template", "redis_url", "database_url"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test by its folder, and check the services only if a selected test needs them.
+
+    `pytest tests/unit` therefore runs on a machine with neither PostgreSQL nor Redis.
+    """
+    needs_services = False
+    for item in items:
+        folder = Path(str(item.path)).relative_to(REPO / "tests").parts[0]
+        for marker in _MARKERS.get(folder, ()):
+            item.add_marker(marker)
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if folder in _MARKERS or fixtures & _SERVICE_FIXTURES:
+            needs_services = True
+    if not needs_services:
+        return
     for name, check, where in (
         ("PostgreSQL", svc.check_postgres, svc.PG_ADMIN_DSN),
         ("Redis", svc.check_redis, svc.REDIS_URL),
@@ -40,7 +59,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    svc.drop_run_databases()
+    if svc.check_postgres() is None:
+        svc.drop_run_databases()
 
 
 @pytest.fixture(scope="session")

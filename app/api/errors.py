@@ -1,4 +1,4 @@
-"""The one place failures become HTTP responses: the error envelope of DESIGN.md §3.
+"""The one place failures become HTTP responses: the README's error envelope.
 
 ``{"error": {"code", "message", "details", "request_id"}}``. Validation errors list the
 offending fields; unknown exceptions become SYS_002 with no trace of their internals.

@@ -1,4 +1,4 @@
-"""Cache key names (DESIGN.md §4): `{service}:{version}:{kind}:...`.
+"""Cache key names (docs/architecture.md, "Cache keys"): `{service}:{version}:{kind}:...`.
 
 Raw tokens never appear in a key, a log line or Redis. Tokens are not cached in Redis at all:
 verifying a signature (~80 µs) costs less than a round trip (~250 µs); the validator keeps

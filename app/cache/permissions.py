@@ -5,7 +5,7 @@ permission service does for snapshots on the generic path. Measured (docs/benchm
 indexed permission set computes in ~30 µs and a Redis round trip costs ~200 µs, while on the
 generic path a set costs one full rule scan per allow rule, milliseconds to seconds.
 
-Redis layout keeps DESIGN.md's key `{prefix}:user:permissions:{user_id}` as a hash with one
+Redis layout keeps the documented key `{prefix}:user:permissions:{user_id}` as a hash with one
 field per domain ("" when none), so user ids and domains never collide in a key. Each value
 carries the policy revision and content digest it was computed under and is ignored under
 any other: no purge is needed when the policy changes, and a stale set is never served.

@@ -2,7 +2,7 @@
 
 The package is the domain core: it imports neither FastAPI nor SQLAlchemy nor redis. Storage
 and Redis sit behind the small interfaces of `ports`; the one module that knows about HTTP
-is `oauth_http` (the Authlib `AuthorizationServer` adapter for FastAPI/Starlette).
+is `oauth.http` (the Authlib `AuthorizationServer` adapter for FastAPI/Starlette).
 
     accounts     who may log in (argon2id, equal timing for unknown users), user admin
     scopes       which `resource:action` scopes a subject gets, and what a scope covers
@@ -13,7 +13,12 @@ is `oauth_http` (the Authlib `AuthorizationServer` adapter for FastAPI/Starlette
     revocation   revoked tokens and sessions, per-user cut-offs: DB durable, cache fast path
     validator    validating one or many access tokens
     staleness    cutting off tokens whose holder's roles or permissions changed
-    oauth        Authlib grants and endpoints (sync, run in a worker thread)
-    oauth_http   the FastAPI adapter for Authlib
+    rotation     refresh-token rotation and reuse detection
+    refresh_tokens  opaque refresh tokens, stored only as SHA-256
+    checks       v2 checks answered from the bearer token's scope
+    models       records the service reads and writes, independent of storage
+    metrics      token metrics
+    service      the token service the API calls
+    oauth/       Authlib grants, endpoints and the FastAPI adapter (`oauth.http`)
     metadata     RFC 8414 authorization server metadata
 """

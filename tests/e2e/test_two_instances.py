@@ -118,7 +118,7 @@ async def test_with_redis_down_the_database_poll_carries_the_change(
                 assert response.status_code == 200 and body["status"] == "ready"
                 return bool(body["checks"]["cache"]["status"] == "degraded")
 
-            await wait_for(degraded_but_ready, timeout=3)
+            await wait_for(degraded_but_ready, timeout=10)
 
             await add_rule(pg_url, "g", "zoe", "developer")  # nobody can announce it
             assert await watch_flip(client, b.url, ZOE_WRITES, want=True, since=before) < 1.0

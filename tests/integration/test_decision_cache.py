@@ -173,7 +173,7 @@ async def test_a_generic_permission_set_is_shared_between_instances(
         async def same_revision() -> bool:
             return services_of(app_a).engine.revision == services_of(app_b).engine.revision
 
-        await wait_for(same_revision, timeout=3)
+        await wait_for(same_revision, timeout=10)
         assert (await a.get("/api/v1/users/erin/permissions")).json()["cached"] is False
         from_redis = (await b.get("/api/v1/users/erin/permissions")).json()
         assert from_redis["cached"] is True and from_redis["roles"] == ["records-manager"]
@@ -216,7 +216,7 @@ async def test_instances_with_different_files_never_share_answers(
         async def same_revision() -> bool:
             return services_of(app_a).engine.revision == services_of(app_b).engine.revision
 
-        await wait_for(same_revision, timeout=3)
+        await wait_for(same_revision, timeout=10)
         old = (await a.post("/api/v1/authz/check", json=ask)).json()
         assert old["allowed"] is False
         new = (await b.post("/api/v1/authz/check", json=ask)).json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from app.errors import InvalidPolicy
 from app.main import create_app
 from tests.conftest import SettingsFactory, running_client
+from tests.support.waiting import DEADLINE_SCALE
 
 pytestmark = pytest.mark.integration
 
@@ -76,15 +78,15 @@ async def test_watcher_reloads_in_process(make_settings: SettingsFactory, policy
     app = create_app(settings)
     csv = policy_dir / "policy.csv"
     async for client in running_client(app):
-        await asyncio.sleep(0.2)  # let the watcher start
-        csv.write_text(csv.read_text() + "g, bob, developer\n")
-        for _ in range(100):
-            if await allowed(client):
-                break
-            await asyncio.sleep(0.05)
-        assert await allowed(client)
+        edited = csv.read_text() + "g, bob, developer\n"
+        deadline = time.monotonic() + 20 * DEADLINE_SCALE
+        while not await allowed(client):
+            # the watcher may still be arming: the same edit is saved again until one is seen
+            assert time.monotonic() < deadline, "the watcher never saw the edit"
+            csv.write_text(edited)
+            await asyncio.sleep(0.5)
         # the audit row is written right after the swap: wait for it too
-        for _ in range(100):
+        for _ in range(400):  # up to 20 s
             items = (await client.get("/api/v1/audit?source=file", headers=ADMIN)).json()["items"]
             if items:
                 break
@@ -96,7 +98,7 @@ async def test_watcher_reloads_in_process(make_settings: SettingsFactory, policy
 
         csv.write_text(csv.read_text() + "g, bob, bob\n")  # a self-cycle: refused
         url = "/api/v1/audit?source=file&action=policy.reload.rejected"
-        for _ in range(100):
+        for _ in range(400):  # up to 20 s
             rejected = (await client.get(url, headers=ADMIN)).json()["items"]
             if rejected:
                 break

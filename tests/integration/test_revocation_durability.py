@@ -8,12 +8,10 @@ import time
 from datetime import UTC, datetime
 
 import httpx
-import redis
 
 from app.main import create_app
 from app.store.database import Database
 from app.store.revocations import DatabaseRevocationStore
-from tests.support import services as svc
 from tests.support.redis_server import RedisServer
 from tests.support.tokens import AppFactory, TokenApp, bearer, claims_of
 
@@ -38,9 +36,10 @@ async def _eventually(check: object, timeout: float = 10.0) -> None:
 
 
 async def test_revocation_survives_redis_flushdb(
-    token_app_factory: AppFactory, database_url: str, redis_url: str
+    token_app_factory: AppFactory, database_url: str, private_redis: RedisServer
 ) -> None:
-    async with token_app_factory(database_url=database_url, redis_url=redis_url) as env:
+    # a private Redis: the flush must not touch what other test runs keep in the shared one
+    async with token_app_factory(database_url=database_url, redis_url=private_redis.url) as env:
         revoked = await env.login("alice")
         stale = await env.login("bob")
         live = await env.login("carol")
@@ -52,7 +51,7 @@ async def test_revocation_survives_redis_flushdb(
         assert await _code(env, revoked["access_token"]) == "AUTH_005"
         assert _lookups(env, "cache") == cache_before + 1  # answered by Redis
 
-        sync = redis.Redis.from_url(svc.REDIS_URL)  # the test-only database number
+        sync = private_redis.client()
         try:
             sync.flushdb()
         finally:

@@ -12,6 +12,7 @@ from joserfc.jwk import RSAKey
 
 from app.tokens import jose
 from tests.support.tokens import TokenApp, claims_of
+from tests.support.waiting import wait_for
 
 
 def _b64(data: dict[str, Any]) -> str:
@@ -234,7 +235,11 @@ async def test_verified_signatures_are_remembered_but_every_check_still_runs(
     now = int(time.time())
     short = await _signed(token_app, iat=now, nbf=now, exp=now + 1)
     assert (await token_app.validate(short))["valid"] is True
-    time.sleep(1.2)
+
+    async def expired() -> bool:
+        return (await token_app.validate(short))["valid"] is False
+
+    await wait_for(expired, timeout=10)
     assert (await _error(token_app, short))["code"] == "AUTH_002"
     # a tampered copy of a remembered token is verified (and refused), not looked up
     head, body, sig = short.split(".")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -25,10 +26,29 @@ REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "app.cli"]
 
 
+def _port_range() -> tuple[int, int] | None:
+    """`OMS_AUTH_TEST_PORTS=LOW-HIGH` keeps the test servers' ports inside that range."""
+    raw = os.environ.get("OMS_AUTH_TEST_PORTS", "").strip()
+    if not raw:
+        return None
+    low, _, high = raw.partition("-")
+    return int(low), int(high)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    span = _port_range()
+    if span is None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    for port in random.sample(range(span[0], span[1] + 1), span[1] - span[0] + 1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in OMS_AUTH_TEST_PORTS={span[0]}-{span[1]}")
 
 
 def cli_env(overrides: Mapping[str, str]) -> dict[str, str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.server import Server
+from tests.support.waiting import DEADLINE_SCALE
 
 
 def worker_pids(server: Server) -> list[int]:
@@ -130,10 +131,11 @@ class WorkerClient:
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> float:
-    """Seconds until `condition()` held; AssertionError after `timeout`."""
+    """Seconds until `condition()` held; AssertionError after `timeout` (scaled)."""
+    limit = timeout * DEADLINE_SCALE
     started = time.monotonic()
     while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"condition not met within {timeout} s")
+        if time.monotonic() - started > limit:
+            raise AssertionError(f"condition not met within {limit} s")
         time.sleep(interval)
     return time.monotonic() - started

@@ -1,4 +1,4 @@
-"""Cache key format (DESIGN.md §4) and the in-process tier's bounds and expiry."""
+"""Cache key format and the in-process tier's bounds and expiry."""
 
 from __future__ import annotations
 
