@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run serve migrate test test-fast lint fmt policy-lint policy-test bench install clean help
+.PHONY: run serve migrate test test-fast lint fmt policy-lint policy-test bench load install clean help
 
 help:
 	@echo "make run          create .venv, install, migrate, serve on http://127.0.0.1:8001"
@@ -13,6 +13,7 @@ help:
 	@echo "make migrate      apply database migrations"
 	@echo "make policy-lint  lint policies/ | make policy-test  run policies/tests/*_test.yaml"
 	@echo "make bench        benchmarks (ratios against baselines measured in the same run)"
+	@echo "make load         1000 simulated users on 2 instances + PostgreSQL + Redis (reports/)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +58,12 @@ test-fast: install
 bench: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python -m bench
+
+# LOAD_ARGS="--users 1000 --duration 60 [--no-redis] [--no-decision-cache]"
+LOAD_ARGS ?= --users 1000 --duration 60
+load: install
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python -m bench.scenario $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -37,9 +37,15 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=256)
 
     database_url: str = "sqlite:///./var/oms_auth.db"
+    # Per process: PostgreSQL sees workers x instances x (pool + overflow) connections.
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    # How long a request waits for a pooled connection before 503 SYS_001.
+    db_pool_timeout: float = Field(default=3.0, gt=0, le=60)
     redis_url: str | None = None
     redis_pool_size: int = Field(default=50, ge=1, le=1000)
+    # How long a command waits for a pooled Redis connection when all are busy.
+    redis_pool_timeout: float = Field(default=0.5, gt=0, le=30)
 
     policy_dir: Path = Path("policies")
     policy_source: PolicySource = "files+db"
@@ -50,6 +56,9 @@ class Settings(BaseSettings):
     audience: str = "oms-api"
     access_token_ttl: int = Field(default=900, ge=30, le=86_400)
     refresh_token_ttl: int = Field(default=14 * 86_400, ge=60, le=365 * 86_400)
+    # Seconds after a rotation in which presenting the rotated refresh token again (a retry
+    # whose answer was lost) returns the same successor instead of revoking the session.
+    refresh_reuse_grace: float = Field(default=5.0, ge=0, le=300)
     signing_alg: SigningAlg = "RS256"
     key_dir: Path | None = None
     encryption_key: SecretStr | None = None
@@ -60,6 +69,12 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=1024, le=4 * 1024 * 1024)
     argon2_parallelism: int = Field(default=4, ge=1, le=16)
+    # Admission control of password hashing (logins, password grants): threads hashing at
+    # once (0 = one per core, at most 4), jobs waiting for one, and the longest wait; beyond
+    # either, 503 SYS_003 with Retry-After instead of queueing.
+    hash_workers: int = Field(default=0, ge=0, le=64)
+    hash_queue: int = Field(default=16, ge=0, le=10_000)
+    hash_queue_timeout: float = Field(default=2.0, gt=0, le=60)
     # How often an instance looks for signing keys rotated elsewhere (CLI, another instance).
     key_reload_interval: float = Field(default=5.0, gt=0, le=3600)
 
@@ -84,6 +99,13 @@ class Settings(BaseSettings):
     decision_auth: Literal["open", "token"] | None = None
 
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # How long the first answer to an admin write with an Idempotency-Key is replayed.
+    idempotency_ttl: int = Field(default=86_400, ge=60, le=30 * 86_400)
+
+    # Seconds a stopping server lets requests in flight finish before cancelling them.
+    shutdown_timeout: int = Field(default=10, ge=1, le=600)
+    # Seconds between background checks of the database and Redis (reported by /readyz).
+    health_check_interval: float = Field(default=2.0, gt=0, le=300)
 
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True

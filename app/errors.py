@@ -21,7 +21,9 @@ AuthzError
 ├── Conflict .................... REQ_006  409  e.g. the thing already exists
 ├── RateLimited ................. RATE_001 429  Retry-After header
 ├── DependencyUnavailable ....... SYS_001  503  only where no safe fallback exists
-└── InternalError ............... SYS_002  500  anything unexpected; never a stack trace
+├── InternalError ............... SYS_002  500  anything unexpected; never a stack trace
+├── Overloaded .................. SYS_003  503  admission control refused: Retry-After header
+└── IdempotencyMismatch ......... REQ_007  422  an Idempotency-Key reused with another body
 """
 
 from __future__ import annotations
@@ -119,6 +121,34 @@ class InternalError(AuthzError):
     code, status, default_message = "SYS_002", 500, "Internal error"
 
 
+class Overloaded(AuthzError):
+    """Work refused before it started because its bounded pool and queue are full (or the
+    caller went away): nothing was done, so a retry after `Retry-After` is always safe."""
+
+    code, status, default_message = "SYS_003", 503, "The service is busy; retry shortly"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: int = 1,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            details={"retry_after": retry_after, **(details or {})},
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class IdempotencyMismatch(AuthzError):
+    code, status, default_message = (
+        "REQ_007",
+        422,
+        "This Idempotency-Key was used with a different request",
+    )
+
+
 ALL_ERRORS: tuple[type[AuthzError], ...] = (
     AuthenticationFailed,
     TokenExpired,
@@ -138,4 +168,6 @@ ALL_ERRORS: tuple[type[AuthzError], ...] = (
     RateLimited,
     DependencyUnavailable,
     InternalError,
+    Overloaded,
+    IdempotencyMismatch,
 )

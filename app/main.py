@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from loguru import logger
 
 from app.administration.reload import policy_watcher
-from app.api import admin, audit, authzen, health, oauth
+from app.api import admin, admin_users, audit, authzen, health, oauth
 from app.api.errors import install_error_handlers
 from app.api.fastlane import FastLane
 from app.api.middleware import RequestContextMiddleware
@@ -101,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _check_schema(services)
             await services.engine.load(trigger="startup")
             await start_tokens(services)
+            await services.monitor.check_now()  # /readyz reports real state from the start
+            services.monitor.start()
             if services.cache is not None:
                 services.cache.start()  # pub/sub, DB poll, warming: after the first load
             if settings.policy_watch:
@@ -165,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_users.router)
     app.include_router(authzen.router)
     app.include_router(admin.router)
+    app.include_router(admin_users.router)
     app.include_router(audit.router)
     for token_router in (oauth, v1_auth, v1_tokens, v2_auth, v2_authz):
         app.include_router(token_router.router)

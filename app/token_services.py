@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -81,7 +82,10 @@ class TokenComponents:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.service.revocations.close()
+        await self.service.accounts.close()
         self.hasher.close()
+        if self.oauth is not None:
+            self.oauth.close()
 
 
 def key_store(settings: Settings, db: Database) -> KeyStore:
@@ -119,6 +123,9 @@ def password_hasher(settings: Settings) -> PasswordHasher:
         time_cost=settings.argon2_time_cost,
         memory_kib=settings.argon2_memory_kib,
         parallelism=settings.argon2_parallelism,
+        workers=settings.hash_workers or None,
+        queue=settings.hash_queue,
+        queue_timeout=settings.hash_queue_timeout,
     )
 
 
@@ -161,7 +168,13 @@ def build_token_components(
         metrics=metrics,
     )
     rotation = RefreshRotation(
-        issuer, refresh_tokens, users, revocations, limiter=limits, metrics=metrics
+        issuer,
+        refresh_tokens,
+        users,
+        revocations,
+        limiter=limits,
+        metrics=metrics,
+        grace=settings.refresh_reuse_grace,
     )
     service = TokenService(
         first_party=ClientContext(settings.service_name),
@@ -200,8 +213,9 @@ async def start_tokens(services: Services) -> None:
         return
     service = tokens.service
     await service.keys.start()
-    # The dummy hash (unknown-user logins) is made meanwhile, not before serving.
-    tokens._tasks.append(asyncio.create_task(tokens.hasher.warm_up(), name="hash-warm-up"))
+    # The dummy hash (equal timing for unknown users) is made in the background: hashing runs
+    # at a low CPU priority and must not hold the start-up (it is made on first use anyway).
+    tokens._tasks.append(asyncio.create_task(_warm_up_quietly(tokens.hasher)))
     await bootstrap_admin(tokens)
     try:
         await service.revocations.warm()
@@ -215,8 +229,21 @@ async def start_tokens(services: Services) -> None:
     tokens.oauth = OAuthHTTP(
         server, require_https=tokens.settings.require_https, unavailable=is_unavailable
     )
-    tokens._tasks.append(asyncio.create_task(_housekeeping(tokens, memory=services.redis is None)))
+    tokens._tasks.append(
+        asyncio.create_task(
+            _housekeeping(
+                tokens, memory=services.redis is None, purges=[services.writes.store.purge]
+            )
+        )
+    )
     tokens._tasks.append(asyncio.create_task(service.keys.refresh_forever(), name="key-refresh"))
+
+
+async def _warm_up_quietly(hasher: PasswordHasher) -> None:
+    try:
+        await hasher.warm_up()
+    except Exception as exc:
+        logger.warning("auth.hasher.warm_up_failed", error=type(exc).__name__)
 
 
 async def bootstrap_admin(tokens: TokenComponents) -> None:
@@ -238,7 +265,12 @@ async def bootstrap_admin(tokens: TokenComponents) -> None:
         logger.info("auth.bootstrap_admin.created", username=created.username, user_id=created.id)
 
 
-async def _housekeeping(tokens: TokenComponents, *, memory: bool) -> None:
+async def _housekeeping(
+    tokens: TokenComponents,
+    *,
+    memory: bool,
+    purges: Sequence[Callable[[], Awaitable[int]]] = (),
+) -> None:
     """Keep the revocation cache complete and the tables small.
 
     Without Redis, the in-process cache is refreshed from the database every poll interval
@@ -258,6 +290,8 @@ async def _housekeeping(tokens: TokenComponents, *, memory: bool) -> None:
                 since_purge = 0.0
                 await service.revocations.purge()
                 await service.refresh_tokens.purge(before=_days_ago(1))
+                for purge in purges:
+                    await purge()
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -17,6 +17,7 @@ from loguru import logger
 
 from bench import engines
 from bench.load import ASYNCIO_TOOL, WRK_INSTALL_HINT, wrk_available
+from bench.models import run_models
 from bench.policies import SIZES, requests, write_policy
 from bench.report import (
     EngineRow,
@@ -24,6 +25,7 @@ from bench.report import (
     chart,
     engines_table,
     http_table,
+    models_table,
     targets_table,
     tiers_table,
     workers_table,
@@ -102,6 +104,8 @@ def main() -> int:
         workdir = Path(tmp)
         say("in-process check latency")
         run_engines(results, workdir, budget)
+        say("example models: generic path vs casbin.Enforcer")
+        results.models = run_models(workdir, budget / 3)
         say("cache tiers (11,000 rules)")
         results.tiers = run_tiers(workdir, SIZES[1], budget=budget)
         if not args.no_http:
@@ -130,6 +134,7 @@ def main() -> int:
 
 def render_text(results: Results) -> str:
     parts = ["TARGETS", targets_table(results), "", "IN-PROCESS CHECKS", engines_table(results)]
+    parts += ["", "EXAMPLE MODELS (p50 per check)", models_table(results)]
     parts += ["", "CACHE TIERS (11,000 rules)", tiers_table(results)]
     if results.http is not None:
         parts += ["", f"HTTP, 11,000 rules (load: {results.load_tool})", http_table(results.http)]
@@ -193,6 +198,19 @@ def render_markdown(results: Results, has_chart: bool) -> str:
             "`cffi~=1.15`, which cannot share an environment with this project's cffi 2).",
             "",
         ]
+    sections += [
+        "## Every example model: the generic path against casbin.Enforcer",
+        "",
+        "The fidelity cases (`policies/fidelity/`, one per Casbin feature) and a generated "
+        "~3,800-line pattern policy in the style of Casbin's `rbac_with_pattern_large_scale`. "
+        "Same requests for every engine; Casbin gets the registration code a Casbin user "
+        "writes for the model's `[functions]`. `decide` is the path the service takes "
+        "(indexed where the model's shape allows); `generic` is the matcher compiled to "
+        "bytecode and run over every rule; the ratio is generic / Casbin (below 1: faster).",
+        "",
+        models_table(results),
+        "",
+    ]
     sections += [
         "## Where the caches sit, and why",
         "",

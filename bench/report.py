@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.models import ModelRow
 from bench.policies import SIZES
 from bench.tiers import TierRow
 from bench.web import HttpReport, MemoryReport
@@ -33,6 +34,7 @@ class Results:
     http: HttpReport | None = None
     memory: MemoryReport | None = None
     workers: WorkersReport | None = None
+    models: list[ModelRow] = field(default_factory=list)
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -133,6 +135,16 @@ def targets(results: Results) -> list[Target]:
                     not slower,
                 )
             )
+    if results.models:
+        slowest = max(results.models, key=lambda r: r.generic_ratio)
+        out.append(
+            Target(
+                "generic path vs casbin.Enforcer, every example model",
+                "≤ 1.0x",
+                f"{slowest.generic_ratio:.2f}x worst ({slowest.model})",
+                slowest.generic_ratio <= 1.0 and not any(r.mismatches for r in results.models),
+            )
+        )
     if results.http is not None:
         rows = {r.name: r.result for r in results.http.rows}
         check = rows["oms-auth /api/v1/authz/check"].requests_per_s
@@ -225,6 +237,24 @@ def workers_table(report: WorkersReport) -> str:
         )
     header = ["workers", "placement", "req/s", "vs 1", "decisions/CPU-s", "vs 1", "p99 ms", "err"]
     return table(header, rows)
+
+
+def models_table(results: Results) -> str:
+    rows = [
+        [
+            r.model,
+            f"{r.rules:,}",
+            r.evaluator,
+            _num(r.ours_us),
+            _num(r.generic_us),
+            _num(r.casbin_us),
+            f"{r.generic_ratio:.2f}x",
+            str(r.mismatches),
+        ]
+        for r in results.models
+    ]
+    header = ["model", "rules", "path", "decide µs", "generic µs", "Casbin µs", "generic/Casbin"]
+    return table([*header, "≠"], rows)
 
 
 def targets_table(results: Results) -> str:

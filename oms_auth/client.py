@@ -50,6 +50,8 @@ def _check_body(
     *,
     domain: str | None = None,
     explain: bool | None = None,
+    context: Mapping[str, Any] | None = None,
+    definition: str | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "subject": _entity(subject),
@@ -58,6 +60,10 @@ def _check_body(
     }
     if domain is not None:
         body["domain"] = domain
+    if context is not None:
+        body["context"] = dict(context)
+    if definition is not None:
+        body["definition"] = definition
     if explain is not None:
         body["explain"] = explain
     return body
@@ -169,8 +175,29 @@ class _Calls:
         *,
         domain: str | None = None,
         explain: bool = False,
+        context: Mapping[str, Any] | None = None,
+        definition: str | None = None,
     ) -> _Call[CheckResult]:
-        body = _check_body(subject, resource, action, domain=domain, explain=explain or None)
+        body = _check_body(
+            subject,
+            resource,
+            action,
+            domain=domain,
+            explain=explain or None,
+            context=context,
+            definition=definition,
+        )
+        return _Call("POST", "/api/v1/authz/check", CheckResult.from_json, json=body)
+
+    @staticmethod
+    def check_values(
+        values: Sequence[Any], *, definition: str | None = None, explain: bool = False
+    ) -> _Call[CheckResult]:
+        body: dict[str, Any] = {"values": list(values)}
+        if definition is not None:
+            body["definition"] = definition
+        if explain:
+            body["explain"] = True
         return _Call("POST", "/api/v1/authz/check", CheckResult.from_json, json=body)
 
     @staticmethod
@@ -308,11 +335,28 @@ class AuthClient:
         *,
         domain: str | None = None,
         explain: bool = False,
+        context: Mapping[str, Any] | None = None,
+        definition: str | None = None,
     ) -> CheckResult:
-        """May `subject` do `action` on `resource`? Truthy when allowed."""
+        """May `subject` do `action` on `resource`? Truthy when allowed. `context` fills the
+        model's other request tokens by name; `definition` ("r2") selects r2/p2/m2."""
         return await self._send(
-            _Calls.check(subject, resource, action, domain=domain, explain=explain)
+            _Calls.check(
+                subject,
+                resource,
+                action,
+                domain=domain,
+                explain=explain,
+                context=context,
+                definition=definition,
+            )
         )
+
+    async def check_values(
+        self, values: Sequence[Any], *, definition: str | None = None, explain: bool = False
+    ) -> CheckResult:
+        """A check given as Casbin's `enforce(*values)` takes it (`r = sub, act`: 2 values)."""
+        return await self._send(_Calls.check_values(values, definition=definition, explain=explain))
 
     async def check_batch(
         self, checks: Sequence[Mapping[str, Any]], *, explain: bool = False
@@ -451,8 +495,25 @@ class SyncAuthClient:
         *,
         domain: str | None = None,
         explain: bool = False,
+        context: Mapping[str, Any] | None = None,
+        definition: str | None = None,
     ) -> CheckResult:
-        return self._send(_Calls.check(subject, resource, action, domain=domain, explain=explain))
+        return self._send(
+            _Calls.check(
+                subject,
+                resource,
+                action,
+                domain=domain,
+                explain=explain,
+                context=context,
+                definition=definition,
+            )
+        )
+
+    def check_values(
+        self, values: Sequence[Any], *, definition: str | None = None, explain: bool = False
+    ) -> CheckResult:
+        return self._send(_Calls.check_values(values, definition=definition, explain=explain))
 
     def check_batch(
         self, checks: Sequence[Mapping[str, Any]], *, explain: bool = False

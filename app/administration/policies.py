@@ -221,9 +221,14 @@ class PolicyAdministration:
         raise RoleNotFound(f"role {role!r} does not exist", details={"role": role})
 
     async def _make_live(self, revision: int) -> bool:
+        """After the commit: a failure here never fails the write (it is stored, and every
+        instance picks it up on its next reload); it is reported as `live: false`."""
         try:
             await self.engine.load(trigger="api", bump=False)
         except AuthzError as exc:
             logger.error("policy.write.not_live", revision=revision, error=exc.message)
+            return False
+        except Exception as exc:
+            logger.error("policy.write.not_live", revision=revision, error=type(exc).__name__)
             return False
         return True

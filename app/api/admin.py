@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Security
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.responses import Response
 
 from app.administration.listing import RuleFilter, list_rules, role_members
-from app.administration.policies import PolicyAdministration
+from app.administration.policies import PolicyAdministration, WriteResult
 from app.administration.reload import PolicyReloader
 from app.api.deps import EngineDep, ServicesDep
 from app.api.openapi import error_responses
@@ -22,9 +22,11 @@ from app.api.principals import PolicyAdmin
 from app.api.responses import FastJSONResponse
 from app.api.schemas.admin import MembersOut, ReloadOut, RuleIn, RulePage, WriteOut
 from app.api.schemas.common import Identifier
+from app.api.writes import Writes
 from app.errors import (
     AuthenticationFailed,
     Conflict,
+    IdempotencyMismatch,
     InvalidPolicy,
     NotFound,
     PayloadTooLarge,
@@ -59,8 +61,21 @@ def get_reloader(services: ServicesDep) -> PolicyReloader:
     return services.policy_reloader
 
 
+def get_writes(services: ServicesDep) -> Writes:
+    return services.writes
+
+
 AdminDep = Annotated[PolicyAdministration, Depends(get_admin)]
 ReloaderDep = Annotated[PolicyReloader, Depends(get_reloader)]
+WritesDep = Annotated[Writes, Depends(get_writes)]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Retries with the same key and request get the first answer again",
+    ),
+]
 DomainQuery = Annotated[Identifier | None, Query(description="For models with domains")]
 
 
@@ -88,31 +103,59 @@ async def get_policies(
     return list_rules(engine.snapshot, flt, limit=limit, offset=offset)
 
 
+def _written(result: WriteResult, status: int = 200) -> Response:
+    return FastJSONResponse(WriteOut.of(result).model_dump(mode="json"), status_code=status)
+
+
 @router.post(
     "/policies",
     status_code=201,
     response_model=WriteOut,
-    responses=error_responses(*_AUTH, InvalidPolicy, Conflict, RequestInvalid, PayloadTooLarge),
+    responses=error_responses(
+        *_AUTH, InvalidPolicy, Conflict, RequestInvalid, PayloadTooLarge, IdempotencyMismatch
+    ),
     summary="Add a rule (stored in the database, audited, live at once)",
 )
-async def add_policy(body: RuleIn, principal: PolicyAdmin, admin: AdminDep) -> WriteOut:
-    result = await admin.add_rule(
-        body.ptype, body.rule, actor=principal.subject, request_id=request_id_var.get()
-    )
-    return WriteOut.of(result)
+async def add_policy(
+    body: RuleIn,
+    principal: PolicyAdmin,
+    admin: AdminDep,
+    request: Request,
+    writes: WritesDep,
+    _key: IdempotencyKeyHeader = None,
+) -> Response:
+    async def work() -> Response:
+        result = await admin.add_rule(
+            body.ptype, body.rule, actor=principal.subject, request_id=request_id_var.get()
+        )
+        return _written(result, 201)
+
+    return await writes.run(request, principal, work)
 
 
 @router.delete(
     "/policies",
     response_model=WriteOut,
-    responses=error_responses(*_AUTH, InvalidPolicy, NotFound, Conflict, RequestInvalid),
+    responses=error_responses(
+        *_AUTH, InvalidPolicy, NotFound, Conflict, RequestInvalid, IdempotencyMismatch
+    ),
     summary="Remove a stored rule (rules from files are edited in the files)",
 )
-async def remove_policy(body: RuleIn, principal: PolicyAdmin, admin: AdminDep) -> WriteOut:
-    result = await admin.remove_rule(
-        body.ptype, body.rule, actor=principal.subject, request_id=request_id_var.get()
-    )
-    return WriteOut.of(result)
+async def remove_policy(
+    body: RuleIn,
+    principal: PolicyAdmin,
+    admin: AdminDep,
+    request: Request,
+    writes: WritesDep,
+    _key: IdempotencyKeyHeader = None,
+) -> Response:
+    async def work() -> Response:
+        result = await admin.remove_rule(
+            body.ptype, body.rule, actor=principal.subject, request_id=request_id_var.get()
+        )
+        return _written(result)
+
+    return await writes.run(request, principal, work)
 
 
 @router.get(
@@ -142,16 +185,20 @@ async def get_members(
 async def put_member(
     principal: PolicyAdmin,
     admin: AdminDep,
+    request: Request,
+    writes: WritesDep,
     role: Annotated[Identifier, Path()],
     subject: Annotated[Identifier, Path()],
     domain: DomainQuery = None,
+    _key: IdempotencyKeyHeader = None,
 ) -> Response:
-    result = await admin.add_member(
-        role, subject, domain, actor=principal.subject, request_id=request_id_var.get()
-    )
-    return FastJSONResponse(
-        WriteOut.of(result).model_dump(), status_code=201 if result.created else 200
-    )
+    async def work() -> Response:
+        result = await admin.add_member(
+            role, subject, domain, actor=principal.subject, request_id=request_id_var.get()
+        )
+        return _written(result, 201 if result.created else 200)
+
+    return await writes.run(request, principal, work)
 
 
 @router.delete(
@@ -163,14 +210,20 @@ async def put_member(
 async def delete_member(
     principal: PolicyAdmin,
     admin: AdminDep,
+    request: Request,
+    writes: WritesDep,
     role: Annotated[Identifier, Path()],
     subject: Annotated[Identifier, Path()],
     domain: DomainQuery = None,
-) -> WriteOut:
-    result = await admin.remove_member(
-        role, subject, domain, actor=principal.subject, request_id=request_id_var.get()
-    )
-    return WriteOut.of(result)
+    _key: IdempotencyKeyHeader = None,
+) -> Response:
+    async def work() -> Response:
+        result = await admin.remove_member(
+            role, subject, domain, actor=principal.subject, request_id=request_id_var.get()
+        )
+        return _written(result)
+
+    return await writes.run(request, principal, work)
 
 
 @router.post(

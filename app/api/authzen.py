@@ -8,6 +8,7 @@ own error in place, the others are answered.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import orjson
@@ -74,12 +75,28 @@ class EvaluationRequest(BaseModel):
             ),
             action=Entity(self.action.name, None, self.action.properties, kind="action"),
             domain=_domain(self.context),
+            context=self.context or None,
+            definition=_definition(self.context),
         )
 
 
 def _domain(context: dict[str, Any] | None) -> str | None:
     value = (context or {}).get("domain")
     return value if isinstance(value, str) and value else None
+
+
+def _definition(context: dict[str, Any] | None) -> str | None:
+    """`context.definition` ("r2" or "2") selects the model's r2/p2/m2; tokens other than
+    subject/resource/action/domain are read from `context` by name."""
+    value = (context or {}).get("definition")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"r?[0-9]{0,3}", value):
+        raise RequestInvalid(
+            'context.definition must name a request definition such as "r2"',
+            details={"fields": [{"field": "context.definition", "message": "like r2"}]},
+        )
+    return value
 
 
 class EvaluationsOptions(BaseModel):
@@ -204,6 +221,8 @@ def _merge(defaults: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
 def _parse(data: dict[str, Any]) -> DecisionRequest | RequestInvalid:
     try:
         return EvaluationRequest.model_validate(data).to_request()
+    except RequestInvalid as exc:
+        return exc
     except ValidationError as exc:
         fields = [
             {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()

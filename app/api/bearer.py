@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Request
 from app.api.deps import ServicesDep
 from app.errors import AuthenticationFailed, DependencyUnavailable
 from app.security.bearer import CHALLENGE, verify_bearer
+from app.security.passwords import StillWanted
 from app.token_services import TokenComponents
 from app.tokens.claims import AccessClaims
 
@@ -51,3 +52,15 @@ BearerClaims = Annotated[AccessClaims, Depends(bearer_claims)]
 ClientIP = Annotated[str | None, Depends(client_ip)]
 DeviceFingerprint = Annotated[str | None, Depends(device_fingerprint)]
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def still_wanted(request: Request) -> StillWanted:
+    """False once the client went away: costly work (password hashing) is then not started."""
+
+    async def check() -> bool:
+        return not await request.is_disconnected()
+
+    return check
+
+
+CallerWaiting = Annotated[StillWanted, Depends(still_wanted)]

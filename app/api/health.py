@@ -1,4 +1,10 @@
-"""Liveness, readiness and metrics."""
+"""Liveness, readiness and metrics.
+
+- `GET /livez` (and its older name `/healthz`): the process serves HTTP. Nothing else.
+- `GET /readyz`: 200 while this instance can decide from a loaded policy; the state of the
+  database and Redis is reported (from background checks: a probe costs no round trip) but
+  never makes the instance unready, because decisions do not need them.
+"""
 
 from __future__ import annotations
 
@@ -9,32 +15,59 @@ from starlette.responses import Response
 
 from app.api.deps import ServicesDep
 from app.api.responses import FastJSONResponse
+from app.services import Services
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get("/livez", summary="The process is alive (Kubernetes livenessProbe)")
+async def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/healthz", summary="The process is up (same as /livez)")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def readiness(services: Services) -> tuple[bool, dict[str, Any]]:
+    """Whether this instance is ready, and the `/readyz` body: built here only, so every
+    part of the service that reports state adds its entry to `checks` in one place."""
+    policy_ok = services.engine.loaded
+    checks: dict[str, Any] = {
+        "policy": (
+            {"status": "ok", "revision": services.engine.revision} if policy_ok else "not loaded"
+        ),
+    }
+    dependencies = {name: state.as_dict() for name, state in services.monitor.states.items()}
+    database = dependencies.get("database")
+    checks["database"] = database["status"] if database else "unknown"
+    checks["dependencies"] = dependencies
+    if services.cache is not None:
+        checks["cache"] = services.cache.status()  # degraded Redis: reported, still ready
+    ready = policy_ok
+    return ready, {"status": "ready" if ready else "not_ready", "checks": checks}
+
+
 @router.get(
     "/readyz",
-    summary="Ready to serve: database reachable and policy loaded (cache state reported)",
+    summary="Ready to decide: a policy is loaded (database and Redis state reported)",
     description=(
-        "`checks.cache.status` is `ok`, `local` (no Redis configured) or `degraded` (Redis"
-        " unreachable: decisions are still correct from the engine and the in-process cache,"
-        " policy changes arrive by database polling). A degraded cache never makes the"
-        " instance unready."
+        "200 while the instance can decide from a loaded policy (Kubernetes readinessProbe)."
+        " `checks.database` and `checks.dependencies` give the database and Redis state from"
+        " background checks (`ok`, `unreachable`, `unknown`; `since`, `checked_at`): a probe"
+        " costs no database round trip, and a database or Redis outage is reported without"
+        " taking the instance out of rotation, since decisions keep serving. `checks.cache`"
+        " is `ok`, `local` (no Redis configured) or `degraded` (Redis unreachable)."
     ),
     responses={
         503: {
-            "description": "Not ready; `checks` says which part failed",
+            "description": "Not ready: no policy loaded yet",
             "content": {
                 "application/json": {
                     "example": {
                         "status": "not_ready",
-                        "checks": {"database": "unreachable", "policy": {"status": "ok"}},
+                        "checks": {"policy": "not loaded", "database": "unreachable"},
                     }
                 }
             },
@@ -42,21 +75,8 @@ async def healthz() -> dict[str, str]:
     },
 )
 async def readyz(services: ServicesDep) -> Response:
-    db_ok = await services.db.ping()
-    policy_ok = services.engine.loaded
-    checks: dict[str, Any] = {
-        "database": "ok" if db_ok else "unreachable",
-        "policy": (
-            {"status": "ok", "revision": services.engine.revision} if policy_ok else "not loaded"
-        ),
-    }
-    if services.cache is not None:
-        checks["cache"] = services.cache.status()  # degraded Redis: reported, still ready
-    ready = db_ok and policy_ok
-    return FastJSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    ready, body = readiness(services)
+    return FastJSONResponse(body, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

@@ -4,11 +4,16 @@
   bound for every log line of the request and echoed on every response.
 - Body size: over the limit is refused with 413 `REQ_003` before the app reads it.
 - Failures nothing else caught become a 500 `SYS_002` envelope, logged with the traceback.
+- A request cancelled by the server (graceful shutdown ran out of time) is answered 503
+  `SYS_003` if nothing was sent yet and logged as one `http.request_cancelled` line: a
+  cancellation is not an error, and must not print a traceback per request.
 - One `http.request` log event and the HTTP metrics per request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import time
@@ -20,12 +25,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.errors import envelope
 from app.api.fastlane import FastLane, replay_body
-from app.errors import AuthzError, InternalError, PayloadTooLarge
+from app.errors import AuthzError, InternalError, Overloaded, PayloadTooLarge
 from app.observability.logging import info_event, request_id_var
 from app.observability.metrics import Metrics
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
-_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_QUIET_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 
 
 def new_request_id() -> str:
@@ -84,6 +89,14 @@ class RequestContextMiddleware:
                 await self.app(scope, receive, send_with_id)
         except _BodyTooLarge:
             await self._send_error(send_with_id, self._too_large())
+        except asyncio.CancelledError:
+            status_holder[0] = 503 if not response_started else status_holder[0]
+            logger.info("http.request_cancelled", path=scope.get("path"))
+            if not response_started:
+                with contextlib.suppress(Exception):
+                    await self._send_error(
+                        send_with_id, Overloaded("The server is stopping; retry elsewhere")
+                    )
         except Exception:
             logger.exception("http.unhandled_error", path=scope.get("path"))
             if not response_started:
@@ -149,6 +162,7 @@ class RequestContextMiddleware:
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
+                    *((k.lower().encode(), v.encode()) for k, v in exc.headers.items()),
                 ],
             }
         )

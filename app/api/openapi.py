@@ -24,6 +24,10 @@ OPENAPI_TAGS = [
         "name": "policy administration",
         "description": "Rules, role members, reloads and the audit trail (admin only)",
     },
+    {
+        "name": "user administration",
+        "description": "Create, update, disable, unlock and delete users (audited)",
+    },
     {"name": "operations", "description": "Health, readiness and metrics"},
     {"name": "auth", "description": "Log in, refresh, log out; v2 tokens carry scopes"},
     {"name": "tokens", "description": "Access-token validation for resource servers"},

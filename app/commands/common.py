@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import getpass
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from app.audit.note import AuditNote
-from app.config import ConfigError, Settings, load_settings
+if TYPE_CHECKING:  # imported when a command runs, so `oms-auth --help` stays fast
+    from app.audit.note import AuditNote
+    from app.config import Settings
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -18,6 +19,8 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def settings_or_exit(**overrides: object) -> Settings:
+    from app.config import ConfigError, load_settings
+
     try:
         return load_settings(**overrides)
     except ConfigError as exc:
@@ -33,4 +36,6 @@ def cli_actor() -> str:
 
 
 def cli_audit() -> AuditNote:
+    from app.audit.note import AuditNote
+
     return AuditNote(actor=cli_actor(), source="cli")

@@ -12,26 +12,25 @@ import re
 import tempfile
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import orjson
 import typer
 
 from app.commands.common import cli_actor
-from app.commands.gitrev import GitError, export_policy_dir
 from app.errors import AuthzError
-from app.policy.diff import PolicyDiff, diff_policies
-from app.policy.findings import CODES, LintReport
-from app.policy.junit import write_junit
-from app.policy.snapshot import PolicySnapshot
-from app.policy.suites import find_suites
-from app.policy.testing import RunResult, run_suites
-from app.policy.workspace import read_policy_dir
+
+if TYPE_CHECKING:  # the policy engine is imported by the commands that use it (fast --help)
+    from app.policy.diff import PolicyDiff
+    from app.policy.findings import LintReport
+    from app.policy.snapshot import PolicySnapshot
+    from app.policy.testing import RunResult
 
 policy_cli = typer.Typer(
     name="policy",
     help="Lint, test, diff and sync policies (model.conf + *.csv).",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: rich's Markdown renderer costs ~0.35 s of start-up
 )
 
 
@@ -69,6 +68,9 @@ def lint(
     codes: Annotated[bool, typer.Option("--codes", help="List every lint code")] = False,
 ) -> None:
     """Check model syntax, rule arity and values, roles, cycles, duplicates, dead rules."""
+    from app.policy.findings import CODES
+    from app.policy.workspace import read_policy_dir
+
     if codes:
         for code, (severity, meaning) in CODES.items():
             typer.echo(f"{code}  {severity:<7}  {meaning}")
@@ -112,6 +114,10 @@ def run_tests(
     coverage: Annotated[bool, typer.Option(help="List rules no case exercised")] = False,
 ) -> None:
     """Run the YAML suites in DIR/tests/*_test.yaml against the policies they name."""
+    from app.policy.junit import write_junit
+    from app.policy.suites import find_suites
+    from app.policy.testing import run_suites
+
     try:
         pattern = re.compile(name_filter) if name_filter else None
     except re.error as exc:
@@ -159,6 +165,9 @@ def _print_run(run: RunResult, *, verbose: bool, coverage: bool) -> None:
 
 # -- diff ---------------------------------------------------------------------------------
 def _snapshot(path: Path, label: str, *, shown_as: str | None = None) -> PolicySnapshot:
+    from app.policy.snapshot import PolicySnapshot
+    from app.policy.workspace import read_policy_dir
+
     policy = read_policy_dir(path, prefix=f"{shown_as or _display(path)}/")
     errors = policy.lint().errors
     if policy.model is None or errors:
@@ -182,6 +191,9 @@ def diff(
     ] = False,
 ) -> None:
     """Which decisions flip between two policies (impact analysis for a review)."""
+    from app.commands.gitrev import GitError, export_policy_dir
+    from app.policy.diff import diff_policies
+
     with tempfile.TemporaryDirectory(prefix="oms-auth-diff-") as tmp:
         if git is not None:
             if new is not None:

@@ -18,6 +18,7 @@ class Decision:
     evaluator: str  # which evaluation path decided: "generic" (Casbin) or "indexed"
     rule: Rule | None = None  # the rule that decided; None when nothing matched
     role_path: tuple[str, ...] = ()  # subject -> ... -> the rule's subject
+    definition: str = ""  # which request/policy/matcher set decided: "" (r/p/m) or "2" (r2/...)
 
     @property
     def effect(self) -> Effect:
@@ -34,4 +35,9 @@ class Decision:
             "matched_rule": self.rule.as_dict() if self.rule else None,
             "role_path": list(self.role_path),
             "evaluator": self.evaluator,
+            "definition": {
+                "request": f"r{self.definition}",
+                "policy": f"p{self.definition}",
+                "matcher": f"m{self.definition}",
+            },
         }

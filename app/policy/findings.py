@@ -19,7 +19,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "PL002": ("error", "the rule's ptype is not defined by the model"),
     "PL003": ("error", "wrong number of values for the ptype"),
     "PL004": ("error", "a value cannot be stored and read back unchanged"),
-    "PL005": ("error", "the effect column is not allow or deny"),
+    "PL005": ("error", "the effect column is not allow or deny (outside priority effects)"),
     "PL006": ("error", "role inheritance forms a cycle"),
     "PL007": ("error", "the matcher's function cannot compile the pattern"),
     "PL008": ("error", "keyMatch ignores text after the first '*': the rule grants more"),
@@ -29,6 +29,7 @@ CODES: dict[str, tuple[Severity, str]] = {
     "PL103": ("warning", "allow rule is dead: a deny with the same reach covers it"),
     "PL104": ("warning", "resource pattern can never match a request"),
     "PL105": ("warning", "pattern syntax under an exact (==) comparison"),
+    "PL106": ("warning", "an effect other than allow/deny: Casbin counts the rule as no effect"),
 }
 
 _LOCATION = re.compile(r"^(?P<file>.+):(?P<line>\d+)$")

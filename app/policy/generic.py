@@ -1,9 +1,14 @@
 """The generic evaluation path: Casbin's own matcher and effect semantics over every rule.
 
-This is `CoreEnforcer.enforce_ex` with three changes: the `g` functions come from our frozen
-`RoleGraph` (no per-call mutation, no growth on unknown names), the first matching rule of the
-winning effect is remembered for `explain` (Casbin returns none for allow-and-deny models),
-and a matcher that reads a property the request lacks is reported, not crashed on.
+This is `CoreEnforcer.enforce_ex` with four changes: the `g` functions come from our frozen
+`RoleGraph` (no per-call mutation, no growth on unknown names) or, for role definitions with
+declared functions, from Casbin's own role manager behind a lock (`app.policy.casbin_roles`);
+the matcher is compiled to bytecode once (`app.policy.compiled`) instead of walked by
+simpleeval for every rule; the first matching rule of the winning effect is remembered for
+`explain` (Casbin returns none for allow-and-deny models); and a matcher that reads a
+property the request lacks is reported, not crashed on. One evaluator serves one
+request/policy/matcher definition (`r`/`p`/`m`, or `r2`/`p2`/`m2`: Casbin's enforce
+context), with the model's `e` effect for all of them, as Casbin does.
 It works for any model; the indexed path (where present) is only an optimisation of it.
 """
 
@@ -11,7 +16,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from casbin import util as casbin_util
@@ -19,6 +24,7 @@ from casbin.effect import Effector, effect_to_bool
 from simpleeval import InvalidExpression
 
 from app.errors import RequestInvalid
+from app.policy.compiled import compile_scan
 from app.policy.request import MissingAttribute
 
 
@@ -29,25 +35,37 @@ class EvaluationError(RequestInvalid):
 class GenericEvaluator:
     name = "generic"
 
-    def __init__(self, enforcer: Any, functions: dict[str, Any]) -> None:
+    def __init__(self, enforcer: Any, functions: dict[str, Any], suffix: str = "") -> None:
         model = enforcer.model
-        self._effector = enforcer.eft
-        self._r_tokens: list[str] = list(model["r"]["r"].tokens)
-        self._p_tokens: list[str] = list(model["p"]["p"].tokens)
-        self._policy: list[list[str]] = model["p"]["p"].policy
-        self._eft_key = "p_eft" if "p_eft" in self._p_tokens else None
-        matcher: str = model["m"]["m"].value
+        self._effector = enforcer.eft  # Casbin uses `e` for every definition
+        self._r_tokens: list[str] = list(model["r"][f"r{suffix}"].tokens)
+        self._p_tokens: list[str] = list(model["p"][f"p{suffix}"].tokens)
+        self._policy: list[list[str]] = model["p"][f"p{suffix}"].policy
+        eft_key = f"p{suffix}_eft"
+        self._eft_index = self._p_tokens.index(eft_key) if eft_key in self._p_tokens else None
+        matcher: str = model["m"][f"m{suffix}"].value
         self._functions = functions
         self._has_eval = casbin_util.has_eval(matcher)
         self._matcher = matcher
         self._enforcer = enforcer
-        # simpleeval stores the names on the expression object while evaluating, so every
-        # thread (the event loop, warming workers) gets an expression of its own.
+        # The matcher compiled to bytecode when it only uses what simpleeval allows; else
+        # Casbin's own simpleeval expression, one per thread (simpleeval stores the names on
+        # the expression object while evaluating).
+        self._scan = compile_scan(matcher, self._r_tokens, self._p_tokens, functions)
         self._local = threading.local()
+
+    @property
+    def compiled(self) -> bool:
+        return self._scan is not None
 
     def evaluate(self, args: Sequence[Any]) -> tuple[bool, int]:
         """(allowed, index of the deciding rule or -1)."""
         try:
+            if len(args) != len(self._r_tokens):
+                raise ValueError(
+                    f"the request has {len(args)} values, the model's request definition "
+                    f"{len(self._r_tokens)}"
+                )
             return self._evaluate(args)
         except MissingAttribute as exc:
             raise EvaluationError(
@@ -61,6 +79,8 @@ class GenericEvaluator:
             AttributeError,
             NameError,
             KeyError,
+            IndexError,
+            RuntimeError,  # a link condition with an unreadable time
             re.error,  # a rule value that is not a valid pattern for keyMatch2/regexMatch
         ) as exc:
             raise EvaluationError(
@@ -68,30 +88,40 @@ class GenericEvaluator:
                 details={"reason": str(exc)},
             ) from None
 
-    def _evaluate(self, args: Sequence[Any]) -> tuple[bool, int]:
+    def _matches(self, args: Sequence[Any]) -> Iterator[int]:
+        """Positions of the rules whose matcher is true, in policy order."""
+        policy = self._policy
+        if self._scan is not None:
+            yield from self._scan(*args, policy)
+            return
         r_params = dict(zip(self._r_tokens, args, strict=True))
+        expression = None if self._has_eval else self._thread_expression()
+        for i, pvals in enumerate(policy):
+            params = dict(r_params)
+            params.update(zip(self._p_tokens, pvals, strict=True))
+            if self._has_eval:
+                expression = self._eval_expression(params)
+            result = expression.eval(params)  # type: ignore[union-attr]
+            if isinstance(result, bool):
+                matched = result
+            elif isinstance(result, int | float):
+                matched = result != 0
+            else:
+                raise TypeError("matcher result should be bool, int or float")
+            if matched:
+                yield i
+
+    def _evaluate(self, args: Sequence[Any]) -> tuple[bool, int]:
         effects: set[int] = set()
         first_allow = first_deny = -1
         decided = -1
         policy = self._policy
-        expression = None if self._has_eval else self._thread_expression()
         if policy:
-            for i, pvals in enumerate(policy):
-                params = dict(r_params)
-                params.update(zip(self._p_tokens, pvals, strict=True))
-                if self._has_eval:
-                    expression = self._eval_expression(params)
-                result = expression.eval(params)  # type: ignore[union-attr]
-                if isinstance(result, bool):
-                    matched = result
-                elif isinstance(result, int | float):
-                    matched = result != 0
-                else:
-                    raise TypeError("matcher result should be bool, int or float")
-                if not matched:
-                    effects.add(Effector.INDETERMINATE)
-                    continue
-                eft = params.get(self._eft_key, "allow") if self._eft_key else "allow"
+            eft_index = self._eft_index
+            intermediate = self._effector.intermediate_effect
+            # Rules that do not match add "indeterminate", which no effector reads: skipped.
+            for i in self._matches(args):
+                eft = policy[i][eft_index] if eft_index is not None else "allow"
                 if eft == "allow":
                     effects.add(Effector.ALLOW)
                     if first_allow < 0:
@@ -100,17 +130,22 @@ class GenericEvaluator:
                     effects.add(Effector.DENY)
                     if first_deny < 0:
                         first_deny = i
-                else:
+                else:  # any other effect counts as no effect, as in Casbin
                     effects.add(Effector.INDETERMINATE)
-                if self._effector.intermediate_effect(effects) != Effector.INDETERMINATE:
+                if intermediate(effects) != Effector.INDETERMINATE:
                     decided = i
                     break
         else:
             if self._has_eval:
                 raise ValueError("a model using eval() needs at least one rule")
-            params = dict(r_params)
-            params.update(dict.fromkeys(self._p_tokens, ""))
-            matched = bool(expression.eval(params))  # type: ignore[union-attr]
+            empty = [tuple("" for _ in self._p_tokens)]
+            matched = False
+            if self._scan is not None:
+                matched = any(True for _ in self._scan(*args, empty))
+            else:
+                params = dict(zip(self._r_tokens, args, strict=True))
+                params.update(dict.fromkeys(self._p_tokens, ""))
+                matched = bool(self._thread_expression().eval(params))
             effects.add(Effector.ALLOW if matched else Effector.INDETERMINATE)
         allowed = bool(effect_to_bool(self._effector.final_effect(effects)))
         if decided < 0:

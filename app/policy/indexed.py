@@ -17,15 +17,20 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from app.policy.roles import RoleGraph
 from app.policy.shape import IndexPlan
 
 NO_RULE = sys.maxsize  # "no rule" as a position, so min() picks real ones
 
 Group = tuple[str, str, str]  # (rule subject, domain or "", action)
 Firsts = list[int]  # [position of the first allow, of the first deny]
+
+
+class Reachable(Protocol):
+    """Role graphs the index reads: `RoleGraph`, or Casbin's manager for pattern roles."""
+
+    def reachable(self, name: str, domain: str = "") -> dict[str, int]: ...
 
 
 class _Patterns:
@@ -41,7 +46,7 @@ class _Patterns:
 class IndexedEvaluator:
     name = "indexed"
 
-    def __init__(self, plan: IndexPlan, policy: Sequence[Sequence[str]], roles: RoleGraph | None):
+    def __init__(self, plan: IndexPlan, policy: Sequence[Sequence[str]], roles: Reachable | None):
         self.plan = plan
         self._roles = roles if plan.roles != "none" else None
         self._role_domain = plan.roles == "domain"

@@ -74,7 +74,16 @@ def _shape_findings(rule: Rule, model: ModelInfo) -> Iterable[Finding]:
             yield finding(rule, "PL004", f"value {i + 1} ({value[:40]!r}): {why}")
     eft = model.field_index(rule.ptype, "eft")
     if eft is not None and rule.values[eft] not in ("allow", "deny"):
-        yield finding(rule, "PL005", f"effect must be allow or deny, got {rule.values[eft]!r}")
+        why = model.effect_problem(rule.values[eft])
+        if why:
+            yield finding(rule, "PL005", why)
+        else:
+            yield finding(
+                rule,
+                "PL106",
+                f"effect {rule.values[eft]!r} is neither allow nor deny: the rule never "
+                "decides (Casbin counts it as no effect)",
+            )
 
 
 def _duplicates(rules: Sequence[Rule]) -> Iterable[Finding]:
@@ -99,16 +108,17 @@ def _pattern_findings(
                 yield finding(rule, problem.code, f"p.{column}: {problem.message}")
 
 
-def _domain_of(values: tuple[str, ...]) -> str:
-    return values[2] if len(values) > 2 else ""
+def _domain_of(values: tuple[str, ...], width: int = 3) -> str:
+    """The domain of a role link (`g, member, role, domain`); condition columns are not."""
+    return values[2] if width > 2 and len(values) > 2 else ""
 
 
 def _cycles(rules: Sequence[Rule], model: ModelInfo) -> Iterable[Finding]:
-    for ptype in model.role_arity:
-        yield from _cycles_of(ptype, rules)
+    for ptype, width in model.role_arity.items():
+        yield from _cycles_of(ptype, rules, width)
 
 
-def _cycles_of(ptype: str, rules: Sequence[Rule]) -> Iterable[Finding]:
+def _cycles_of(ptype: str, rules: Sequence[Rule], width: int = 3) -> Iterable[Finding]:
     """Each cycle once, at the assignment that closes it (reading rules in order)."""
     links: dict[tuple[str, str], list[str]] = defaultdict(list)
     has_members: set[tuple[str, str]] = set()
@@ -116,7 +126,7 @@ def _cycles_of(ptype: str, rules: Sequence[Rule]) -> Iterable[Finding]:
         if rule.ptype != ptype:
             continue
         member, role = rule.values[0], rule.values[1]
-        domain = _domain_of(rule.values)
+        domain = _domain_of(rule.values, width)
         if (domain, member) in has_members or member == role:
             path = [role] if member == role else _path(links, domain, role, member)
             if path is not None:
@@ -161,21 +171,31 @@ def _unknown_roles(
 ) -> Iterable[Finding]:
     """Assignments to a role that no rule gives anything and that inherits no role."""
     ptype = shape.role_ptype or ("g" if "g" in model.role_arity else None)
-    sub = model.field_index("p", "sub")
-    if ptype is None or sub is None:
+    if ptype is None or model.field_index("p", "sub") is None:
         return
-    dom = model.field_index("p", "dom")
-    by_domain = model.role_arity.get(ptype, 2) > 2 and dom is not None
+    # a role is "defined" by any policy type that has a subject column (p, p2, ...)
+    subjects = {k: model.field_index(k, "sub") for k in model.policy_tokens}
+    domains = {k: model.field_index(k, "dom") for k in model.policy_tokens}
+    patterns = model.functions.for_role(ptype)
+    by_domain = (
+        model.role_arity.get(ptype, 2) > 2
+        and domains.get("p") is not None
+        and patterns.domain_match is None  # pattern domains: a rule's domain may cover it
+    )
+    if patterns.match is not None:
+        return  # pattern roles: a rule may name the role through a pattern
     defined: set[tuple[str, str]] = set()
     for rule in rules:
-        if rule.ptype == "p":
-            defined.add((rule.values[dom] if by_domain else "", rule.values[sub]))  # type: ignore[index]
+        sub, dom = subjects.get(rule.ptype), domains.get(rule.ptype)
+        if sub is not None:
+            where = rule.values[dom] if by_domain and dom is not None else ""
+            defined.add((where, rule.values[sub]))
         elif rule.ptype == ptype:
-            defined.add((_domain_of(rule.values) if by_domain else "", rule.values[0]))
+            defined.add((_domain_of(rule.values, 3) if by_domain else "", rule.values[0]))
     for rule in rules:
         if rule.ptype != ptype:
             continue
-        domain = _domain_of(rule.values) if by_domain else ""
+        domain = _domain_of(rule.values, 3) if by_domain else ""
         role = rule.values[1]
         if (domain, role) not in defined:
             where = f" in domain {domain!r}" if domain else ""

@@ -83,8 +83,8 @@ class _Collector:
             func = node.func.id
             if func in self.roles and len(node.args) >= 2:
                 pair = _pair(node.args[0], node.args[1])
-                if pair is None:
-                    return False
+                if pair is None or pair[1] != "sub":
+                    return False  # roles over another column (g2(r.obj, p.obj)): not analysed
                 self.subject, self.role_ptype = "role", func
                 if len(node.args) == 3:
                     dom = _name(node.args[2])

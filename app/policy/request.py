@@ -10,7 +10,7 @@ or ``count`` is what an ABAC author means, not the string method).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -125,14 +125,33 @@ def _rebuild_entity(id: str, type: str | None, properties: dict[str, Any], kind:
     return Entity(id, type, properties, kind=kind)
 
 
+def request_value(value: Any, owner: str) -> Any:
+    """A value given for a request token (positional `values` or `context`), as matchers
+    read it: text is an `Entity` (so ``g(r.sub, ...)`` and ``r.sub.prop`` work), an object
+    gives attribute access, numbers and booleans stay as they are."""
+    if isinstance(value, Entity):
+        return value
+    if isinstance(value, str):
+        return Entity(value, kind=owner)
+    return _wrap(value, owner)
+
+
 @dataclass(frozen=True, slots=True)
 class DecisionRequest:
-    """One question: may `subject` perform `action` on `resource` (in `domain`)?"""
+    """One question: may `subject` perform `action` on `resource` (in `domain`)?
+
+    Models whose request definition is not (sub, obj, act[, dom]) read their other tokens
+    from `context` by name, or take every value by position from `values`. `definition`
+    selects a second request/policy/matcher set (``"2"`` or ``"r2"`` for r2/p2/m2).
+    """
 
     subject: Entity
     resource: Entity
     action: Entity
     domain: str | None = None
+    values: tuple[Any, ...] | None = None
+    context: Mapping[str, Any] | None = None
+    definition: str | None = None
 
     @classmethod
     def of(
@@ -152,15 +171,30 @@ class DecisionRequest:
             domain=domain,
         )
 
+    @classmethod
+    def positional(cls, values: Sequence[Any], *, definition: str | None = None) -> DecisionRequest:
+        """A request given as Casbin's `enforce(*values)` takes it, in definition order."""
+        texts = [v for v in values if isinstance(v, str)]
+        return cls(
+            subject=Entity(texts[0] if texts else "", kind="subject"),
+            resource=Entity("", kind="resource"),
+            action=Entity("", kind="action"),
+            values=tuple(values),
+            definition=definition,
+        )
+
     @property
     def is_plain(self) -> bool:
-        """True when nothing but ids is given (no types or properties)."""
+        """True when nothing but ids is given (no types, properties or other tokens)."""
         return not (
             self.subject.properties
             or self.resource.properties
             or self.action.properties
             or self.subject.type
             or self.resource.type
+            or self.values is not None
+            or self.context
+            or self.definition
         )
 
     def fingerprint(self) -> str:
@@ -176,8 +210,12 @@ class DecisionRequest:
                     self.resource.describe(),
                     self.action.describe(),
                     self.domain,
+                    _plain(self.values),
+                    _plain(self.context),
+                    self.definition,
                 ],
                 option=orjson.OPT_SORT_KEYS,
+                default=_plain,
             )
         return hashlib.sha256(raw).hexdigest()
 
@@ -189,4 +227,21 @@ class DecisionRequest:
         }
         if self.domain is not None:
             out["domain"] = self.domain
+        if self.values is not None:
+            out["values"] = _plain(self.values)
+        if self.context:
+            out["context"] = _plain(self.context)
+        if self.definition:
+            out["definition"] = self.definition
         return out
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready form of request values (entities by their description)."""
+    if isinstance(value, Entity):
+        return value.describe() if value.type or value.properties else value.id
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value

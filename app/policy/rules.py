@@ -107,12 +107,10 @@ def rule_problems(ptype: str, values: Sequence[str], model: ModelInfo) -> list[s
         if why:
             problems.append(f"value {i + 1} ({value[:40]!r}): {why}")
     eft_index = model.field_index(ptype, "eft")
-    if (
-        eft_index is not None
-        and eft_index < len(values)
-        and values[eft_index] not in ("allow", "deny")
-    ):
-        problems.append(f"effect must be 'allow' or 'deny', got {values[eft_index]!r}")
+    if eft_index is not None and eft_index < len(values):
+        why = model.effect_problem(values[eft_index])
+        if why:
+            problems.append(why)
     return problems
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -16,14 +16,34 @@ from typing import Any
 import casbin
 
 from app.errors import RequestInvalid
+from app.policy.casbin_roles import CasbinRoleFunction, build_role_manager
 from app.policy.decision import Decision
 from app.policy.generic import GenericEvaluator
 from app.policy.indexed import IndexedEvaluator
 from app.policy.model import ModelInfo
-from app.policy.request import DecisionRequest, Entity
+from app.policy.request import DecisionRequest, Entity, request_value
 from app.policy.roles import RoleGraph
 from app.policy.rules import Rule
 from app.policy.shape import IndexPlan, recognise
+
+
+def _role_builder(
+    model: ModelInfo, ptype: str, policy: Sequence[Sequence[str]], names: Sequence[str]
+) -> Callable[[], Any]:
+    rows = [tuple(v) for v in policy]
+    return lambda: build_role_manager(model, ptype, rows, names)
+
+
+def _indexable_roles(model: ModelInfo) -> bool:
+    """Declared functions on `g` whose reachable roles the index can take from Casbin's own
+    role manager: pattern roles without domains, or pattern domains without pattern roles.
+    Conditional links (their answer changes with the clock) stay on the generic path."""
+    declared = model.functions.for_role("g")
+    if "g" in model.role_params or declared.condition is not None:
+        return False
+    if model.role_arity.get("g") == 2:
+        return declared.domain_match is None
+    return model.role_arity.get("g") == 3 and declared.match is None
 
 
 def content_digest(model: ModelInfo, rules: Iterable[Rule]) -> str:
@@ -70,6 +90,8 @@ class PolicySnapshot:
         """Which path decides this snapshot's checks: "indexed" or "generic"."""
         return "indexed" if self.indexed is not None else "generic"
 
+    generics: dict[str, GenericEvaluator] = field(default_factory=dict)  # per definition
+
     # -- construction -------------------------------------------------------------------
     @classmethod
     def build(cls, model: ModelInfo, rules: Sequence[Rule], *, revision: int) -> PolicySnapshot:
@@ -87,19 +109,43 @@ class PolicySnapshot:
                 assertion.policy_map = {",".join(v): i for i, v in enumerate(assertion.policy)}
         cm.sort_policies_by_subject_hierarchy()
         cm.sort_policies_by_priority()
-        role_graphs = {
-            ptype: RoleGraph.from_rules(tuple(v) for v in assertion.policy)
-            for ptype, assertion in cm.model.get("g", {}).items()
+        role_graphs: dict[str, RoleGraph] = {}
+        sub_index = model.field_index("p", "sub")
+        subjects = (
+            sorted({v[sub_index] for v in cm.model["p"]["p"].policy})
+            if sub_index is not None
+            else []
+        )
+        functions = dict(model.functions.matcher_functions())
+        declared_roles: dict[str, CasbinRoleFunction] = {}
+        for ptype, assertion in cm.model.get("g", {}).items():
+            width = model.role_arity[ptype]
+            links = [tuple(v[:width]) for v in assertion.policy]
+            role_graphs[ptype] = RoleGraph.from_rules(links)
+            if model.functions.for_role(ptype).declared:
+                role_fn = CasbinRoleFunction(
+                    _role_builder(model, ptype, assertion.policy, subjects),
+                    conditional=ptype in model.role_params,
+                )
+                declared_roles[ptype] = role_fn
+                functions[ptype] = role_fn
+            else:
+                functions[ptype] = role_graphs[ptype].g_function()
+        generics = {
+            suffix: GenericEvaluator(enforcer, functions, suffix) for suffix in model.definitions
         }
-        functions = dict(enforcer.fm.get_functions())
-        for ptype, graph in role_graphs.items():
-            functions[ptype] = graph.g_function()
-        generic = GenericEvaluator(enforcer, functions)
+        generic = generics[""]
         policy = cm.model["p"]["p"].policy
         plan = recognise(model, list(cm.model["r"]["r"].tokens), list(cm.model["p"]["p"].tokens))
         indexed = None
+        reason = plan if isinstance(plan, str) else "no p rules"
         if isinstance(plan, IndexPlan) and policy:
-            indexed = IndexedEvaluator(plan, policy, role_graphs.get("g"))
+            if plan.roles == "none" or "g" not in declared_roles:
+                indexed = IndexedEvaluator(plan, policy, role_graphs.get("g"))
+            elif _indexable_roles(model):
+                indexed = IndexedEvaluator(plan, policy, declared_roles["g"])
+            else:
+                reason = "g has declared functions the index does not answer"
         return cls(
             revision=revision,
             model=model,
@@ -108,64 +154,132 @@ class PolicySnapshot:
             generic=generic,
             rule_index=index,
             indexed=indexed,
-            generic_reason="" if indexed else (plan if isinstance(plan, str) else "no p rules"),
+            generic_reason="" if indexed else reason,
             content_digest=content_digest(model, index.values()),
             build_seconds=time.perf_counter() - started,
+            generics=generics,
         )
 
     # -- decisions ----------------------------------------------------------------------
-    def _check_domain(self, request: DecisionRequest) -> None:
-        if request.domain is None and self.model.has_domain:
+    def _check_domain(self, request: DecisionRequest, fields: tuple[str, ...]) -> None:
+        if request.values is not None:
+            if request.domain is not None:
+                raise RequestInvalid(
+                    "give the domain among `values`, not as `domain`",
+                    details={"fields": [{"field": "domain", "message": "not with values"}]},
+                )
+            return
+        has_domain = "domain" in fields
+        if request.domain is None and has_domain:
             raise RequestInvalid(
                 "this policy model needs a domain",
                 details={"fields": [{"field": "domain", "message": "required"}]},
             )
-        if request.domain is not None and not self.model.has_domain:
+        if request.domain is not None and not has_domain:
             raise RequestInvalid(
                 "this policy model has no domains; omit `domain`",
                 details={"fields": [{"field": "domain", "message": "not used by the model"}]},
             )
 
     def casbin_args(self, request: DecisionRequest) -> list[Any]:
-        self._check_domain(request)
+        """The values Casbin's `enforce` would take for this request, in definition order.
+
+        The one place a request becomes a model's request tokens: `values` by position, else
+        each token from the field its name maps to (`ModelInfo.request_fields`), tokens with
+        other names from `context`.
+        """
+        definition = self.model.definition(request.definition)
+        fields = definition.request_fields
+        self._check_domain(request, fields)
+        tokens = definition.request_tokens
+        if request.values is not None:
+            if len(request.values) != len(tokens):
+                name = definition.names["request"]
+                raise RequestInvalid(
+                    f"request definition {name} takes {len(tokens)} values "
+                    f"({', '.join(tokens)}), got {len(request.values)}",
+                    details={"fields": [{"field": "values", "message": f"{len(tokens)} values"}]},
+                )
+            return [request_value(v, t) for v, t in zip(request.values, tokens, strict=True)]
         args: list[Any] = []
-        for name in self.model.request_fields:
+        context = request.context or {}
+        for token, name in zip(tokens, fields, strict=True):
             if name == "domain":
                 args.append(Entity(request.domain or "", kind="domain"))
+            elif name.startswith("context."):
+                if token not in context:
+                    raise RequestInvalid(
+                        f"this policy's request definition reads {token!r}: give it in "
+                        "`context` (or every value in `values`)",
+                        details={"fields": [{"field": f"context.{token}", "message": "required"}]},
+                    )
+                args.append(request_value(context[token], token))
             else:
                 args.append(getattr(request, name))
         return args
 
+    def _as_named(self, request: DecisionRequest) -> DecisionRequest | None:
+        """A positional request of the main definition as named fields (for the index), when
+        every value is plain text and the tokens map to subject/resource/action(/domain)."""
+        values = request.values
+        fields = self.model.request_fields
+        if values is None or request.definition:
+            return None
+        if len(values) != len(fields) or not all(type(v) is str for v in values):
+            return None
+        named = dict(zip(fields, values, strict=True))
+        if set(named) - {"domain"} != {"subject", "resource", "action"}:
+            return None
+        return DecisionRequest.of(
+            named["subject"], named["resource"], named["action"], named.get("domain")
+        )
+
     def decide(self, request: DecisionRequest, *, explain: bool = False) -> Decision:
         indexed = self.indexed
-        if indexed is not None:
-            self._check_domain(request)
+        if indexed is not None and request.values is not None:
+            request = self._as_named(request) or request
+        if indexed is not None and not request.definition and request.values is None:
+            self._check_domain(request, self.model.request_fields)
             allowed, index = indexed.check(
                 str(request.subject), request.resource, request.action, request.domain or ""
             )
-            path = "indexed"
-        else:
-            allowed, index = self.generic.evaluate(self.casbin_args(request))
-            path = "generic"
-        if not explain:
-            return Decision(allowed, self.revision, path)
-        rule = self._rule(index)
-        return Decision(
-            allowed, self.revision, path, rule=rule, role_path=self._role_path(request, rule)
-        )
+            if not explain:
+                return Decision(allowed, self.revision, "indexed")
+            rule = self._rule(index)
+            return Decision(
+                allowed,
+                self.revision,
+                "indexed",
+                rule=rule,
+                role_path=self._role_path(request, rule),
+            )
+        return self.decide_generic(request, explain=explain)
 
     def decide_generic(self, request: DecisionRequest, *, explain: bool = False) -> Decision:
         """The generic path's answer whatever the model (the reference the index must equal)."""
-        allowed, index = self.generic.evaluate(self.casbin_args(request))
-        rule = self._rule(index) if explain else None
-        role_path = self._role_path(request, rule) if explain else ()
-        return Decision(allowed, self.revision, "generic", rule=rule, role_path=role_path)
+        definition = self.model.definition(request.definition)
+        evaluator = self.generics[definition.suffix]
+        allowed, index = evaluator.evaluate(self.casbin_args(request))
+        if not explain:
+            return Decision(allowed, self.revision, "generic", definition=definition.suffix)
+        rule = self._rule(index, evaluator, f"p{definition.suffix}")
+        role_path = self._role_path(request, rule) if not definition.suffix else ()
+        return Decision(
+            allowed,
+            self.revision,
+            "generic",
+            rule=rule,
+            role_path=role_path,
+            definition=definition.suffix,
+        )
 
-    def _rule(self, index: int) -> Rule | None:
+    def _rule(
+        self, index: int, evaluator: GenericEvaluator | None = None, ptype: str = "p"
+    ) -> Rule | None:
         if index < 0:
             return None
-        values = tuple(self.generic.rule_at(index))
-        return self.rule_index.get(("p", values)) or Rule("p", values)
+        values = tuple((evaluator or self.generic).rule_at(index))
+        return self.rule_index.get((ptype, values)) or Rule(ptype, values)
 
     def _role_path(self, request: DecisionRequest, rule: Rule | None) -> tuple[str, ...]:
         sub_index = self.model.field_index("p", "sub")

@@ -64,9 +64,20 @@ class CaseSpec(BaseModel):
     expect: Expectation | None = None
     table: dict[str, Expectation] | None = None  # subject -> expectation
     matched_rule: str | list[str] | None = None
+    # Other request shapes: every value by position (`r = sub, act`), tokens by name, r2/p2/m2
+    values: list[str | int | float | bool | dict[str, Any]] | None = None
+    context: dict[str, Any] | None = None
+    definition: str | None = Field(default=None, pattern=r"^r?[0-9]*$")
 
     @model_validator(mode="after")
     def _complete(self) -> CaseSpec:
+        if self.values is not None:
+            named = (self.subject, self.subjects, self.table, self.resource, self.resources)
+            if any(x is not None for x in (*named, self.action, self.actions, self.domain)):
+                raise ValueError("values carries the whole request: drop subject/resource/...")
+            if not isinstance(self.expect, str):
+                raise ValueError("with values, expect is allow or deny")
+            return self
         if sum(x is not None for x in (self.subject, self.subjects, self.table)) != 1:
             raise ValueError("give exactly one of subject, subjects or table")
         if (self.resource is None) == (self.resources is None):
@@ -104,8 +115,11 @@ class Check:
     @property
     def label(self) -> str:
         r = self.request
+        where = f" @r{r.definition.removeprefix('r')}" if r.definition else ""
+        if r.values is not None:
+            return " ".join(str(v) for v in r.values) + where
         dom = f" in {r.domain}" if r.domain is not None else ""
-        return f"{r.subject.id} {r.resource.id} {r.action.id}{dom}"
+        return f"{r.subject.id} {r.resource.id} {r.action.id}{dom}{where}"
 
 
 @dataclass
@@ -134,6 +148,10 @@ def _entity(ref: Ref, named: dict[str, EntitySpec], kind: str) -> Entity:
 
 def _expand(case: CaseSpec, line: int, fixtures: FixturesSpec) -> Iterator[Check]:
     rows: list[tuple[Ref, Expectation]]
+    if case.values is not None:
+        request = DecisionRequest.positional(case.values, definition=case.definition)
+        yield Check(case.name, line, request, case.expect, _rule_tuple(case.matched_rule))  # type: ignore[arg-type]
+        return
     if case.table is not None:
         rows = list(case.table.items())
     else:
@@ -153,7 +171,14 @@ def _expand(case: CaseSpec, line: int, fixtures: FixturesSpec) -> Iterator[Check
         subject = _entity(subject_ref, fixtures.subjects, "subject")
         for resource_ref, domain, (action, effect) in itertools.product(resources, domains, pairs):
             resource = _entity(resource_ref, fixtures.resources, "resource")  # type: ignore[arg-type]
-            request = DecisionRequest(subject, resource, Entity(action, kind="action"), domain)
+            request = DecisionRequest(
+                subject,
+                resource,
+                Entity(action, kind="action"),
+                domain,
+                context=case.context,
+                definition=case.definition,
+            )
             yield Check(case.name, line, request, effect, rule)
 
 

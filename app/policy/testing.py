@@ -195,13 +195,17 @@ class _Policies:
 
 
 def _fixture_rules(suite: Suite, snapshot: PolicySnapshot) -> list[Rule]:
-    arity = snapshot.model.role_arity.get("g")
+    arity = snapshot.model.arity("g") if "g" in snapshot.model.role_arity else None
+    width = snapshot.model.role_arity.get("g", 0)
+    extra = (", domain" if width > 2 else "") + (
+        ", start, end" if "g" in snapshot.model.role_params else ""
+    )
     rules = []
     for i, values in enumerate(suite.spec.fixtures.assignments):
         if arity is None or len(values) != arity:
             raise SuiteError(
                 f"fixtures.assignments.{i}: the model's g needs {arity} values "
-                f"(member, role{', domain' if (arity or 0) > 2 else ''}), got {len(values)}"
+                f"(member, role{extra}), got {len(values)}"
             )
         rules.append(Rule("g", tuple(values), f"{suite.path.name}:fixtures"))
     return rules

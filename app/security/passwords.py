@@ -1,19 +1,34 @@
-"""User passwords: argon2id hashes, computed off the event loop in a small bounded pool.
+"""User passwords: argon2id hashes, computed off the event loop under admission control.
 
 Each argon2id hash takes tens of milliseconds and `argon2_memory_kib` of memory, so hashing
-runs in its own thread pool (bounded: N concurrent logins never hold more than
-`workers x memory` at once) and never on the event loop. Unknown users are verified against
-a dummy hash made with the same parameters, so "no such user" costs the same time as
-"wrong password" and login timing does not reveal which usernames exist.
+runs in its own thread pool of `workers` threads (N concurrent logins never hold more than
+`workers x memory` at once) and never on the event loop.
+
+Admission control keeps a login storm from turning into minutes of queueing: a job first
+takes one of `workers` slots; at most `queue` jobs wait for one, each at most
+`queue_timeout` seconds. A job beyond the queue, or one that waited too long, is refused at
+once with `Overloaded` (503 `SYS_003` + `Retry-After`): it did no work, so retrying is safe.
+A job whose caller was cancelled (or, checked just before hashing starts, went away) never
+starts. A slot is held until its thread really finishes, so an abandoned hash can never let
+more than `workers` hashes run at once.
+
+Hashing threads run at a lower CPU priority (nice 10) than the event loop, so a login storm
+takes the CPU that decisions leave, instead of starving them.
+
+Unknown users are verified against a dummy hash made with the same parameters, so "no such
+user" costs the same time as "wrong password" and login timing does not reveal which
+usernames exist.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -21,7 +36,10 @@ from argon2 import PasswordHasher as Argon2Hasher
 from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from app.errors import Overloaded
+
 T = TypeVar("T")
+StillWanted = Callable[[], Awaitable[bool]]  # False once the caller went away
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
@@ -38,6 +56,17 @@ def check_password_policy(password: str) -> None:
         raise WeakPassword(f"password must have at most {MAX_PASSWORD_LENGTH} characters")
 
 
+HASHING_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Run this hashing thread (and the lanes argon2 starts from it, which inherit it) at a
+    lower CPU priority than the event loop: a login storm uses the CPU left over by
+    decisions instead of starving them (each hash runs `parallelism` threads at full speed)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+
+
 @dataclass(frozen=True)
 class Verification:
     ok: bool
@@ -52,6 +81,9 @@ class PasswordHasher:
         memory_kib: int = 65_536,
         parallelism: int = 4,
         workers: int | None = None,
+        queue: int | None = None,
+        queue_timeout: float = 2.0,
+        retry_after: int = 1,
     ) -> None:
         self._argon = Argon2Hasher(
             time_cost=time_cost,
@@ -61,11 +93,25 @@ class PasswordHasher:
             salt_len=16,
             type=Type.ID,
         )
+        self.workers = workers or min(4, os.cpu_count() or 1)
+        self.queue = self.workers * 8 if queue is None else queue
+        self.queue_timeout = queue_timeout
+        self.retry_after = retry_after
         self._pool = ThreadPoolExecutor(
-            max_workers=workers or min(4, os.cpu_count() or 1), thread_name_prefix="argon2"
+            max_workers=self.workers, thread_name_prefix="argon2", initializer=_lower_priority
         )
+        self._slots = asyncio.Semaphore(self.workers)
+        self._waiting = 0
+        self._running = 0
         self._dummy: str | None = None
         self.verifications = 0  # every verify, real or dummy (tests and metrics read it)
+        self.refused = 0  # jobs refused by admission control
+        self.abandoned = 0  # jobs whose caller left before hashing started
+
+    @property
+    def busy(self) -> int:
+        """Jobs holding a slot (hashing now) plus jobs queued for one."""
+        return self._running + self._waiting
 
     # -- blocking primitives (run in the pool) ---------------------------------------------
     def hash_blocking(self, password: str) -> str:
@@ -89,19 +135,79 @@ class PasswordHasher:
         return self._dummy
 
     # -- async API -------------------------------------------------------------------------
-    async def hash(self, password: str) -> str:
-        return await self._run(self.hash_blocking, password)
+    async def hash(self, password: str, *, still_wanted: StillWanted | None = None) -> str:
+        return await self._run(self.hash_blocking, password, still_wanted=still_wanted)
 
-    async def verify(self, stored_hash: str | None, password: str) -> Verification:
-        return await self._run(self.verify_blocking, stored_hash, password)
+    async def verify(
+        self, stored_hash: str | None, password: str, *, still_wanted: StillWanted | None = None
+    ) -> Verification:
+        return await self._run(
+            self.verify_blocking, stored_hash, password, still_wanted=still_wanted
+        )
+
+    async def hash_if_idle(self, password: str) -> str | None:
+        """Hash only if a slot is free right now (no queueing, never displacing a login):
+        the hash upgrades of `needs_rehash` use it. None when every slot is busy."""
+        if self._waiting or self._slots.locked():
+            return None
+        await self._slots.acquire()  # free: returns without waiting
+        return await self._start(self.hash_blocking, password)
 
     async def warm_up(self) -> None:
         """Make the dummy hash now, so the first unknown-user login is not slower."""
         await self._run(self._dummy_hash)
 
-    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+    async def _run(
+        self, fn: Callable[..., T], *args: object, still_wanted: StillWanted | None = None
+    ) -> T:
+        await self._admit()
+        try:
+            if still_wanted is not None and not await still_wanted():
+                self.abandoned += 1
+                raise Overloaded("The request was abandoned", retry_after=self.retry_after)
+        except BaseException:
+            self._slots.release()
+            raise
+        return await self._start(fn, *args)
+
+    async def _admit(self) -> None:
+        """Take a slot, waiting in the bounded queue at most `queue_timeout` seconds."""
+        if self._slots.locked() and self._waiting >= self.queue:
+            self.refused += 1
+            raise Overloaded("Too many password checks in progress", retry_after=self.retry_after)
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(self.queue_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            self.refused += 1
+            raise Overloaded(
+                "Password checks are queued too long", retry_after=self.retry_after
+            ) from None
+        finally:
+            self._waiting -= 1
+
+    async def _start(self, fn: Callable[..., T], *args: object) -> T:
+        """Run `fn` in the pool on a slot already taken; the slot is given back when the
+        thread finishes, even if the caller stopped waiting for it."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, fn, *args)
+
+        def give_back(_: Future[T]) -> None:
+            self._running -= 1
+            self._slots.release()
+
+        def finished(done: Future[T]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to free
+                loop.call_soon_threadsafe(give_back, done)
+
+        try:
+            job = self._pool.submit(fn, *args)
+        except RuntimeError:  # the pool is shut down: the instance is stopping
+            self._slots.release()
+            raise Overloaded("The service is stopping", retry_after=self.retry_after) from None
+        self._running += 1
+        job.add_done_callback(finished)
+        return await asyncio.wrap_future(job)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -86,6 +86,16 @@ class RateLimits:
         await self.hit(self.login_ip, ip or "unknown")
         await self.hit(self.login_user, username.casefold())
 
+    async def clear_login(self, *, username: str) -> None:
+        """Forget the username's failed-login window (an administrator unlocks the user)."""
+        for limiter in (self._shared, self._memory):
+            if limiter is None:
+                continue
+            try:
+                await limiter.clear(self.login_user.item, self.login_user.name, username.casefold())
+            except Exception as exc:
+                logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
+
     async def refresh(self, *, user_id: str) -> None:
         await self.hit(self.refresh_user, user_id)
 

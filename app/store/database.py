@@ -91,13 +91,22 @@ def make_sync_engine(url: str, *, pool_size: int = 5) -> Engine:
 class Database:
     """Owns both engines for one database URL; built in the app lifespan, closed there too."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        max_overflow: int | None = None,
+        pool_timeout: float = 3.0,
+    ) -> None:
         ensure_sqlite_dir(url)
         self.url = url
         self.backend = make_url(url).get_backend_name()
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if self.backend != "sqlite":
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=5)
+            # A request waits `pool_timeout` for a connection (then 503 SYS_001), never longer.
+            overflow = pool_size if max_overflow is None else max_overflow
+            kwargs.update(pool_size=pool_size, max_overflow=overflow, pool_timeout=pool_timeout)
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
         if self.backend == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -107,6 +108,8 @@ class User(Base):
     tokens_valid_after: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Free-form attributes (department, region, ...) kept with the user for ABAC callers.
+    attributes: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class OAuthClient(Base):
@@ -146,6 +149,25 @@ class RefreshToken(Base):
     expires_at: Mapped[datetime] = mapped_column(nullable=False)
     rotated_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The token this one was rotated into: its hash, and the token itself sealed with a key
+    # only the presented (rotated) token yields, so a retry within the reuse grace period
+    # gets the same successor back instead of revoking the family.
+    replaced_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    successor_sealed: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class IdempotencyKey(Base):
+    """The first answer to an admin write sent with `Idempotency-Key`, replayed on retries."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(255), primary_key=True)  # who sent it
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: in progress
+    response: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True, nullable=False)
 
 
 class SigningKey(Base):

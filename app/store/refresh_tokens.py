@@ -31,6 +31,8 @@ def _record(row: RefreshToken) -> RefreshRecord:
         expires_at=row.expires_at,
         rotated_at=row.rotated_at,
         revoked_at=row.revoked_at,
+        replaced_by=row.replaced_by,
+        successor_sealed=row.successor_sealed,
     )
 
 
@@ -61,14 +63,16 @@ class RefreshTokenRepository:
             row = await s.scalar(select(RefreshToken).where(RefreshToken.token_hash == token_hash))
         return _record(row) if row is not None else None
 
-    async def rotate(self, *, old_hash: str, new: RefreshRecord, at: datetime) -> bool:
+    async def rotate(
+        self, *, old_hash: str, new: RefreshRecord, at: datetime, sealed: bytes | None = None
+    ) -> bool:
         async with self.db.transaction() as s:
             result = await s.execute(
                 update(RefreshToken)
                 .where(RefreshToken.token_hash == old_hash)
                 .where(RefreshToken.rotated_at.is_(None))
                 .where(RefreshToken.revoked_at.is_(None))
-                .values(rotated_at=at)
+                .values(rotated_at=at, replaced_by=new.token_hash, successor_sealed=sealed)
             )
             if getattr(result, "rowcount", 0) != 1:
                 return False

@@ -63,6 +63,8 @@ class RefreshRecord:
     expires_at: datetime
     rotated_at: datetime | None = None
     revoked_at: datetime | None = None
+    replaced_by: str | None = None  # hash of the token it was rotated into
+    successor_sealed: bytes | None = None  # that token, sealed (see refresh_tokens.seal)
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,9 @@ class RefreshTokenStore(Protocol):
 
     async def find(self, token_hash: str) -> RefreshRecord | None: ...
 
-    async def rotate(self, *, old_hash: str, new: RefreshRecord, at: datetime) -> bool:
+    async def rotate(
+        self, *, old_hash: str, new: RefreshRecord, at: datetime, sealed: bytes | None = None
+    ) -> bool:
         """Atomically mark `old_hash` rotated and store `new`; False when it was already
         rotated or revoked (someone else used it first)."""
         ...

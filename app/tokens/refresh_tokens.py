@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 import secrets
 from datetime import datetime, timedelta
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.tokens.models import RefreshRecord
 
@@ -41,3 +46,25 @@ def new_refresh_token(
         expires_at=now + timedelta(seconds=ttl),
     )
     return raw, record
+
+
+_SEAL_LABEL = b"oms-auth refresh successor v1"
+
+
+def _seal_key(presented: str) -> bytes:
+    # Derived from the raw token, which is never stored (the database has its SHA-256 only).
+    return hmac.new(presented.encode(), _SEAL_LABEL, hashlib.sha256).digest()
+
+
+def seal_successor(presented: str, successor: str) -> bytes:
+    """`successor` encrypted so that only a holder of `presented` can read it back."""
+    nonce = os.urandom(12)
+    return nonce + AESGCM(_seal_key(presented)).encrypt(nonce, successor.encode(), _SEAL_LABEL)
+
+
+def open_successor(presented: str, sealed: bytes) -> str | None:
+    try:
+        plain = AESGCM(_seal_key(presented)).decrypt(sealed[:12], sealed[12:], _SEAL_LABEL)
+    except (InvalidTag, ValueError):
+        return None
+    return plain.decode()

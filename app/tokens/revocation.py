@@ -10,6 +10,11 @@ a Redis outage nor a flush can bring a revoked token back.
 
 Without Redis, `MemoryRevocationCache` is the fast path: filled at start, then kept in step
 with the database by `sync` (writes by other instances or the CLI arrive within a poll).
+
+Database fallbacks are coalesced (`CoalescedLookups`): while one fallback query runs, every
+lookup that arrives joins the next one, so a burst of cache misses (Redis down, flushed, or
+its pool momentarily exhausted) costs the database a few queries on one connection instead
+of one query per request, and cannot exhaust the database pool that logins and writes need.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +84,74 @@ class MemoryRevocationCache:
         self._complete = False
 
 
+class _Batch:
+    """Lookups waiting for the same fallback query."""
+
+    def __init__(self) -> None:
+        self.jtis: set[str] = set()
+        self.sessions: set[str] = set()
+        self.subjects: set[str] = set()
+        self.done: asyncio.Future[RevocationState] = asyncio.get_running_loop().create_future()
+
+    @property
+    def size(self) -> int:
+        return len(self.jtis) + len(self.sessions) + len(self.subjects)
+
+
+class CoalescedLookups:
+    """Database lookups run one query at a time; lookups arriving meanwhile share the next.
+
+    Each caller gets a copy of the state of the whole batch (a superset of what it asked for,
+    which `Revocations.reason` reads by key, so extra entries change nothing).
+    """
+
+    def __init__(self, store: RevocationStore, *, max_ids: int = 5_000) -> None:
+        self.store = store
+        self.max_ids = max_ids
+        self.queries = 0  # fallback queries run (tests and metrics read it)
+        self._queue: deque[_Batch] = deque()
+        self._runner: asyncio.Task[None] | None = None
+
+    async def lookup(
+        self, *, jtis: Collection[str], sessions: Collection[str], subjects: Collection[str]
+    ) -> RevocationState:
+        if not self._queue or self._queue[-1].size >= self.max_ids:
+            self._queue.append(_Batch())
+        batch = self._queue[-1]
+        batch.jtis.update(jtis)
+        batch.sessions.update(sessions)
+        batch.subjects.update(subjects)
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run())
+        found = await asyncio.shield(batch.done)
+        copy = RevocationState()
+        copy.merge(found)
+        return copy
+
+    async def _run(self) -> None:
+        while self._queue:
+            batch = self._queue.popleft()
+            try:
+                self.queries += 1
+                state = await self.store.lookup(
+                    jtis=batch.jtis, sessions=batch.sessions, subjects=batch.subjects
+                )
+            except Exception as exc:
+                batch.done.set_exception(exc)
+                batch.done.exception()  # retrieved here: callers re-raise their own
+            else:
+                batch.done.set_result(state)
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._runner
+        for batch in self._queue:
+            batch.done.cancel()
+        self._queue.clear()
+
+
 class Revocations:
     def __init__(
         self,
@@ -98,6 +172,14 @@ class Revocations:
         self._warming: asyncio.Task[None] | None = None
         self._retrying: asyncio.Task[None] | None = None
         self._warned_at = 0.0
+        self._fallback: CoalescedLookups | None = None
+
+    @property
+    def fallback(self) -> CoalescedLookups:
+        """Coalesced database lookups (made on first use: it needs the running loop)."""
+        if self._fallback is None:
+            self._fallback = CoalescedLookups(self.store)
+        return self._fallback
 
     @property
     def has_pending(self) -> bool:
@@ -130,7 +212,7 @@ class Revocations:
         self, jtis: set[str], sessions: set[str], subjects: set[str]
     ) -> RevocationState:
         try:
-            return await self.store.lookup(jtis=jtis, sessions=sessions, subjects=subjects)
+            return await self.fallback.lookup(jtis=jtis, sessions=sessions, subjects=subjects)
         except Exception as exc:
             logger.error("auth.revocation.store_unavailable", error=type(exc).__name__)
             raise DependencyUnavailable(
@@ -246,6 +328,8 @@ class Revocations:
         return task
 
     async def close(self) -> None:
+        if self._fallback is not None:
+            await self._fallback.close()
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):

@@ -2,8 +2,16 @@
 
 Presenting a token that was already used means two parties hold it (one of them a thief), so
 the whole family is revoked, including the access tokens it produced (their `sid`). Two
-concurrent refreshes with the same token cannot both win: the rotation is one conditional
-UPDATE, and the loser is treated as reuse.
+concurrent refreshes with the same token cannot both rotate it: the rotation is one
+conditional UPDATE.
+
+Retries are not thefts: a client whose refresh response was lost presents the same token
+again. Within `grace` seconds of the rotation (`OMS_AUTH_REFRESH_REUSE_GRACE`), and while the
+successor has not been used itself, the retry gets the *same* successor refresh token back
+(and a new access token). The successor is stored sealed with a key derived from the presented
+token, which the database never holds, so only a holder of that token can read it. Beyond the
+grace period, or once the successor was used, a second use is reuse, as above. The loser of a
+concurrent race is such a retry.
 """
 
 from __future__ import annotations
@@ -28,9 +36,14 @@ from app.observability.logging import request_id_var
 from app.security.fingerprint import fingerprint_matches
 from app.tokens.issuer import ClientContext, IssuedTokens, TokenIssuer
 from app.tokens.metrics import TokenMetrics
-from app.tokens.models import RefreshRecord
+from app.tokens.models import RefreshRecord, UserRecord
 from app.tokens.ports import RefreshTokenStore, UserStore
-from app.tokens.refresh_tokens import hash_refresh_token, new_refresh_token
+from app.tokens.refresh_tokens import (
+    hash_refresh_token,
+    new_refresh_token,
+    open_successor,
+    seal_successor,
+)
 from app.tokens.revocation import Revocations
 from app.tokens.scopes import covers
 
@@ -48,6 +61,7 @@ class RefreshRotation:
     limiter: RefreshLimiter | None = None
     metrics: TokenMetrics | None = None
     clock: Callable[[], float] = field(default=time.time)
+    grace: float = 0.0  # seconds after a rotation in which a retry gets the same successor
 
     async def refresh(
         self,
@@ -58,23 +72,11 @@ class RefreshRotation:
         fingerprint: str | None,
         ip: str | None,
     ) -> IssuedTokens:
-        record = await self._usable_refresh(raw, client=client, fingerprint=fingerprint, ip=ip)
-        user = await self.users.by_id(record.user_id) if record.user_id else None
-        if user is None or user.disabled:
-            raise TokenRevoked("Refresh token was revoked", details={"reason": "user_disabled"})
-        if self.limiter is not None:
-            await self.limiter.refresh(user_id=user.id)
-        original = tuple(record.scope.split())
-        if (
-            requested
-            and original
-            and not all(any(covers(o, r) for o in original) for r in requested)
-        ):
-            raise InsufficientScope(
-                "A refresh may not widen the scope of the original login",
-                details={"requested": list(requested), "original": list(original)},
-            )
-        scope = tuple(requested) if requested else (original or None)
+        record = await self._find(raw, client=client)
+        if record.rotated_at is not None:
+            return await self._retry(raw, record, client, requested, fingerprint, ip)
+        self._check_live(record, fingerprint)
+        user, scope = await self._grantable(record, requested)
         now = datetime.fromtimestamp(self.clock(), UTC)
         new_raw, new_record = new_refresh_token(
             user_id=user.id,
@@ -96,8 +98,17 @@ class RefreshRotation:
             fpt=record.fingerprint_hash,
             session=record.family_id,
         )
-        if not await self.refresh_tokens.rotate(old_hash=record.token_hash, new=new_record, at=now):
-            await self._reuse_detected(record, ip=ip)
+        rotated = await self.refresh_tokens.rotate(
+            old_hash=record.token_hash,
+            new=new_record,
+            at=now,
+            sealed=seal_successor(raw, new_raw) if self.grace > 0 else None,
+        )
+        if not rotated:  # a concurrent request rotated it first: this one is its retry
+            latest = await self.refresh_tokens.find(record.token_hash)
+            if latest is None or latest.rotated_at is None:
+                await self._reuse_detected(record, ip=ip)
+            return await self._retry(raw, latest, client, requested, fingerprint, ip)
         self.issuer.log(issued, user_id=user.id, ip=ip, grant="refresh_token", refresh_family=None)
         return IssuedTokens(
             issued.access_token,
@@ -107,16 +118,15 @@ class RefreshRotation:
             self.issuer.config.refresh_ttl,
         )
 
-    async def _usable_refresh(
-        self, raw: str, *, client: ClientContext, fingerprint: str | None, ip: str | None
-    ) -> RefreshRecord:
+    async def _find(self, raw: str, *, client: ClientContext) -> RefreshRecord:
         record = await self.refresh_tokens.find(hash_refresh_token(raw)) if raw else None
         if record is None or record.client_id != client.client_id:
             raise TokenInvalid("Refresh token is invalid", details={"token_type": "refresh"})
         if record.revoked_at is not None:
             raise TokenRevoked("Refresh token was revoked", details={"reason": "revoked"})
-        if record.rotated_at is not None:
-            await self._reuse_detected(record, ip=ip)
+        return record
+
+    def _check_live(self, record: RefreshRecord, fingerprint: str | None) -> None:
         if record.expires_at.timestamp() <= self.clock():
             raise TokenExpired(
                 "Refresh token has expired",
@@ -124,7 +134,87 @@ class RefreshRotation:
             )
         if not fingerprint_matches(record.fingerprint_hash, fingerprint):
             raise DeviceMismatch(details={"token_type": "refresh"})
-        return record
+
+    async def _grantable(
+        self, record: RefreshRecord, requested: Sequence[str] | None
+    ) -> tuple[UserRecord, tuple[str, ...] | None]:
+        """The token's user (live) and the scope a refresh of it may carry."""
+        user = await self.users.by_id(record.user_id) if record.user_id else None
+        if user is None or user.disabled:
+            raise TokenRevoked("Refresh token was revoked", details={"reason": "user_disabled"})
+        if self.limiter is not None:
+            await self.limiter.refresh(user_id=user.id)
+        original = tuple(record.scope.split())
+        if (
+            requested
+            and original
+            and not all(any(covers(o, r) for o in original) for r in requested)
+        ):
+            raise InsufficientScope(
+                "A refresh may not widen the scope of the original login",
+                details={"requested": list(requested), "original": list(original)},
+            )
+        return user, (tuple(requested) if requested else (original or None))
+
+    async def _retry(
+        self,
+        raw: str,
+        record: RefreshRecord,
+        client: ClientContext,
+        requested: Sequence[str] | None,
+        fingerprint: str | None,
+        ip: str | None,
+    ) -> IssuedTokens:
+        """A rotated token presented again: its successor within the grace period, when that
+        successor is still unused; reuse (the family dies) otherwise."""
+        assert record.rotated_at is not None
+        now = self.clock()
+        if (
+            self.grace <= 0
+            or record.successor_sealed is None
+            or now - record.rotated_at.timestamp() > self.grace
+        ):
+            await self._reuse_detected(record, ip=ip)
+        successor_raw = open_successor(raw, record.successor_sealed)
+        successor = (
+            await self.refresh_tokens.find(hash_refresh_token(successor_raw))
+            if successor_raw is not None
+            else None
+        )
+        if (
+            successor_raw is None
+            or successor is None
+            or successor.family_id != record.family_id
+            or successor.rotated_at is not None
+            or successor.revoked_at is not None
+        ):
+            await self._reuse_detected(record, ip=ip)
+        self._check_live(successor, fingerprint)
+        user, scope = await self._grantable(successor, requested)
+        issued = await self.issuer.access(
+            subject=user.username,
+            is_admin=user.is_admin,
+            client=client,
+            version=successor.token_version,
+            requested=scope,
+            fpt=successor.fingerprint_hash,
+            session=successor.family_id,
+        )
+        logger.info(
+            "auth.refresh.retry_within_grace",
+            user_id=user.id,
+            family_id=record.family_id,
+            seconds_after_rotation=round(now - record.rotated_at.timestamp(), 3),
+            ip=ip,
+        )
+        self.issuer.log(issued, user_id=user.id, ip=ip, grant="refresh_token", refresh_family=None)
+        return IssuedTokens(
+            issued.access_token,
+            issued.expires_in,
+            issued.claims,
+            successor_raw,
+            max(1, int(successor.expires_at.timestamp() - now)),
+        )
 
     async def _reuse_detected(self, record: RefreshRecord, *, ip: str | None) -> NoReturn:
         now = datetime.fromtimestamp(self.clock(), UTC)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from loguru import logger
 
 from app.audit.note import AuditNote
+from app.security.passwords import StillWanted
 from app.tokens.accounts import Accounts
 from app.tokens.claims import AccessClaims
 from app.tokens.issuer import ClientContext, IssuedTokens, TokenIssuer
@@ -52,8 +53,11 @@ class TokenService:
         requested: Sequence[str] | None,
         fingerprint: str | None,
         ip: str | None,
+        still_wanted: StillWanted | None = None,
     ) -> IssuedTokens:
-        user = await self.accounts.authenticate(username, password, ip=ip)
+        user = await self.accounts.authenticate(
+            username, password, ip=ip, still_wanted=still_wanted
+        )
         return await self.issuer.for_user(
             user,
             client=self.first_party,

@@ -47,3 +47,22 @@ def test_serve_refuses_broken_policy(tmp_path: Path) -> None:
     result = run_cli("serve", env=env)
     assert result.returncode == 2 and "policy rejected" in result.stderr
     assert "missing section" in result.stderr
+
+
+def test_check_selects_definitions_and_context_tokens(tmp_path: Path) -> None:
+    fidelity = Path(__file__).resolve().parents[2] / "policies" / "fidelity"
+    env = {"OMS_AUTH_DATABASE_URL": f"sqlite:///{tmp_path}/cli.db"}
+    assert run_cli("migrate", env=env).returncode == 0
+    ctx = {**env, "OMS_AUTH_POLICY_DIR": str(fidelity / "enforce_context")}
+    r2 = run_cli("check", "ben", "-", "restart", "--definition", "r2", "--explain", env=ctx)
+    assert r2.returncode == 0, r2.stderr
+    assert orjson.loads(r2.stdout)["explain"]["definition"]["matcher"] == "m2"
+    assert run_cli("check", "ben", "-", "restart", env=ctx).returncode == 1  # r/p/m: denied
+    abac = {**env, "OMS_AUTH_POLICY_DIR": str(fidelity / "abac_context")}
+    office = run_cli("check", "ann", "vault", "open", "--context", "env=office", env=abac)
+    assert office.returncode == 0, office.stderr
+    assert (
+        run_cli("check", "ann", "vault", "open", "--context", "env=home", env=abac).returncode == 1
+    )
+    missing = run_cli("check", "ann", "vault", "open", env=abac)
+    assert missing.returncode == 2 and "context" in missing.stderr

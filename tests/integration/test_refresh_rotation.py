@@ -59,10 +59,10 @@ async def test_rotation_chain_and_reuse_detection(
         assert 'oms_auth_security_alerts_total{kind="refresh_reuse"} 1.0' in metrics
 
 
-async def test_concurrent_refreshes_never_both_succeed(
+async def test_concurrent_refreshes_never_both_succeed_without_grace(
     token_app_factory: AppFactory, database_url: str
 ) -> None:
-    async with token_app_factory(database_url=database_url) as env:
+    async with token_app_factory(database_url=database_url, refresh_reuse_grace=0) as env:
         token = (await env.login("alice"))["refresh_token"]
         results = await asyncio.gather(*(_refresh(env, token) for _ in range(5)))
         statuses = sorted(status for status, _ in results)

@@ -100,3 +100,21 @@ def test_make_target_runs_the_shipped_suites() -> None:
     result = run_cli("policy", "test", "policies", "--coverage")
     assert result.exit_code == 0, result.output
     assert "matched, never decisive: p, admin, api:branches:main, delete, deny" in result.output
+
+
+def test_suites_take_any_request_shape(tmp_path: Path) -> None:
+    """Positional `values`, `definition` (r2/p2/m2) and named fields in one suite."""
+    result = run_cli("policy", "test", str(SUITES / "shapes"), "-v")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == "4 passed, 0 failed"
+    assert "PASS shapes / r2 by position [ben restart @r2]: allow" in result.output
+    text = (SUITES / "shapes" / "tests" / "shapes_test.yaml").read_text()
+    policy = (REPO / "policies" / "fidelity" / "enforce_context").resolve()
+    text = text.replace("../../../../../../policies/fidelity/enforce_context", str(policy))
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "shapes_test.yaml").write_text(
+        text.replace("values: [ben, restart]", "values: [ben, restart, extra]")
+    )
+    broken = run_cli("policy", "test", str(tmp_path))
+    assert broken.exit_code == 1
+    assert "r2 takes 2 values (sub, act), got 3" in broken.output

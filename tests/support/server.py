@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.waiting import DEADLINE_SCALE
+
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "app.cli"]
 
@@ -94,8 +96,9 @@ class Server:
                 stderr=subprocess.STDOUT,
             )
 
-    def wait_ready(self, timeout: float = 30.0) -> None:
+    def wait_ready(self, timeout: float = 90.0) -> None:
         assert self.process is not None
+        timeout *= DEADLINE_SCALE
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
@@ -159,7 +162,7 @@ def serve(
     log_dir: Path,
     port: int | None = None,
     migrate: bool = True,
-    timeout: float = 30.0,
+    timeout: float = 90.0,
 ) -> Iterator[Server]:
     """Migrate, start one server, wait for /readyz; stop it on exit."""
     with instances(env, log_dir, count=1, port=port, migrate=migrate, timeout=timeout) as (srv,):
@@ -174,7 +177,7 @@ def instances(
     count: int = 2,
     port: int | None = None,
     migrate: bool = True,
-    timeout: float = 30.0,
+    timeout: float = 90.0,
 ) -> Iterator[list[Server]]:
     """`count` servers on one configuration (e.g. a shared database and Redis)."""
     with ExitStack() as stack:

@@ -85,9 +85,10 @@ def test_bad_file_line_is_reported_with_file_and_line(tmp_path: Path, model) -> 
             "no role definition g",
         ),
         (
-            "[request_definition]\nr = who, obj, act\n[policy_definition]\np = sub, obj, act\n"
-            "[policy_effect]\ne = some(where (p.eft == allow))\n[matchers]\nm = r.obj == p.obj\n",
-            "r.who",
+            "[request_definition]\nr = sub, obj, act\n[policy_definition]\np = sub, obj, act\n"
+            "[policy_effect]\ne = some(where (p.eft == allow))\n[matchers]\n"
+            "m = fooMatch(r.obj, p.obj)\n",
+            "fooMatch\\(\\), which is not a Casbin built-in",
         ),
         (
             "[request_definition]\nr = sub, obj, act\n[policy_definition]\np = sub, obj, act\n"

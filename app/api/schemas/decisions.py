@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StrictBool, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ModelWrapValidatorHandler,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
 
 from app.api.schemas.common import MAX_BATCH, Identifier, Properties, refuse_large_batch
 from app.policy.request import DecisionRequest, Entity
@@ -35,21 +46,80 @@ def to_action(value: str | ActionIn) -> Entity:
     return Entity(value.name, None, value.properties, kind="action")
 
 
+MAX_VALUES = 12
+Definition = Annotated[str, StringConstraints(pattern=r"^r?[0-9]*$", max_length=4)]
+RequestValue = Identifier | StrictInt | StrictFloat | StrictBool | Properties
+
+
 class CheckItem(BaseModel):
-    subject: Identifier | EntityIn = Field(examples=["alice"])
-    resource: Identifier | EntityIn = Field(examples=["api:schemas"])
-    action: Identifier | ActionIn = Field(examples=["write"])
+    subject: Identifier | EntityIn | None = Field(default=None, examples=["alice"])
+    resource: Identifier | EntityIn | None = Field(default=None, examples=["api:schemas"])
+    action: Identifier | ActionIn | None = Field(default=None, examples=["write"])
     domain: Identifier | None = Field(default=None, description="Only for models with domains")
+    context: Properties | None = Field(
+        default=None,
+        description="Values of the model's other request tokens, by token name "
+        "(`r = sub, obj, act, env` reads `context.env`)",
+    )
+    values: list[RequestValue] | None = Field(
+        default=None,
+        max_length=MAX_VALUES,
+        description="Every request value by position, as Casbin's enforce(...) takes them "
+        "(instead of subject/resource/action)",
+        examples=[["alice", "deploy"]],
+    )
+    definition: Definition | None = Field(
+        default=None,
+        description='Which request/policy/matcher set decides: "r2" (or "2") for r2/p2/m2',
+        examples=["r2"],
+    )
     explain: StrictBool | None = Field(
         default=None, description="Return the matched rule, role path and effect"
     )
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _values_or_fields(cls, data: Any, handler: ModelWrapValidatorHandler[CheckItem]) -> Any:
+        """subject, resource and action are required unless `values` carries the request;
+        each missing one is reported under its own name, next to any other field error."""
+        missing: list[InitErrorDetails] = []
+        if isinstance(data, dict) and data.get("values") is None:
+            missing = [
+                InitErrorDetails(type="missing", loc=(name,), input=data)
+                for name in ("subject", "resource", "action")
+                if data.get(name) is None
+            ]
+        try:
+            item = handler(data)
+        except ValidationError as exc:
+            if not missing:
+                raise
+            found = [
+                InitErrorDetails(
+                    type=e["type"], loc=e["loc"], input=e["input"], ctx=e.get("ctx", {})
+                )
+                for e in exc.errors()
+            ]
+            raise ValidationError.from_exception_data(cls.__name__, [*found, *missing]) from None
+        if missing:
+            raise ValidationError.from_exception_data(cls.__name__, missing)
+        named = (item.subject, item.resource, item.action, item.domain)
+        if item.values is not None and any(v is not None for v in named):
+            raise ValueError("give either `values` or subject/resource/action/domain")
+        return item
+
     def to_request(self) -> DecisionRequest:
+        if self.values is not None:
+            return DecisionRequest.positional(self.values, definition=self.definition)
+        assert self.subject is not None and self.resource is not None
+        assert self.action is not None
         return DecisionRequest(
             subject=to_entity(self.subject, "subject"),
             resource=to_entity(self.resource, "resource"),
             action=to_action(self.action),
             domain=self.domain,
+            context=self.context or None,
+            definition=self.definition,
         )
 
 
@@ -87,6 +157,11 @@ class Explanation(BaseModel):
     )
     role_path: list[str] = Field(examples=[["alice", "developer"]])
     evaluator: str = Field(examples=["generic"])
+    definition: dict[str, str] | None = Field(
+        default=None,
+        description="The request/policy/matcher definitions that decided",
+        examples=[{"request": "r", "policy": "p", "matcher": "m"}],
+    )
 
 
 class CheckResponse(BaseModel):

@@ -7,7 +7,14 @@ from typing import Any
 from fastapi import APIRouter, Response
 from starlette.responses import Response as StarletteResponse
 
-from app.api.bearer import NO_STORE, BearerClaims, ClientIP, DeviceFingerprint, TokensDep
+from app.api.bearer import (
+    NO_STORE,
+    BearerClaims,
+    CallerWaiting,
+    ClientIP,
+    DeviceFingerprint,
+    TokensDep,
+)
 from app.api.openapi import error_responses
 from app.api.schemas.tokens import (
     LoginRequest,
@@ -20,6 +27,7 @@ from app.errors import (
     AuthenticationFailed,
     DeviceMismatch,
     InsufficientScope,
+    Overloaded,
     RateLimited,
     RequestInvalid,
     TokenExpired,
@@ -36,7 +44,7 @@ TOKEN_ERRORS = (TokenExpired, TokenInvalid, TokenRevoked, DeviceMismatch)
     "/login",
     response_model=TokenResponse,
     response_model_exclude_none=True,
-    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid),
+    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid, Overloaded),
     summary="Log in with username and password (v1 token: no scope claim)",
 )
 async def login(
@@ -45,6 +53,7 @@ async def login(
     response: Response,
     ip: ClientIP,
     fingerprint: DeviceFingerprint,
+    waiting: CallerWaiting,
 ) -> dict[str, Any]:
     issued = await tokens.service.login(
         body.username,
@@ -53,6 +62,7 @@ async def login(
         requested=None,
         fingerprint=fingerprint,
         ip=ip,
+        still_wanted=waiting,
     )
     response.headers.update(NO_STORE)
     return issued.body()

@@ -6,10 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from app.api.bearer import NO_STORE, ClientIP, DeviceFingerprint, TokensDep
+from app.api.bearer import NO_STORE, CallerWaiting, ClientIP, DeviceFingerprint, TokensDep
 from app.api.openapi import error_responses
 from app.api.schemas.tokens import LoginV2Request, TokenResponse
-from app.errors import AuthenticationFailed, InsufficientScope, RateLimited, RequestInvalid
+from app.errors import (
+    AuthenticationFailed,
+    InsufficientScope,
+    Overloaded,
+    RateLimited,
+    RequestInvalid,
+)
 from app.tokens.scopes import parse_scope
 
 router = APIRouter(prefix="/api/v2/auth", tags=["auth"])
@@ -19,7 +25,9 @@ router = APIRouter(prefix="/api/v2/auth", tags=["auth"])
     "/login",
     response_model=TokenResponse,
     response_model_exclude_none=True,
-    responses=error_responses(AuthenticationFailed, InsufficientScope, RateLimited, RequestInvalid),
+    responses=error_responses(
+        AuthenticationFailed, InsufficientScope, RateLimited, RequestInvalid, Overloaded
+    ),
     summary="Log in; the token carries the user's permissions as `resource:action` scopes",
 )
 async def login(
@@ -28,6 +36,7 @@ async def login(
     response: Response,
     ip: ClientIP,
     fingerprint: DeviceFingerprint,
+    waiting: CallerWaiting,
 ) -> dict[str, Any]:
     try:
         requested = parse_scope(body.scope)
@@ -42,6 +51,7 @@ async def login(
         requested=requested,
         fingerprint=fingerprint,
         ip=ip,
+        still_wanted=waiting,
     )
     response.headers.update(NO_STORE)
     return issued.body()

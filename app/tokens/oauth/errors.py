@@ -12,6 +12,7 @@ from app.errors import (
     AuthzError,
     DependencyUnavailable,
     InsufficientScope,
+    Overloaded,
     RateLimited,
 )
 
@@ -50,6 +51,18 @@ class TemporarilyUnavailableError(OAuth2Error):  # type: ignore[misc]
     status_code = 503
 
 
+class OverloadedError(TemporarilyUnavailableError):
+    """503 with Retry-After: admission control refused the work before it started."""
+
+    def __init__(self, source: Overloaded) -> None:
+        super().__init__(description=safe_description(source.message))
+        self.source = source
+
+    def get_headers(self) -> list[tuple[str, str]]:
+        headers: list[tuple[str, str]] = super().get_headers()
+        return [*headers, *self.source.headers.items()]
+
+
 class ServerError(OAuth2Error):  # type: ignore[misc]
     error = "server_error"
     status_code = 500
@@ -61,6 +74,8 @@ def to_oauth_error(exc: AuthzError) -> OAuth2Error:
         return TooManyRequestsError(exc)
     if isinstance(exc, InsufficientScope):
         return InvalidScopeError(description=description)
+    if isinstance(exc, Overloaded):
+        return OverloadedError(exc)
     if isinstance(exc, DependencyUnavailable):
         return TemporarilyUnavailableError(description=description)
     if exc.code.startswith("AUTH_"):

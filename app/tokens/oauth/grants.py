@@ -55,7 +55,12 @@ class PasswordGrant(_OurGrant, grants.ResourceOwnerPasswordCredentialsGrant):  #
     def authenticate_user(self, username: str, password: str) -> UserRecord:
         accounts = self.server.accounts
         user: UserRecord = self.call(
-            accounts.authenticate(username, password, ip=self.request.client_ip)
+            accounts.authenticate(
+                username,
+                password,
+                ip=self.request.client_ip,
+                still_wanted=self.request.still_wanted,
+            )
         )
         return user
 

@@ -4,6 +4,12 @@ Django only). This is the one module of `app.tokens` that knows about HTTP frame
 The form body is read on the event loop first (Authlib expects it parsed), then the whole
 Authlib request runs in a worker thread, since its API is synchronous; storage and password
 hashing reach back to the loop through the `Bridge`.
+
+Those threads are this adapter's own bounded pool, never the loop's default executor: a
+thread blocked on the bridge waits for coroutines that may themselves need the default
+executor (the in-memory rate-limit storage does), so sharing it would deadlock under a burst
+of token requests. A request that finds every thread busy waits `ADMISSION_WAIT_SECONDS` at
+most, then gets 503 `temporarily_unavailable` with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from concurrent.futures import CancelledError as FutureCancelled
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -27,6 +35,9 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 50
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+OAUTH_THREADS = 16
+ADMISSION_WAIT_SECONDS = 2.0
+RETRY_AFTER_SECONDS = 1
 
 
 class FormError(ValueError):
@@ -71,10 +82,19 @@ class OAuthHTTP:
         *,
         require_https: bool,
         unavailable: Callable[[BaseException], bool] = lambda exc: False,
+        threads: int = OAUTH_THREADS,
     ) -> None:
         self.server = server
         self.require_https = require_https
         self.unavailable = unavailable  # "a dependency is down" (503), not a bug (500)
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="oauth")
+        self._slots = asyncio.Semaphore(threads)
+        self._closed = False
+
+    def close(self) -> None:
+        self._closed = True
+        self.server.bridge.close()
+        self._threads.shutdown(wait=False, cancel_futures=True)
 
     async def token(self, request: Request) -> Response:
         return await self._handle(request, self.server.token_response)
@@ -107,15 +127,42 @@ class OAuthHTTP:
             client_ip=request.client.host if request.client else None,
             fingerprint=request.headers.get(FINGERPRINT_HEADER),
         )
+        oauth_request.still_wanted = _still_wanted(request)
+        if self._closed:
+            return _busy()
         try:
-            status, body, headers = await asyncio.to_thread(call, oauth_request)
+            async with asyncio.timeout(ADMISSION_WAIT_SECONDS):
+                await self._slots.acquire()
+        except TimeoutError:
+            return _busy()
+        try:
+            loop = asyncio.get_running_loop()
+            status, body, headers = await loop.run_in_executor(self._threads, call, oauth_request)
+        except FutureCancelled as exc:  # the service is stopping (see Bridge.close)
+            logger.info("oauth.request_cancelled", reason=type(exc).__name__)
+            return _busy()
         except Exception as exc:
             if self.unavailable(exc):
                 logger.error("oauth.dependency_unavailable", error=type(exc).__name__)
                 return oauth_error(503, "temporarily_unavailable", "Try again later")
             logger.exception("oauth.request_failed", path=request.url.path)
             return oauth_error(500, "server_error", "Internal error")
+        finally:
+            self._slots.release()
         return _response(status, body, headers)
+
+
+def _busy() -> Response:
+    response = oauth_error(503, "temporarily_unavailable", "The server is busy; retry shortly")
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _still_wanted(request: Request) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return not await request.is_disconnected()
+
+    return check
 
 
 def _basic_auth_is_readable(header: str | None) -> bool:

@@ -9,7 +9,7 @@ sets; a unit test keeps them in step with Authlib).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
@@ -57,6 +57,8 @@ class FormRequest(OAuth2Request):  # type: ignore[misc]
         self.refresh_token: Any = None
         self.credential: Any = None
         self._scope: str | None = None
+        # Set by the HTTP adapter: False once the caller went away (see PasswordHasher).
+        self.still_wanted: Callable[[], Awaitable[bool]] | None = None
         self._form = form
         self.client_ip = client_ip
         self.fingerprint = fingerprint

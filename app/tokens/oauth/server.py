@@ -12,6 +12,7 @@ from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
 
 from app.tokens.accounts import Accounts
+from app.tokens.grant_types import GRANT_TYPES
 from app.tokens.issuer import TokenIssuer
 from app.tokens.oauth.bridge import Bridge
 from app.tokens.oauth.clients import OAuthClient
@@ -20,7 +21,7 @@ from app.tokens.oauth.grants import ClientCredentialsGrant, PasswordGrant, Refre
 from app.tokens.ports import ClientStore
 from app.tokens.service import TokenService
 
-GRANT_TYPES = ("password", "client_credentials", "refresh_token")
+__all__ = ["GRANT_TYPES", "OAuthServer"]
 OAuthResponse = tuple[int, Any, list[tuple[str, str]]]
 
 
