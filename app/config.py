@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     # tokens, API keys). A service sending 1000-check batches at full speed stays under it.
     rate_limit_check: str = "1000/minute"
     rate_limit_check_service: str = "10000000/minute"
+    # How long a process trusts what Redis last told it about a decision caller: its token's
+    # revocation state and its check-limit usage (0 = ask Redis on every request).
+    caller_cache_seconds: float = Field(default=1.0, ge=0, le=10)
     # Who may ask for decisions and permission listings: "open" (like OPA and Cerbos: any
     # caller that reaches the port, for deployments behind network controls) or "token" (a
     # bearer token or the admin API key; checks are then rate limited per caller). Unset =
@@ -123,8 +126,16 @@ class Settings(BaseSettings):
     def _known_redis(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must be redis://HOST:PORT/DB, rediss://... or unix://...")
+        if not value.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
+            raise ValueError(
+                "must be redis://HOST:PORT/DB, rediss://..., unix://... or "
+                "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB]"
+            )
+        if value.startswith("redis+sentinel://"):
+            # Imported here: config is imported by everything, the Redis bindings only by some.
+            from app.store.redis import parse_sentinel_url
+
+            parse_sentinel_url(value)  # raises ValueError with the reason
         return value
 
     @field_validator(

@@ -155,11 +155,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
-        # The lean paths skip FastAPI's dependencies, authentication included: open mode only.
-        fast_lane=(
-            FastLane([*v1_authz.fast_routes(), *authzen.fast_routes()])
-            if settings.decision_auth_mode == "open"
-            else None
+        # The lean paths admit decision callers themselves (`admit_decision_caller`).
+        fast_lane=FastLane(
+            [*v1_authz.fast_routes(), *authzen.fast_routes(), *v1_tokens.fast_routes()]
         ),
     )
     app.include_router(health.router)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from loguru import logger
 from redis.asyncio import Redis
@@ -31,7 +32,7 @@ from app.security.principal import PrincipalResolver
 from app.store.database import Database
 from app.store.idempotency import IdempotencyStore
 from app.store.policy_rules import DatabaseRuleSource
-from app.store.redis import make_redis
+from app.store.redis import close_redis, make_redis
 from app.store.revisions import DatabaseRevisionStore
 from app.token_services import TokenComponents, install_tokens
 
@@ -124,7 +125,7 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
     services.on_close(services.monitor.stop)
     services.principal_resolvers.append(AdminApiKeyResolver(settings.admin_api_key))
     if redis is not None:
-        services.on_close(redis.aclose)
+        services.on_close(partial(close_redis, redis))
     install_tokens(services)
     services.on_close(cache.close)
     return services

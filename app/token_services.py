@@ -28,6 +28,7 @@ from app.store.availability import is_unavailable
 from app.store.clients import ClientRepository
 from app.store.database import Database
 from app.store.key_files import FileKeyStore
+from app.store.redis_batch import RedisBatcher
 from app.store.refresh_tokens import RefreshTokenRepository
 from app.store.revocation_cache import RedisRevocationCache
 from app.store.revocations import DatabaseRevocationStore
@@ -106,15 +107,23 @@ def key_ring(settings: Settings, db: Database) -> KeyRing:
 
 
 def revocations_for(
-    settings: Settings, db: Database, redis: Redis | None, metrics: TokenMetrics | None
+    settings: Settings,
+    db: Database,
+    redis: Redis | None,
+    metrics: TokenMetrics | None,
+    batcher: RedisBatcher | None = None,
 ) -> Revocations:
     cache: RevocationCache
     if redis is not None:
-        cache = RedisRevocationCache(redis, prefix=settings.key_prefix)
+        cache = RedisRevocationCache(redis, prefix=settings.key_prefix, batcher=batcher)
     else:
-        cache = MemoryRevocationCache()
+        cache = MemoryRevocationCache()  # in process already: nothing to keep a window of
     return Revocations(
-        DatabaseRevocationStore(db), cache, complete_for=REDIS_COMPLETE_SECONDS, metrics=metrics
+        DatabaseRevocationStore(db),
+        cache,
+        complete_for=REDIS_COMPLETE_SECONDS,
+        metrics=metrics,
+        recent_seconds=settings.caller_cache_seconds if redis is not None else 0.0,
     )
 
 
@@ -141,6 +150,8 @@ def build_token_components(
     users, clients = UserRepository(db), ClientRepository(db)
     refresh_tokens = RefreshTokenRepository(db)
     hasher = password_hasher(settings)
+    # One pipeline per loop turn for a request's revocation lookup and check charge.
+    batcher = RedisBatcher(redis) if redis is not None else None
     limits = RateLimits(
         login_ip=settings.rate_limit_login_ip,
         login_user=settings.rate_limit_login_user,
@@ -150,9 +161,11 @@ def build_token_components(
         redis=redis,
         redis_url=settings.redis_url,
         prefix=settings.key_prefix,
+        batcher=batcher,
+        check_window=settings.caller_cache_seconds,
     )
     keys = key_ring(settings, db)
-    revocations = revocations_for(settings, db, redis, metrics)
+    revocations = revocations_for(settings, db, redis, metrics, batcher)
     config = TokenConfig(
         issuer=settings.issuer,
         audience=settings.audience,
@@ -237,6 +250,10 @@ async def start_tokens(services: Services) -> None:
         )
     )
     tokens._tasks.append(asyncio.create_task(service.keys.refresh_forever(), name="key-refresh"))
+    cache = service.revocations.cache
+    if isinstance(cache, RedisRevocationCache) and tokens.settings.caller_cache_seconds > 0:
+        watch = cache.watch(service.revocations.forget_recent)
+        tokens._tasks.append(asyncio.create_task(watch, name="revocation-news"))
 
 
 async def _warm_up_quietly(hasher: PasswordHasher) -> None:

@@ -45,14 +45,15 @@ def _lua_quote(text: str) -> str:
     return "[==[" + text + "]==]"
 
 
-def _lua_script(path: str, bodies: list[str]) -> str:
+def _lua_script(path: str, bodies: list[str], headers: dict[str, str] | None = None) -> str:
     """POST `bodies` in turn, over and over; report throughput and latency as JSON."""
     table = ",\n".join(_lua_quote(b) for b in bodies)
     make = "i = i + 1\n  if i > #bodies then i = 1 end\n  local body = bodies[i]"
     head = f"local bodies = {{\n{table}\n}}\n"
+    extra = "".join(f"[{_lua_quote(k)}] = {_lua_quote(v)}, " for k, v in (headers or {}).items())
     return f"""{head}
 local i = 0
-local headers = {{["Content-Type"] = "application/json"}}
+local headers = {{{extra}["Content-Type"] = "application/json"}}
 request = function()
   {make}
   return wrk.format("POST", {_lua_quote(path)}, headers, body)
@@ -74,9 +75,10 @@ def run_wrk(
     seconds: float,
     connections: int,
     bodies: list[str],
+    headers: dict[str, str] | None = None,
 ) -> LoadResult:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
-        f.write(_lua_script(path, bodies))
+        f.write(_lua_script(path, bodies, headers))
         script = f.name
     try:
         out = subprocess.run(
@@ -182,11 +184,12 @@ class _Stats:
     errors: int = 0
 
 
-def _request_bytes(host: str, path: str, body: str) -> bytes:
+def _request_bytes(host: str, path: str, body: str, headers: dict[str, str] | None = None) -> bytes:
     payload = body.encode()
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\n\r\n"
+        f"{extra}Content-Length: {len(payload)}\r\n\r\n"
     )
     return head.encode() + payload
 
@@ -198,10 +201,11 @@ async def _run_asyncio(
     seconds: float,
     connections: int,
     bodies: list[str],
+    headers: dict[str, str] | None = None,
 ) -> LoadResult:
     parsed = urlsplit(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
-    requests = [_request_bytes(f"{host}:{port}", path, b) for b in bodies]
+    requests = [_request_bytes(f"{host}:{port}", path, b, headers) for b in bodies]
     stats = _Stats(latencies=[])
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
@@ -235,9 +239,15 @@ def run_load(
     seconds: float,
     connections: int,
     bodies: list[str],
+    headers: dict[str, str] | None = None,
 ) -> LoadResult:
+    """POST `bodies` in turn (with `headers`, beyond Content-Type) for `seconds`."""
     if wrk_available():
-        return run_wrk(url, path, seconds=seconds, connections=connections, bodies=bodies)
+        return run_wrk(
+            url, path, seconds=seconds, connections=connections, bodies=bodies, headers=headers
+        )
     return uvloop.run(
-        _run_asyncio(url, path, seconds=seconds, connections=connections, bodies=bodies)
+        _run_asyncio(
+            url, path, seconds=seconds, connections=connections, bodies=bodies, headers=headers
+        )
     )

@@ -33,6 +33,7 @@ class Server:
     started_at: float
     ready_seconds: float = 0.0
     service: str = ""  # oms-auth's key prefix in Redis
+    env: dict[str, str] | None = None  # oms-auth's environment (for its CLI)
 
     @property
     def url(self) -> str:
@@ -43,6 +44,10 @@ class Server:
         match = re.search(r"VmRSS:\s+(\d+) kB", status)
         return int(match.group(1)) / 1024 if match else float("nan")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the server and every process under it (workers), from /proc."""
+        return process_tree_cpu_seconds(self.process.pid)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -51,6 +56,39 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()  # the fields after `pid (comm)`
+
+
+def process_tree_cpu_seconds(root: int) -> float:
+    """utime + stime of `root` and its descendants (cumulative for the ones already reaped)."""
+    parents: dict[int, int] = {}
+    fields: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat_fields(int(entry.name))) is not None:
+            parents[int(entry.name)] = int(stat[1])
+            fields[int(entry.name)] = stat
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier.extend(children)
+    ticks = 0
+    for pid in tree:
+        stat = fields.get(pid)
+        if stat is not None:  # utime, stime, cutime, cstime: fields 14-17 of /proc/PID/stat
+            ticks += sum(int(v) for v in stat[11:15])
+    return ticks / _TICKS
 
 
 def _wait_ready(server: Server, path: str, *, timeout: float = 120) -> Server:
@@ -102,6 +140,7 @@ def start_oms_auth(
     name: str = "oms-auth",
     workers: int = 1,
     cpus: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Server:
     """`oms-auth serve` with `workers` processes, pinned to `cpus` (taskset list) if given."""
     port = free_port()
@@ -120,6 +159,7 @@ def start_oms_auth(
         "OMS_AUTH_LOG_JSON": "true",
         "OMS_AUTH_ENVIRONMENT": "development",
         "OMS_AUTH_WORKERS": str(workers),
+        **(extra_env or {}),
     }
     subprocess.run(
         [sys.executable, "-m", "app.cli", "migrate"],
@@ -138,7 +178,7 @@ def start_oms_auth(
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    server = Server(name, process, port, log, time.monotonic(), service=service)
+    server = Server(name, process, port, log, time.monotonic(), service=service, env=env)
     return _wait_ready(server, "/readyz")
 
 

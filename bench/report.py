@@ -8,6 +8,14 @@ from pathlib import Path
 from bench.models import ModelRow
 from bench.policies import SIZES
 from bench.tiers import TierRow
+from bench.tokens import (
+    API_KEY,
+    BEARER,
+    BEARER_BATCH,
+    OPEN_BATCH,
+    VALIDATE_ROW,
+    TokenReport,
+)
 from bench.web import HttpReport, MemoryReport
 from bench.workers import WorkersReport
 
@@ -34,6 +42,7 @@ class Results:
     http: HttpReport | None = None
     memory: MemoryReport | None = None
     workers: WorkersReport | None = None
+    tokens: TokenReport | None = None
     models: list[ModelRow] = field(default_factory=list)
 
 
@@ -98,6 +107,81 @@ def http_table(report: HttpReport) -> str:
         )
     header = ["server / route", "req/s", "p50 ms", "p99 ms", "vs floor", "vs naive", "errors"]
     return table(header, rows)
+
+
+def token_table(report: TokenReport) -> str:
+    """Each row against open mode's row of its kind (single checks or batches), same run."""
+    singles = report.open
+    batches = report.row(OPEN_BATCH)
+    rows = []
+    for row in report.rows:
+        base = batches if row.decisions_per_request == 1000 else singles
+        r = row.result
+        comparable = row.decisions_per_request > 0
+        rows.append(
+            [
+                row.name,
+                _num(r.requests_per_s, 0),
+                f"{r.requests_per_s / base.result.requests_per_s:.2f}x" if comparable else "-",
+                _num(row.decisions_per_cpu_second, 0) if comparable else "-",
+                (
+                    f"{row.decisions_per_cpu_second / base.decisions_per_cpu_second:.2f}x"
+                    if comparable
+                    else "-"
+                ),
+                _num(r.p50_ms, 2),
+                _num(r.p99_ms, 2),
+                f"{r.p99_ms / r.p50_ms:.1f}x" if r.p50_ms > 0 else "-",
+                str(r.errors),
+            ]
+        )
+    header = [
+        "route",
+        "req/s",
+        "vs open",
+        "decisions / CPU-s",
+        "vs open",
+        "p50 ms",
+        "p99 ms",
+        "p99/p50",
+        "errors",
+    ]
+    return table(header, rows)
+
+
+def _token_targets(report: TokenReport) -> list[Target]:
+    out: list[Target] = []
+    base = report.open
+    for name in (BEARER, API_KEY):
+        row = report.row(name)
+        rps = row.result.requests_per_s / base.result.requests_per_s
+        cpu = row.decisions_per_cpu_second / base.decisions_per_cpu_second
+        label = name.removeprefix("token mode, check ")
+        out.append(
+            Target(f"token check {label} vs open, req/s", "≥ 0.8x", f"{rps:.2f}x", rps >= 0.8)
+        )
+        out.append(
+            Target(
+                f"token check {label} vs open, decisions/CPU-s",
+                "≥ 0.8x",
+                f"{cpu:.2f}x",
+                cpu >= 0.8,
+            )
+        )
+    for name in (VALIDATE_ROW, BEARER):
+        r = report.row(name).result
+        spread = r.p99_ms / r.p50_ms if r.p50_ms > 0 else float("inf")
+        out.append(
+            Target(f"{name} p99 vs p50 (32 connections)", "≤ 5x", f"{spread:.1f}x", spread <= 5)
+        )
+    batch = (
+        report.row(BEARER_BATCH).result.requests_per_s
+        / report.row(OPEN_BATCH).result.requests_per_s
+    )
+    out.append(
+        Target("token 1000-check batch vs open, req/s", "≥ 0.8x", f"{batch:.2f}x", batch >= 0.8)
+    )
+    return out
 
 
 @dataclass
@@ -215,6 +299,8 @@ def targets(results: Results) -> list[Target]:
                     pinned[0] >= 1.6,
                 )
             )
+    if results.tokens is not None:
+        out += _token_targets(results.tokens)
     return out
 
 

@@ -12,13 +12,14 @@ import re
 from typing import Any, Literal
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
+from starlette.requests import HTTPConnection
 
 from app.api.deps import DecisionsDep, ServicesDep, SettingsDep
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
-from app.api.principals import DecisionCaller, charge_checks
+from app.api.principals import DecisionCaller, admit_decision_caller
 from app.api.schemas.common import Identifier, Properties, refuse_large_batch
 from app.decisions.service import DecisionResult, DecisionService
 from app.errors import (
@@ -158,9 +159,13 @@ def _item_error(status: int, message: str) -> dict[str, Any]:
     summary="AuthZEN Access Evaluation",
 )
 async def evaluation(
-    body: EvaluationRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
+    body: EvaluationRequest,
+    decisions: DecisionsDep,
+    caller: DecisionCaller,
+    services: ServicesDep,
+    request: Request,
 ) -> dict[str, Any]:
-    await charge_checks(services, caller, 1)
+    await admit_decision_caller(services, request, (body.subject.id,))
     return _answer(await decisions.check(body.to_request()))
 
 
@@ -170,10 +175,26 @@ async def evaluation(
     summary="AuthZEN Access Evaluations (batch with defaults and short-circuit semantics)",
 )
 async def evaluations(
-    body: EvaluationsRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
+    body: EvaluationsRequest,
+    decisions: DecisionsDep,
+    caller: DecisionCaller,
+    services: ServicesDep,
+    request: Request,
 ) -> dict[str, Any]:
-    await charge_checks(services, caller, max(1, len(body.evaluations or ())))
+    await admit_decision_caller(services, request, _subjects(body))
     return await _evaluations(body, decisions)
+
+
+def _subjects(body: EvaluationsRequest) -> list[str]:
+    """The subject id each evaluation asks about (one per evaluation, at least one)."""
+    default = body.subject or {}
+    items = body.evaluations or [{}]
+    out = []
+    for item in items:
+        subject = item.get("subject") or default
+        ident = subject.get("id") if isinstance(subject, dict) else None
+        out.append(ident if isinstance(ident, str) else "")
+    return out
 
 
 async def _evaluations(body: EvaluationsRequest, decisions: DecisionService) -> dict[str, Any]:
@@ -257,19 +278,25 @@ _EVALUATION = TypeAdapter(EvaluationRequest)
 _EVALUATIONS = TypeAdapter(EvaluationsRequest)
 
 
-async def _evaluation_fast(services: Services, body: bytes) -> bytes | None:
+async def _evaluation_fast(
+    services: Services, body: bytes, connection: HTTPConnection
+) -> bytes | None:
     try:
         payload = _EVALUATION.validate_json(body)
     except ValidationError:
         return None
+    await admit_decision_caller(services, connection, (payload.subject.id,))
     return orjson.dumps(_answer(await services.decisions.check(payload.to_request())))
 
 
-async def _evaluations_fast(services: Services, body: bytes) -> bytes | None:
+async def _evaluations_fast(
+    services: Services, body: bytes, connection: HTTPConnection
+) -> bytes | None:
     try:
         payload = _EVALUATIONS.validate_json(body)
     except ValidationError:
         return None
+    await admit_decision_caller(services, connection, _subjects(payload))
     return orjson.dumps(await _evaluations(payload, services.decisions))
 
 

@@ -1,4 +1,8 @@
-"""Dependencies of the token routes: the token service, the caller's bearer token, its IP."""
+"""Dependencies of the token routes: the token service, the caller's bearer token, its IP.
+
+All `async def`: FastAPI runs a plain `def` dependency in the thread pool, a hop per request
+that costs more than the dependency itself.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from app.token_services import TokenComponents
 from app.tokens.claims import AccessClaims
 
 
-def get_tokens(services: ServicesDep) -> TokenComponents:
+async def get_tokens(services: ServicesDep) -> TokenComponents:
     if services.tokens is None:
         raise DependencyUnavailable("the token service is not running")
     return services.tokens
@@ -31,11 +35,11 @@ async def bearer_claims(
     return claims
 
 
-def client_ip(request: Request) -> str | None:
+async def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def device_fingerprint(
+async def device_fingerprint(
     x_device_fingerprint: Annotated[
         str | None,
         Header(

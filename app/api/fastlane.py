@@ -6,7 +6,10 @@ tens more: together more than an indexed decision costs, enough to halve the thr
 decision endpoint. The request-context middleware (request id, body limit, access log,
 metrics) hands requests for a fast path straight to its `FastHandler`, which validates the
 body with the documented route's own pydantic model (`TypeAdapter.validate_json`), runs the
-same handler code and renders the answer with orjson.
+same handler code and renders the answer with orjson. Decision callers are admitted (token
+mode: authenticated, checks charged) by the same function the documented routes use,
+`app.api.principals.admit_decision_caller`; a request it admitted is not charged again if it
+then falls through to the documented route.
 
 Anything a handler does not answer itself (a body that is not JSON or does not validate, an
 explain request, an `AuthzError` such as a domain the model lacks, a service still starting)
@@ -20,13 +23,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import AuthzError
 from app.services import Services
 
 # Returns the JSON response body, or None to hand the request to the documented route.
-FastHandler = Callable[[Services, bytes], Awaitable[bytes | None]]
+FastHandler = Callable[[Services, bytes, HTTPConnection], Awaitable[bytes | None]]
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,7 @@ class FastLane:
         services: Services | None = getattr(scope["app"].state, "services", None)
         if services is not None and body and is_json(scope):
             try:
-                answer = await route.handler(services, body)
+                answer = await route.handler(services, body, HTTPConnection(scope))
             except AuthzError:
                 answer = None  # the documented route raises it again and renders it
         if answer is None:

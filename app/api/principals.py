@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 
 from app.api.deps import ServicesDep
 from app.errors import AuthenticationFailed, PermissionDenied
-from app.security.principal import Principal
+from app.security.principal import Alongside, Principal
 from app.services import Services
 
 
-async def optional_principal(request: Request, services: ServicesDep) -> Principal | None:
+async def resolve_principal(
+    services: Services, connection: HTTPConnection, *, alongside: Alongside | None = None
+) -> Principal | None:
     for resolver in services.principal_resolvers:
-        principal = await resolver.resolve(request)
+        if alongside is None:
+            principal = await resolver.resolve(connection)
+        else:
+            principal = await resolver.resolve(connection, alongside=alongside)
         if principal is not None:
             return principal
     return None
+
+
+async def optional_principal(request: Request, services: ServicesDep) -> Principal | None:
+    return await resolve_principal(services, request)
 
 
 async def require_principal(
@@ -41,12 +52,40 @@ async def require_policy_admin(
     return principal
 
 
-async def decision_caller(request: Request, services: ServicesDep) -> Principal | None:
-    """Who asks for decisions: nobody in particular when the decision API is open, an
-    authenticated principal (401 otherwise) when `OMS_AUTH_DECISION_AUTH=token`."""
+async def admit_decision_caller(
+    services: Services, connection: HTTPConnection, subjects: Sequence[str]
+) -> Principal | None:
+    """Who asks for decisions about `subjects`, and may they: the one place for that rule.
+
+    Open mode (`OMS_AUTH_DECISION_AUTH=open`): nobody in particular. Token mode: an
+    authenticated principal (401 otherwise) whose checks (one per subject) are charged to its
+    `rate_limit_check`; the charge runs alongside the token's revocation lookup, so both cost
+    one Redis round trip at most (none while `OMS_AUTH_CALLER_CACHE_SECONDS` covers them).
+    Used by the documented routes and the fast lane alike.
+    """
     if services.settings.decision_auth_mode == "open":
         return None
-    return await require_principal(await optional_principal(request, services))
+    count = len(subjects)
+    # The scope's state dict itself: Starlette's `State` wrapper costs more than this whole
+    # function when the attribute is missing (it raises and catches an AttributeError).
+    state: dict[str, Any] = connection.scope.setdefault("state", {})
+    admitted: tuple[Principal, int] | None = state.get("decision_caller")
+    if admitted is not None and admitted[1] >= count:
+        return admitted[0]  # this request was admitted already (a fast-lane fallback)
+
+    async def charge(principal: Principal) -> None:
+        await charge_checks(services, principal, count)
+
+    caller = await require_principal(
+        await resolve_principal(services, connection, alongside=charge)
+    )
+    state["decision_caller"] = (caller, count)
+    return caller
+
+
+async def decision_caller(request: Request, services: ServicesDep) -> Principal | None:
+    """Who asks for decisions, for routes that are not checks (nothing charged)."""
+    return await admit_decision_caller(services, request, ())
 
 
 async def charge_checks(services: Services, caller: Principal | None, count: int) -> None:

@@ -16,10 +16,11 @@ from pydantic import SecretStr
 from starlette.requests import HTTPConnection
 
 from app.errors import AuthenticationFailed
-from app.security.principal import Principal
+from app.security.principal import Alongside, Principal
 
 HEADER = "x-api-key"
 ACTOR = "api-key:admin"
+PRINCIPAL = Principal(subject=ACTOR, method="api_key", is_admin=True)  # frozen: shared
 
 
 def _digest(value: str) -> bytes:
@@ -31,7 +32,9 @@ class AdminApiKeyResolver:
         secret = key.get_secret_value() if key is not None else ""
         self._digest = _digest(secret) if secret else None
 
-    async def resolve(self, connection: HTTPConnection) -> Principal | None:
+    async def resolve(
+        self, connection: HTTPConnection, *, alongside: Alongside | None = None
+    ) -> Principal | None:
         presented = connection.headers.get(HEADER)
         if presented is None or self._digest is None:
             return None
@@ -41,4 +44,7 @@ class AdminApiKeyResolver:
             raise AuthenticationFailed(
                 "Invalid API key", headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
             )
-        return Principal(subject=ACTOR, method="api_key", is_admin=True)
+        principal = PRINCIPAL
+        if alongside is not None:
+            await alongside(principal)
+        return principal

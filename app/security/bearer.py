@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.requests import HTTPConnection
 
 from app.errors import AuthzError, TokenInvalid
 from app.security.fingerprint import FINGERPRINT_HEADER
-from app.security.principal import Principal
+from app.security.principal import Alongside, Principal
 from app.tokens.claims import AccessClaims
 from app.tokens.validator import TokenValidator
 
@@ -34,24 +34,31 @@ def challenge(error: str) -> dict[str, str]:
 
 
 async def verify_bearer(
-    connection: HTTPConnection, validator: TokenValidator
+    connection: HTTPConnection,
+    validator: TokenValidator,
+    *,
+    alongside: Callable[[AccessClaims], Awaitable[None]] | None = None,
 ) -> AccessClaims | None:
-    """The request's access token claims (cached on the request), None when none was sent."""
-    cached = getattr(connection.state, "access_claims", None)
+    """The request's access token claims (cached on the request), None when none was sent.
+    `alongside(claims)` runs concurrently with the revocation lookup (see `TokenValidator`)."""
+    state = connection.scope.setdefault("state", {})  # not `connection.state`: see principals
+    cached = state.get("access_claims")
     if isinstance(cached, AccessClaims):
+        if alongside is not None:
+            await alongside(cached)
         return cached
     token = bearer_token(connection.headers)
     if token is None:
         return None
     try:
         claims = await validator.validate(
-            token, fingerprint=connection.headers.get(FINGERPRINT_HEADER)
+            token, fingerprint=connection.headers.get(FINGERPRINT_HEADER), alongside=alongside
         )
     except AuthzError as exc:
         if exc.status == 401:
             exc.headers = {**exc.headers, **challenge("invalid_token")}
         raise
-    connection.state.access_claims = claims
+    state["access_claims"] = claims
     return claims
 
 
@@ -74,6 +81,19 @@ class BearerTokenResolver:
     def __init__(self, validator: TokenValidator) -> None:
         self.validator = validator
 
-    async def resolve(self, connection: HTTPConnection) -> Principal | None:
-        claims = await verify_bearer(connection, self.validator)
-        return principal_from_claims(claims) if claims is not None else None
+    async def resolve(
+        self, connection: HTTPConnection, *, alongside: Alongside | None = None
+    ) -> Principal | None:
+        if alongside is None:
+            claims = await verify_bearer(connection, self.validator)
+            return principal_from_claims(claims) if claims is not None else None
+        found: list[Principal] = []
+
+        async def with_principal(claims: AccessClaims) -> None:
+            found.append(principal_from_claims(claims))
+            await alongside(found[0])
+
+        claims = await verify_bearer(connection, self.validator, alongside=with_principal)
+        if claims is None:
+            return None
+        return found[0] if found else principal_from_claims(claims)

@@ -7,6 +7,7 @@ Authentication methods (bearer JWTs, the admin API key, ...) each implement
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -39,8 +40,16 @@ class Principal:
         return self.is_admin or self.has_scope(POLICY_ADMIN_SCOPE)
 
 
+# Work for once the caller is known (charging its rate limit), run by a resolver alongside
+# its own remaining I/O (a token's revocation lookup): one Redis round trip for both.
+Alongside = Callable[[Principal], Awaitable[None]]
+
+
 class PrincipalResolver(Protocol):
     """Returns the caller's principal, None when its credentials are absent, and raises an
-    `AuthzError` (AUTH_00x) when credentials are present but wrong."""
+    `AuthzError` (AUTH_00x) when credentials are present but wrong. When it returns a
+    principal it has awaited `alongside(principal)` (whose errors it raises after its own)."""
 
-    async def resolve(self, connection: HTTPConnection) -> Principal | None: ...
+    async def resolve(
+        self, connection: HTTPConnection, *, alongside: Alongside | None = None
+    ) -> Principal | None: ...

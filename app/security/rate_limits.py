@@ -6,12 +6,10 @@ permission checks per authenticated caller, each check of a batch counted: end u
 issued to a person) get `rate_limit_check`, services (client-credentials tokens and API keys,
 which call a PDP in bulk) get `rate_limit_check_service`.
 Windows live in Redis when one is configured, so every instance and every worker counts
-together; if Redis fails, counting falls back to this process (never a 5xx, never unlimited).
-
-Credential limits use moving windows (exact, one entry per hit: fine for a few per minute).
-Check limits count millions per minute for a service, so they use sliding-window counters
-(two counters per caller, whatever the volume), which weigh the previous window's count by
-how much of it still overlaps the last minute.
+together; if Redis fails, counting falls back to this process (never a 5xx, never unlimited),
+with sliding-window counters for checks (two numbers per caller, whatever the volume). Checks are
+counted through `CheckBudget`: at most one Redis round trip per caller per `check_window`
+seconds, shared with the request's revocation lookup.
 """
 
 from __future__ import annotations
@@ -22,15 +20,13 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.strategies import (
-    MovingWindowRateLimiter,
-    RateLimiter,
-    SlidingWindowCounterRateLimiter,
-)
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from loguru import logger
 from redis.asyncio import Redis
 
 from app.errors import RateLimited
+from app.security.check_budget import CheckBudget, OverLimit
+from app.store.redis_batch import RedisBatcher
 
 
 @dataclass(frozen=True)
@@ -61,6 +57,8 @@ class RateLimits:
         redis: Redis | None = None,
         redis_url: str | None = None,
         prefix: str = "oms-auth:v1",
+        batcher: RedisBatcher | None = None,
+        check_window: float = 1.0,
     ) -> None:
         self.login_ip = Limit.of("login_ip", login_ip)
         self.login_user = Limit.of("login_user", login_user)
@@ -68,10 +66,9 @@ class RateLimits:
         self.check_caller = Limit.of("check_caller", check)
         self.check_service = Limit.of("check_service", check_service)
         memory = MemoryStorage()
-        self._memory: RateLimiter = MovingWindowRateLimiter(memory)
-        self._memory_counters: RateLimiter = SlidingWindowCounterRateLimiter(memory)
-        self._shared: RateLimiter | None = None
-        self._shared_counters: RateLimiter | None = None
+        self._memory = MovingWindowRateLimiter(memory)
+        self._memory_counters = SlidingWindowCounterRateLimiter(memory)
+        self._shared: MovingWindowRateLimiter | None = None
         if redis is not None and redis_url is not None:
             storage = RedisStorage(
                 "async+" + redis_url,
@@ -80,7 +77,17 @@ class RateLimits:
                 connection_pool=redis.connection_pool,  # type: ignore[arg-type]
             )
             self._shared = MovingWindowRateLimiter(storage)
-            self._shared_counters = SlidingWindowCounterRateLimiter(storage)
+        self._budgets: dict[bool, CheckBudget] = {}
+        if redis is not None:
+            shared = batcher or RedisBatcher(redis)
+            for service, limit in ((False, self.check_caller), (True, self.check_service)):
+                self._budgets[service] = CheckBudget(
+                    shared,
+                    amount=limit.item.amount,
+                    period_seconds=limit.window_seconds,
+                    prefix=f"{prefix}:service" if service else prefix,
+                    window=check_window,
+                )
 
     async def login(self, *, ip: str | None, username: str) -> None:
         await self.hit(self.login_ip, ip or "unknown")
@@ -104,34 +111,49 @@ class RateLimits:
         return self.check_service if service else self.check_caller
 
     async def checks(self, *, caller: str, count: int = 1, service: bool = False) -> None:
-        await self.hit(self.check_limit(service=service), caller, cost=count, counters=True)
+        limit = self.check_limit(service=service)
+        budget = self._budgets.get(service)
+        if budget is not None:
+            try:
+                await budget.charge(caller, count)
+                return
+            except OverLimit as over:
+                raise self._refusal(limit, over.retry_after) from None
+            except Exception as exc:
+                logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
+        if not await self._memory_counters.hit(limit.item, limit.name, caller, cost=count):
+            retry_after = await self._retry_after(self._memory_counters, limit, caller)
+            raise self._refusal(limit, retry_after) from None
 
-    async def hit(
-        self, limit: Limit, identifier: str, *, cost: int = 1, counters: bool = False
-    ) -> None:
-        """Count `cost` uses; raise `RateLimited` (RATE_001) when over the limit.
-
-        `counters`: a sliding-window counter instead of a moving window (high volumes)."""
-        memory = self._memory_counters if counters else self._memory
-        limiter = (self._shared_counters if counters else self._shared) or memory
+    async def hit(self, limit: Limit, identifier: str, *, cost: int = 1) -> None:
+        """Count `cost` uses; raise `RateLimited` (RATE_001) when over the limit."""
+        limiter = self._shared or self._memory
         try:
             allowed = await limiter.hit(limit.item, limit.name, identifier, cost=cost)
         except Exception as exc:
             logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
-            limiter = memory
+            limiter = self._memory
             allowed = await limiter.hit(limit.item, limit.name, identifier, cost=cost)
         if allowed:
             return
         retry_after = await self._retry_after(limiter, limit, identifier)
+        raise self._refusal(limit, retry_after)
+
+    @staticmethod
+    def _refusal(limit: Limit, retry_after: int) -> RateLimited:
         logger.warning("rate_limit.exceeded", limit=limit.name, rule=limit.text)
-        raise RateLimited(
+        return RateLimited(
             f"Too many requests: the limit is {limit.text}",
             details={"limit": limit.text, "window": limit.window_seconds, "name": limit.name},
             headers={"Retry-After": str(retry_after)},
         )
 
     @staticmethod
-    async def _retry_after(limiter: RateLimiter, limit: Limit, identifier: str) -> int:
+    async def _retry_after(
+        limiter: MovingWindowRateLimiter | SlidingWindowCounterRateLimiter,
+        limit: Limit,
+        identifier: str,
+    ) -> int:
         try:
             stats = await limiter.get_window_stats(limit.item, limit.name, identifier)
             return max(1, math.ceil(stats.reset_time - time.time()))

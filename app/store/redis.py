@@ -1,12 +1,58 @@
-"""The instance's Redis client (one pool shared by cache, revocation, pub/sub, rate limits)."""
+"""The instance's Redis client (one pool shared by cache, revocation, pub/sub, rate limits).
+
+`OMS_AUTH_REDIS_URL` names one server (`redis://`, `rediss://`, `unix://`) or a Sentinel-
+managed primary: `redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`. With
+Sentinel, the client asks the sentinels where the primary is and asks again when a connection
+to it fails, so a failover costs the requests in flight a fallback (rate limits in process,
+revocations from the database), never an error, and the next ones reach the new primary.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 
-from app.config import Settings
+if TYPE_CHECKING:
+    from app.config import Settings
+
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+@dataclass(frozen=True)
+class SentinelTarget:
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int
+    password: str | None
+
+
+def parse_sentinel_url(url: str) -> SentinelTarget:
+    """`redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`; ValueError if not."""
+    parts = urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        raise ValueError(f"not a {SENTINEL_SCHEME}:// URL")
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    password = unquote(credentials.partition(":")[2]) or None if credentials else None
+    sentinels = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"sentinel address {item!r} is not HOST:PORT")
+        sentinels.append((host.strip("[]"), int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2:
+        raise ValueError("the path must be /SERVICE or /SERVICE/DB (the monitored primary)")
+    if len(path) == 2 and not path[1].isdigit():
+        raise ValueError("the database number must be an integer")
+    return SentinelTarget(
+        tuple(sentinels), path[0], int(path[1]) if len(path) == 2 else 0, password
+    )
 
 
 def make_redis(settings: Settings) -> Redis | None:
@@ -23,6 +69,27 @@ def make_redis(settings: Settings) -> Redis | None:
     """
     if settings.redis_url is None:
         return None
+    if settings.redis_url.startswith(SENTINEL_SCHEME + "://"):
+        # (the sentinel pool is not a blocking one: a burst past its size fails fast)
+        target = parse_sentinel_url(settings.redis_url)
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            list(target.sentinels),
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+        )
+        primary: Redis = sentinel.master_for(
+            target.service,
+            redis_class=Redis,
+            db=target.db,
+            password=target.password,
+            max_connections=settings.redis_pool_size,
+            socket_connect_timeout=0.5,
+            socket_timeout=0.5,
+            health_check_interval=15,
+            retry=Retry(NoBackoff(), 1),
+            decode_responses=False,
+        )
+        return primary
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=settings.redis_pool_size,
@@ -34,3 +101,12 @@ def make_redis(settings: Settings) -> Redis | None:
         decode_responses=False,
     )
     return Redis.from_pool(pool)  # the client owns the pool: aclose() disconnects it
+
+
+async def close_redis(redis: Redis) -> None:
+    """Close the client, and with Sentinel the connections to the sentinels too."""
+    await redis.aclose()
+    pool = redis.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        for sentinel in pool.sentinel_manager.sentinels:
+            await sentinel.aclose()

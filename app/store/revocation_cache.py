@@ -3,32 +3,48 @@
 Keys (`{service}:{version}:auth:...`): `revoked:jti:<jti>` and `revoked:sid:<family>` with a TTL
 equal to the time the entry still matters, `valid_after:<subject>` (epoch ms), and the
 `revocations:complete` marker. One MGET answers a whole batch, marker included, so a lookup is
-one round trip; without the marker the cache does not answer at all.
+one round trip (shared, through `RedisBatcher`, with whatever else the request asks Redis in
+the same loop turn); without the marker the cache does not answer at all.
+
+Every write is also announced on `{service}:{version}:auth:revocations` (pub/sub, in the same
+pipeline), so instances drop what they keep of recent lookups (`Revocations.forget_recent`)
+as soon as the message arrives instead of at the end of their window.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Callable, Collection
 
+from loguru import logger
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from app.store.redis_batch import RedisBatcher
 from app.tokens.models import RevocationState
 from app.tokens.revocation import MAX_TOKEN_LIFETIME
 
 
 class RedisRevocationCache:
     def __init__(
-        self, redis: Redis, *, prefix: str, clock: Callable[[], float] = time.time
+        self,
+        redis: Redis,
+        *,
+        prefix: str,
+        clock: Callable[[], float] = time.time,
+        batcher: RedisBatcher | None = None,
     ) -> None:
         self.redis = redis
+        self.batcher = batcher or RedisBatcher(redis)
         self.clock = clock
         self._jti = f"{prefix}:auth:revoked:jti:"
         self._sid = f"{prefix}:auth:revoked:sid:"
         self._after = f"{prefix}:auth:valid_after:"
         self.complete_key = f"{prefix}:auth:revocations:complete"
+        self.channel = f"{prefix}:auth:revocations"
 
     async def lookup(
         self, *, jtis: Collection[str], sessions: Collection[str], subjects: Collection[str]
@@ -40,7 +56,7 @@ class RedisRevocationCache:
             *(self._sid + x for x in s),
             *(self._after + x for x in u),
         ]
-        values = await self.redis.mget(keys)
+        values = (await self.batcher.run(lambda pipe: pipe.mget(keys)))[0]
         if values[0] is None:
             return None
         rest = values[1:]
@@ -61,7 +77,33 @@ class RedisRevocationCache:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             self._queue(pipe, state)
+            pipe.publish(self.channel, b"1")
             await pipe.execute()
+
+    async def watch(self, on_news: Callable[[], None], *, retry_seconds: float = 1.0) -> None:
+        """Call `on_news()` on every announced write, and whenever the subscription is
+        (re)established (announcements made while it was down are lost). Runs until
+        cancelled; Redis failures are retried."""
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                on_news()
+                task = asyncio.current_task()
+                # A cancellation can be swallowed by redis-py's read timeout: check as well.
+                while not (task is not None and task.cancelling()):
+                    if await pubsub.get_message(timeout=1.0) is not None:
+                        on_news()
+                raise asyncio.CancelledError
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.debug("auth.revocation.watch_failed", error=type(exc).__name__)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            on_news()
+            await asyncio.sleep(retry_seconds)
 
     async def fill(self, state: RevocationState, *, complete_for: float) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:

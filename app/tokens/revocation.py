@@ -11,6 +11,11 @@ a Redis outage nor a flush can bring a revoked token back.
 Without Redis, `MemoryRevocationCache` is the fast path: filled at start, then kept in step
 with the database by `sync` (writes by other instances or the CLI arrive within a poll).
 
+With `recent_seconds` > 0 (`OMS_AUTH_CALLER_CACHE_SECONDS`), what a lookup learned about a
+token is also kept in process for that long, so a token used many times a second costs one
+lookup per window, not one per use. Revocations recorded by this process take effect here at
+once (they clear it); those recorded by other instances or the CLI within the window.
+
 Database fallbacks are coalesced (`CoalescedLookups`): while one fallback query runs, every
 lookup that arrives joins the next one, so a burst of cache misses (Redis down, flushed, or
 its pool momentarily exhausted) costs the database a few queries on one connection instead
@@ -29,6 +34,7 @@ from typing import Any
 
 from loguru import logger
 
+from app.cache.local import LocalCache
 from app.errors import DependencyUnavailable
 from app.tokens.metrics import TokenMetrics
 from app.tokens.models import RevocationState, TokenRef, client_subject
@@ -38,6 +44,9 @@ SESSION_PREFIX = "sid:"
 MAX_TOKEN_LIFETIME = 86_400  # the longest access-token TTL the settings allow
 RETRY_SECONDS = 1.0
 WARN_EVERY_SECONDS = 10.0
+RECENT_ENTRIES = 100_000
+
+_RefKey = tuple[str, str | None, str, str | None]
 
 
 class MemoryRevocationCache:
@@ -161,6 +170,7 @@ class Revocations:
         complete_for: float,
         metrics: TokenMetrics | None = None,
         clock: Callable[[], float] = time.time,
+        recent_seconds: float = 0.0,
     ) -> None:
         self.store = store
         self.cache = cache
@@ -172,6 +182,13 @@ class Revocations:
         self._warming: asyncio.Task[None] | None = None
         self._retrying: asyncio.Task[None] | None = None
         self._warned_at = 0.0
+        self._recent: LocalCache[_RefKey, RevocationState] | None = (
+            LocalCache(max_entries=RECENT_ENTRIES, ttl=recent_seconds)
+            if recent_seconds > 0
+            else None
+        )
+        self._counters: dict[str, Any] = {}
+        self._generation = 0  # bumped by every local write: lookups older than it are stale
         self._fallback: CoalescedLookups | None = None
 
     @property
@@ -187,10 +204,45 @@ class Revocations:
         return bool(self._pending)
 
     # -- reading -----------------------------------------------------------------------
+    def answers_at_once(self, ref: TokenRef) -> bool:
+        """Would `check([ref])` answer without I/O (in-process cache, or the recent window)?"""
+        if isinstance(self.cache, MemoryRevocationCache) and not self._pending:
+            return True
+        return self._recent is not None and self._recent.get(_key(ref)) is not None
+
     async def check(self, refs: Sequence[TokenRef]) -> RevocationState:
-        """What is known about these tokens, in one round trip to one store."""
+        """What is known about these tokens: from the recent window, or one round trip."""
         if not refs:
             return RevocationState()
+        recent = self._recent
+        if recent is None:
+            return await self._check(refs)
+        if len(refs) == 1 and not self._pending:
+            known = recent.get(_key(refs[0]))
+            if known is not None:  # the common case, without copying (callers only read it)
+                self._count("recent")
+                return known
+        state = RevocationState()
+        misses: list[TokenRef] = []
+        for ref in refs:
+            known = recent.get(_key(ref))
+            if known is None:
+                misses.append(ref)
+            else:
+                state.merge(known)
+        if not misses:
+            self._count("recent")
+            state.merge(self._pending)
+            return state
+        generation = self._generation
+        found = await self._check(misses)
+        if generation == self._generation:
+            for ref in misses:
+                recent.put(_key(ref), _about(ref, found))
+        state.merge(found)
+        return state
+
+    async def _check(self, refs: Sequence[TokenRef]) -> RevocationState:
         jtis = {r.jti for r in refs}
         sessions = {r.session for r in refs if r.session}
         subjects = {r.subject for r in refs} | {client_subject(r.client_id) for r in refs}
@@ -271,6 +323,7 @@ class Revocations:
 
     async def remember(self, state: RevocationState) -> None:
         """Put entries already recorded in the DB into the cache (retrying if it fails)."""
+        self.forget_recent()
         try:
             await self.cache.remember(state)
         except Exception as exc:
@@ -296,6 +349,12 @@ class Revocations:
                 continue
             self._pending = RevocationState()
             logger.info("auth.revocation.cache_caught_up")
+
+    def forget_recent(self) -> None:
+        """Drop what was learned in the recent window (a revocation happened somewhere)."""
+        self._generation += 1
+        if self._recent is not None:
+            self._recent.clear()
 
     # -- filling the cache -------------------------------------------------------------
     async def warm(self) -> None:
@@ -338,4 +397,24 @@ class Revocations:
 
     def _count(self, path: str) -> None:
         if self.metrics is not None:
-            self.metrics.revocation_lookups.labels(path=path).inc()
+            counter = self._counters.get(path)
+            if counter is None:
+                counter = self._counters[path] = self.metrics.revocation_lookups.labels(path=path)
+            counter.inc()
+
+
+def _key(ref: TokenRef) -> _RefKey:
+    return (ref.jti, ref.session, ref.subject, ref.client_id)
+
+
+def _about(ref: TokenRef, state: RevocationState) -> RevocationState:
+    """The part of `state` that concerns `ref` (what `Revocations.reason` reads)."""
+    out = RevocationState()
+    if ref.jti in state.jtis:
+        out.jtis[ref.jti] = state.jtis[ref.jti]
+    if ref.session is not None and ref.session in state.sessions:
+        out.sessions[ref.session] = state.sessions[ref.session]
+    for subject in (ref.subject, client_subject(ref.client_id) if ref.client_id else None):
+        if subject is not None and subject in state.valid_after:
+            out.valid_after[subject] = state.valid_after[subject]
+    return out

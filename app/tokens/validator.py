@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,8 @@ from app.tokens.revocation import Revocations
 INLINE_VERIFY_LIMIT = 16  # larger batches verify in a worker thread
 VERIFIED_CACHE_SIZE = 50_000
 VERIFIED_CACHE_TTL = 60.0  # seconds, and never beyond the token's `exp`
+ACCEPTED_CACHE_SIZE = 10_000  # single tokens accepted recently, keyed by the token itself
+ACCEPTED_CACHE_TTL = 60.0
 
 _REVOKED_MESSAGES = {
     "revoked": "Token has been revoked",
@@ -44,6 +46,9 @@ _REVOKED_MESSAGES = {
 }
 
 Outcome = AccessClaims | AuthzError
+# Work to do once a token is known good up to its revocation check, alongside that check
+# (e.g. charging the caller's rate limit): one Redis round trip for both.
+Alongside = Callable[[AccessClaims], Awaitable[None]]
 
 
 @dataclass
@@ -58,6 +63,11 @@ class TokenValidator:
         default_factory=lambda: LocalCache(max_entries=VERIFIED_CACHE_SIZE, ttl=VERIFIED_CACHE_TTL),
         repr=False,
     )
+    _accepted: LocalCache[str, tuple[str, str, AccessClaims, TokenRef]] = field(
+        default_factory=lambda: LocalCache(max_entries=ACCEPTED_CACHE_SIZE, ttl=ACCEPTED_CACHE_TTL),
+        repr=False,
+    )
+    _counters: dict[str, Any] = field(default_factory=dict, repr=False)
 
     async def validate(
         self,
@@ -67,19 +77,92 @@ class TokenValidator:
         audience: str | None = None,
         check_device: bool = True,
         check_revocation: bool = True,
+        alongside: Alongside | None = None,
     ) -> AccessClaims:
-        result = (
-            await self.validate_many(
-                [token],
-                [fingerprint],
-                audience=audience,
-                check_device=check_device,
-                check_revocation=check_revocation,
+        """One token's claims, or its error raised. `alongside(claims)` runs once the token
+        passed every check but revocation, concurrently with that lookup (its own errors are
+        raised after the token's: a revoked token is 401 even when `alongside` failed).
+
+        A token accepted before (same audience) skips decoding and claim parsing: its key must
+        still be published, and expiry, device binding and revocation are checked again."""
+        outcome: Outcome | None = None
+        ref: TokenRef | None = None
+        if audience is None:
+            seen = await self._seen(token, fingerprint if check_device else None, check_device)
+            if seen is not None:
+                outcome, ref = seen
+        if outcome is None:
+            outcome = (
+                await self.validate_many(
+                    [token],
+                    [fingerprint],
+                    audience=audience,
+                    check_device=check_device,
+                    check_revocation=False,
+                    count=False,
+                )
+            )[0]
+            if isinstance(outcome, AccessClaims):
+                ref = _ref(outcome)
+                if audience is None:
+                    self._accept(token, outcome, ref)
+        out = [outcome]
+        if isinstance(outcome, AuthzError) or not check_revocation:
+            self._count(out)
+            if isinstance(outcome, AuthzError):
+                raise outcome
+        else:
+            claims = outcome
+            assert ref is not None
+            if alongside is None or self.revocations.answers_at_once(ref):
+                await self._check_one(out, ref)  # no I/O, or nothing to run alongside
+            else:
+                revocation, extra = await asyncio.gather(
+                    self._check_one(out, ref), alongside(claims), return_exceptions=True
+                )
+                if isinstance(revocation, BaseException):
+                    raise revocation
+                self._count(out)
+                if isinstance(out[0], AuthzError):
+                    raise out[0]
+                if isinstance(extra, BaseException):
+                    raise extra
+                return claims
+            self._count(out)
+            if isinstance(out[0], AuthzError):
+                raise out[0]
+        if alongside is not None:
+            await alongside(outcome)
+        return outcome
+
+    async def _seen(
+        self, token: str, fingerprint: str | None, check_device: bool
+    ) -> tuple[Outcome, TokenRef] | None:
+        entry = self._accepted.get(token)
+        if entry is None:
+            return None
+        kid, alg, claims, ref = entry
+        if claims.expires_at <= self.clock():
+            return None  # the full path says how it expired
+        key = await self.keys.verification_key(kid)
+        if key is None or key[1] != alg:
+            return None  # retired since: the full path refuses it
+        if check_device and not fingerprint_matches(claims.fingerprint_hash, fingerprint):
+            reason = "missing" if not fingerprint else "different"
+            mismatch = DeviceMismatch(
+                "Token is bound to another device", details={"fingerprint": reason}
             )
-        )[0]
-        if isinstance(result, AuthzError):
-            raise result
-        return result
+            return mismatch, ref
+        return claims, ref
+
+    def _accept(self, token: str, claims: AccessClaims, ref: TokenRef) -> None:
+        try:
+            header = jose.read_header(token)
+        except jose.MalformedToken:
+            return
+        ttl = min(ACCEPTED_CACHE_TTL, claims.expires_at - self.clock())
+        if ttl > 0:
+            self._accepted.put(token, (header["kid"], header["alg"], claims, ref), ttl=ttl)
 
     async def validate_many(
         self,
@@ -89,6 +172,7 @@ class TokenValidator:
         audience: str | None = None,
         check_device: bool = True,
         check_revocation: bool = True,
+        count: bool = True,
     ) -> list[Outcome]:
         prints = list(fingerprints) if fingerprints is not None else [None] * len(tokens)
         keyed = await self._keys_for(tokens)
@@ -104,7 +188,8 @@ class TokenValidator:
             )
         if check_revocation:
             await self._check_revocation(out)
-        self._count(out)
+        if count:
+            self._count(out)
         return out
 
     async def _keys_for(self, tokens: Sequence[str]) -> list[tuple[Key, str] | AuthzError]:
@@ -177,9 +262,14 @@ class TokenValidator:
             )
         return claims
 
+    async def _check_one(self, out: list[Outcome], ref: TokenRef) -> None:
+        reason = Revocations.reason(ref, await self.revocations.check((ref,)))
+        if reason is not None:
+            out[0] = TokenRevoked(_REVOKED_MESSAGES[reason], details={"reason": reason})
+
     async def _check_revocation(self, out: list[Outcome]) -> None:
         live = [(i, c) for i, c in enumerate(out) if isinstance(c, AccessClaims)]
-        refs = [TokenRef(c.jti, c.subject, c.session, c.issued_ms, c.client_id) for _, c in live]
+        refs = [_ref(c) for _, c in live]
         state = await self.revocations.check(refs)
         for (i, _), ref in zip(live, refs, strict=True):
             reason = Revocations.reason(ref, state)
@@ -191,7 +281,14 @@ class TokenValidator:
             return
         for item in out:
             result = "valid" if isinstance(item, AccessClaims) else item.code
-            self.metrics.validations.labels(result=result).inc()
+            counter = self._counters.get(result)
+            if counter is None:
+                counter = self._counters[result] = self.metrics.validations.labels(result=result)
+            counter.inc()
+
+
+def _ref(claims: AccessClaims) -> TokenRef:
+    return TokenRef(claims.jti, claims.subject, claims.session, claims.issued_ms, claims.client_id)
 
 
 def _digest(token: str) -> str:

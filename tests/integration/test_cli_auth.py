@@ -16,6 +16,7 @@ from app.store.database import Database
 from app.store.models import CasbinRule, OAuthClient, PolicyState, User
 from tests.conftest import SettingsFactory
 from tests.support.tokens import AppFactory, claims_of
+from tests.support.waiting import wait_for
 
 
 def _env(settings: Settings) -> dict[str, str]:
@@ -240,7 +241,13 @@ async def test_cli_client_disable_reaches_a_running_instance_through_redis(
         disabled = await asyncio.to_thread(_run, env.settings, "clients", "disable", "web")
         assert disabled.exit_code == 0, disabled.output
         assert "warning" not in disabled.output  # Redis took the cut-off
-        # no poll to wait for: the instance reads the cut-off from Redis on the next check
+        # no database poll to wait for: the cut-off is in Redis, and its announcement makes the
+        # instance drop what it kept of recent lookups (OMS_AUTH_CALLER_CACHE_SECONDS)
+
+        async def refused() -> bool:
+            return not (await env.validate(token))["valid"]
+
+        await wait_for(refused, timeout=20)
         result = await env.validate(token)
         assert result["error"]["code"] == "AUTH_005"
         assert result["error"]["details"] == {"reason": "stale"}

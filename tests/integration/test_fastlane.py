@@ -299,3 +299,35 @@ async def test_documented_route_serves_what_the_lane_hands_over(
     metrics = (await fast.get("/metrics")).text
     assert 'route="/api/v1/authz/check"' in metrics
     assert 'route="unmatched"' not in metrics
+
+
+# -- token mode: the lane admits callers with the same function the documented routes use ----
+API_KEY = "k" * 32
+
+
+@pytest.fixture
+async def token_pair(
+    make_settings: SettingsFactory, sqlite_template: Path, tmp_path: Path, redis_url: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    second_db = svc.copy_sqlite(sqlite_template, tmp_path / "documented.db")
+    token_mode = {"decision_auth": "token", "admin_api_key": API_KEY, "redis_url": redis_url}
+    async with AsyncExitStack() as stack:
+        fast_app, fast = await stack.enter_async_context(serve(make_settings(**token_mode)))
+        assert fast_lane_of(fast_app) is not None
+        documented = make_settings(database_url=second_db, **token_mode)
+        slow_app, slow = await stack.enter_async_context(serve(documented))
+        without_fast_lane(slow_app)
+        yield fast, slow
+
+
+async def test_token_mode_fast_and_documented_routes_agree(
+    token_pair: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    """Every case without credentials, with the API key and with a wrong one (one app pair)."""
+    for path, content, headers in CASES:
+        base = JSON if headers is None else headers
+        status, _, _ = await same_answer(token_pair, path, content, base)
+        assert status != 200, ("answered without credentials", path, content[:100])
+        await same_answer(token_pair, path, content, {**base, "X-API-Key": API_KEY})
+        wrong = await same_answer(token_pair, path, content, {**base, "X-API-Key": "nope"})
+        assert wrong[0] != 200, wrong

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from starlette.requests import HTTPConnection
 
 from app.main import create_app
-from app.security.principal import Principal
+from app.security.principal import Alongside, Principal
 from app.store.models import AuditEvent, CasbinRule, PolicyState
 from tests.conftest import SettingsFactory, running_client
 from tests.policy.support import REPO
@@ -58,9 +58,14 @@ async def client(admin_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 class HeaderUser:
     """A test-only resolver: `X-Test-User: name` is a non-admin principal."""
 
-    async def resolve(self, connection: HTTPConnection) -> Principal | None:
+    async def resolve(
+        self, connection: HTTPConnection, *, alongside: Alongside | None = None
+    ) -> Principal | None:
         name = connection.headers.get("x-test-user")
-        return Principal(subject=name, method="test") if name else None
+        principal = Principal(subject=name, method="test") if name else None
+        if principal is not None and alongside is not None:
+            await alongside(principal)
+        return principal
 
 
 async def test_admin_routes_need_the_key_or_an_admin(

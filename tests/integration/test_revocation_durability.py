@@ -38,8 +38,11 @@ async def _eventually(check: object, timeout: float = 10.0) -> None:
 async def test_revocation_survives_redis_flushdb(
     token_app_factory: AppFactory, database_url: str, private_redis: RedisServer
 ) -> None:
-    # a private Redis: the flush must not touch what other test runs keep in the shared one
-    async with token_app_factory(database_url=database_url, redis_url=private_redis.url) as env:
+    # a private Redis: the flush must not touch what other test runs keep in the shared one;
+    # which tier answers is the point here: no in-process window of recent lookups
+    async with token_app_factory(
+        database_url=database_url, redis_url=private_redis.url, caller_cache_seconds=0
+    ) as env:
         revoked = await env.login("alice")
         stale = await env.login("bob")
         live = await env.login("carol")

@@ -56,3 +56,14 @@ async def test_a_response_without_length_is_an_error_not_a_hang() -> None:
             timeout=10,
         )
     assert (result.requests, result.errors) == (0, 1)
+
+
+def test_extra_headers_go_into_every_request() -> None:
+    from bench.load import _lua_script, _request_bytes
+
+    raw = _request_bytes("h:1", "/check", '{"a":1}', {"X-API-Key": "secret"})
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"\r\nX-API-Key: secret\r\n" in head + b"\r\n" and body == b'{"a":1}'
+    assert b"Content-Length: 7" in head
+    script = _lua_script("/check", ['{"a":1}'], {"Authorization": "Bearer t"})
+    assert "[[==[Authorization]==]] = [==[Bearer t]==]" in script

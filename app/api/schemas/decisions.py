@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from pydantic import (
     BaseModel,
     Field,
@@ -206,3 +207,69 @@ class BatchItemResult(BaseModel):
 class BatchCheckResponse(BaseModel):
     results: list[BatchItemResult]
     policy_revision: int
+
+
+_NOT_PLAIN = ("values", "context", "definition")
+
+
+def _plain_id(value: object) -> str | None:
+    """`value` when it is what `Identifier` accepts and needs no further thought (a printable
+    string of 1-255 characters), else None."""
+    if type(value) is str and 0 < len(value) <= 255 and value.isprintable():
+        return value
+    return None
+
+
+def parse_plain_batch(body: bytes) -> list[DecisionRequest] | None:
+    """A `BatchCheckRequest` body straight into the engine's requests, or None.
+
+    The common batch (ids as strings, no domain object, no explanations) is read with orjson
+    and checked field by field with `Identifier`'s rules, without a model per item: about a
+    third of a 1000-check batch's time went into building those. None means "not the plain
+    case": anything else (entity objects, explanations, a bad or oversized item) goes through
+    `BatchCheckRequest`, so errors keep their exact envelopes and field errors.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if type(data) is not dict or data.get("explain", False) is not False:
+        return None
+    checks = data.get("checks")
+    if type(checks) is not list or len(checks) > MAX_BATCH:
+        return None
+    out: list[DecisionRequest] = []
+    append = out.append
+    # One entity per distinct (kind, id) in the batch: they are immutable, and building one
+    # costs more than checking it (a batch repeats its action, often its subjects too).
+    entities: dict[tuple[str, str], Entity] = {}
+
+    def entity(value: str, kind: str) -> Entity:
+        key = (kind, value)
+        found = entities.get(key)
+        if found is None:
+            found = entities[key] = Entity(value, kind=kind)
+        return found
+
+    for item in checks:
+        if type(item) is not dict or item.get("explain") not in (None, False):
+            return None
+        if any(item.get(name) is not None for name in _NOT_PLAIN):
+            return None  # request values by position, context tokens, a second definition
+        subject = _plain_id(item.get("subject"))
+        resource = _plain_id(item.get("resource"))
+        action = _plain_id(item.get("action"))
+        if subject is None or resource is None or action is None:
+            return None
+        domain = item.get("domain")
+        if domain is not None and _plain_id(domain) is None:
+            return None
+        append(
+            DecisionRequest(
+                entity(subject, "subject"),
+                entity(resource, "resource"),
+                entity(action, "action"),
+                domain,
+            )
+        )
+    return out

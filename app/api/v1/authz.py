@@ -5,20 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import TypeAdapter, ValidationError
+from starlette.requests import HTTPConnection
 
 from app.api.deps import DecisionsDep, EngineDep, ServicesDep
 from app.api.errors import envelope
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
-from app.api.principals import DecisionCaller, charge_checks
+from app.api.principals import DecisionCaller, admit_decision_caller
 from app.api.schemas.common import Identifier
 from app.api.schemas.decisions import (
     BatchCheckRequest,
     BatchCheckResponse,
+    CheckItem,
     CheckRequest,
     CheckResponse,
+    parse_plain_batch,
 )
 from app.decisions.service import DecisionResult, DecisionService
 from app.errors import (
@@ -29,6 +32,7 @@ from app.errors import (
     RequestInvalid,
 )
 from app.policy.queries import objects_for, subjects_for
+from app.policy.request import DecisionRequest
 from app.services import Services
 
 router = APIRouter(prefix="/api/v1/authz", tags=["decisions"])
@@ -42,10 +46,21 @@ router = APIRouter(prefix="/api/v1/authz", tags=["decisions"])
     summary="Decide one request",
 )
 async def check(
-    body: CheckRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
+    body: CheckRequest,
+    decisions: DecisionsDep,
+    caller: DecisionCaller,
+    services: ServicesDep,
+    request: Request,
 ) -> dict[str, Any]:
-    await charge_checks(services, caller, 1)
+    await admit_decision_caller(services, request, (_subject_of(body),))
     return await _check(body, decisions)
+
+
+def _subject_of(item: CheckItem) -> str:
+    """Whom the check asks about (the first value when the request is given by position)."""
+    if item.subject is None:
+        return str(item.values[0]) if item.values else ""
+    return item.subject if isinstance(item.subject, str) else item.subject.id
 
 
 async def _check(body: CheckRequest, decisions: DecisionService) -> dict[str, Any]:
@@ -64,9 +79,13 @@ async def _check(body: CheckRequest, decisions: DecisionService) -> dict[str, An
     summary="Decide up to 1000 requests in one pass, results in request order",
 )
 async def check_batch(
-    body: BatchCheckRequest, decisions: DecisionsDep, caller: DecisionCaller, services: ServicesDep
+    body: BatchCheckRequest,
+    decisions: DecisionsDep,
+    caller: DecisionCaller,
+    services: ServicesDep,
+    request: Request,
 ) -> dict[str, Any]:
-    await charge_checks(services, caller, len(body.checks))
+    await admit_decision_caller(services, request, [_subject_of(c) for c in body.checks])
     return await _batch(body, decisions)
 
 
@@ -146,24 +165,55 @@ def _dump(content: dict[str, Any]) -> bytes:
     return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
-async def _check_fast(services: Services, body: bytes) -> bytes | None:
+async def _check_fast(services: Services, body: bytes, connection: HTTPConnection) -> bytes | None:
     try:
         payload = _CHECK.validate_json(body)
     except ValidationError:
         return None
     if payload.explain:
         return None  # explanations go through the response model, which drops empty fields
+    await admit_decision_caller(services, connection, (_subject_of(payload),))
     return _dump(await _check(payload, services.decisions))
 
 
-async def _batch_fast(services: Services, body: bytes) -> bytes | None:
+async def _batch_fast(services: Services, body: bytes, connection: HTTPConnection) -> bytes | None:
+    plain = parse_plain_batch(body)
+    if plain is not None:
+        await admit_decision_caller(services, connection, [r.subject for r in plain])
+        return _dump(await _plain_batch(plain, services.decisions))
     try:
         payload = _BATCH.validate_json(body)
     except ValidationError:
         return None
     if payload.explain or any(item.explain for item in payload.checks):
         return None
+    await admit_decision_caller(services, connection, [_subject_of(c) for c in payload.checks])
     return _dump(await _batch(payload, services.decisions))
+
+
+async def _plain_batch(
+    requests: list[DecisionRequest], decisions: DecisionService
+) -> dict[str, Any]:
+    """`_batch` for a batch of plain items without explanations (see `parse_plain_batch`)."""
+    results = await decisions.check_many(requests)
+    revision = decisions.engine.revision
+    out: list[dict[str, Any]] = []
+    append = out.append
+    for result in results:
+        if isinstance(result, DecisionResult):
+            decision = result.decision
+            revision = decision.revision
+            append(
+                {
+                    "allowed": decision.allowed,
+                    "decision_id": result.decision_id,
+                    "cached": result.cached,
+                }
+            )
+        else:
+            error = envelope(result.code, result.message, result.details)
+            append({"allowed": False, "cached": False, **error})
+    return {"results": out, "policy_revision": revision}
 
 
 def fast_routes() -> list[FastRoute]:

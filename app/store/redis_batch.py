@@ -1,0 +1,74 @@
+"""One Redis round trip for everything a request (or several) asks in the same loop turn.
+
+Callers hand `RedisBatcher.run` a function that queues commands on a pipeline; every call
+made before the event loop's next turn shares one pipeline, so a request that looks up its
+token's revocation state and charges its check limit concurrently pays one round trip for
+both, and concurrent requests share theirs too. Each caller gets its own commands' results,
+or the exception of the first of them that failed (or of the whole round trip).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+
+Queue = Callable[[Pipeline], object]  # queues commands; what it returns is ignored
+
+
+class RedisBatcher:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self.round_trips = 0  # pipelines sent (for metrics and tests)
+        self._queued: list[tuple[Queue, asyncio.Future[list[Any]]]] = []
+        self._scheduled = False
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def run(self, queue: Queue) -> list[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        self._queued.append((queue, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._queued, self._scheduled = self._queued, [], False
+        task = asyncio.ensure_future(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[Queue, asyncio.Future[list[Any]]]]) -> None:
+        sizes: list[int] = []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for queue, _ in batch:
+                    before = len(pipe.command_stack)
+                    queue(pipe)
+                    sizes.append(len(pipe.command_stack) - before)
+                results = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:  # every waiter hears about it, cancellation included
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(
+                        exc if isinstance(exc, Exception) else ConnectionError("cancelled")
+                    )
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self.round_trips += 1
+        at = 0
+        for (_, future), size in zip(batch, sizes, strict=True):
+            part = results[at : at + size]
+            at += size
+            if future.done():
+                continue
+            error = next((r for r in part if isinstance(r, Exception)), None)
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(list(part))
