@@ -15,6 +15,7 @@ import typer
 
 from app.commands.auth import auth_cli
 from app.commands.common import fail, settings_or_exit
+from app.commands.observe import audit_cli, decisions
 from app.commands.policy import policy_cli
 from app.errors import AuthzError
 
@@ -31,6 +32,8 @@ cli = typer.Typer(
 )
 cli.add_typer(policy_cli, name="policy")
 cli.add_typer(auth_cli)  # users, clients, keys
+cli.add_typer(audit_cli, name="audit")
+cli.command("decisions")(decisions)
 
 
 @cli.command()

@@ -110,6 +110,29 @@ class Settings(BaseSettings):
     # Seconds between background checks of the database and Redis (reported by /readyz).
     health_check_interval: float = Field(default=2.0, gt=0, le=300)
 
+    # Decision logs (every check as one JSON record, written off the request path).
+    decision_log_enabled: bool = False
+    decision_log_path: str | None = None  # JSON-lines file, "-" = stdout, unset = none
+    decision_log_allow_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    decision_log_mask: str = ""  # comma-separated dotted fields, e.g. "subject,caller"
+    decision_log_queue_size: int = Field(default=10_000, ge=1, le=10_000_000)
+    decision_log_recent: int = Field(default=10_000, ge=1, le=1_000_000)
+    decision_log_push_url: str | None = None  # OPA-style batched HTTP push endpoint
+    decision_log_push_buffer: int = Field(default=10_000, ge=1, le=10_000_000)
+    decision_log_push_batch: int = Field(default=500, ge=1, le=100_000)
+    decision_log_flush_interval: float = Field(default=0.2, gt=0, le=60)
+
+    # Audit trail: days of events kept (0 = forever); the service purges once an hour.
+    audit_retention_days: int = Field(default=0, ge=0, le=36_500)
+    audit_queue_size: int = Field(default=10_000, ge=1, le=1_000_000)
+
+    # In-app detection (per instance): raise audited alert.* events and a metric.
+    alert_login_failures_per_account: int = Field(default=10, ge=1)
+    alert_login_failures_per_address: int = Field(default=30, ge=1)
+    alert_login_window: float = Field(default=60.0, gt=0, le=86_400)
+    alert_permission_changes: int = Field(default=50, ge=1)
+    alert_permission_window: float = Field(default=60.0, gt=0, le=86_400)
+
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 
@@ -208,6 +231,10 @@ class Settings(BaseSettings):
         if self.decision_auth is not None:
             return self.decision_auth
         return "token" if self.environment == "production" else "open"
+
+    @property
+    def decision_log_mask_fields(self) -> tuple[str, ...]:
+        return tuple(f.strip() for f in self.decision_log_mask.split(",") if f.strip())
 
     @property
     def redis_enabled(self) -> bool:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from loguru import logger
 
 from app.administration.reload import policy_watcher
-from app.api import admin, admin_users, audit, authzen, health, oauth
+from app.api import admin, admin_users, audit, authzen, health, oauth, operations
 from app.api.errors import install_error_handlers
 from app.api.fastlane import FastLane
 from app.api.middleware import RequestContextMiddleware
@@ -164,6 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_authz.router)
     app.include_router(v1_users.router)
     app.include_router(authzen.router)
+    app.include_router(operations.router)
     app.include_router(admin.router)
     app.include_router(admin_users.router)
     app.include_router(audit.router)

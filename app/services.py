@@ -7,6 +7,9 @@ module-level singleton, so several apps can live in one process (tests, benchmar
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -18,16 +21,20 @@ from app.administration.policies import PolicyAdministration
 from app.administration.reload import PolicyReloader
 from app.api.writes import Writes
 from app.audit.log import AuditLog
+from app.audit.writer import AuditWriter
 from app.cache.layer import CacheLayer, build_cache_layer
 from app.config import Settings
 from app.decisions.permissions import PermissionService
 from app.decisions.service import DecisionService
+from app.observability.decision_log import DecisionLog, DecisionLogConfig
 from app.observability.health import DependencyMonitor
 from app.observability.metrics import Metrics
 from app.policy.engine import PolicyEngine
+from app.policy.snapshot import PolicySnapshot
 from app.policy.sources import FileRuleSource, RuleSource
 from app.policy.workspace import LintedLoader
 from app.security.api_key import AdminApiKeyResolver
+from app.security.detection import Detector, Thresholds
 from app.security.principal import PrincipalResolver
 from app.store.database import Database
 from app.store.idempotency import IdempotencyStore
@@ -37,6 +44,7 @@ from app.store.revisions import DatabaseRevisionStore
 from app.token_services import TokenComponents, install_tokens
 
 Closer = Callable[[], Awaitable[None]]
+RETENTION_EVERY_SECONDS = 3600.0
 CLOSE_STEP_SECONDS = 3.0
 
 
@@ -56,6 +64,9 @@ class Services:
     policy_admin: PolicyAdministration = field(init=False)
     policy_reloader: PolicyReloader = field(init=False)
     tokens: TokenComponents | None = None  # OAuth2 token service (app.token_services)
+    decision_log: DecisionLog | None = None  # set when OMS_AUTH_DECISION_LOG_ENABLED
+    audit_writer: AuditWriter | None = None  # token, login and alert events, off the path
+    detector: Detector | None = None  # login failure bursts, mass permission changes
     writes: Writes = field(init=False)  # admin writes: shielded, Idempotency-Key replays
     monitor: DependencyMonitor = field(init=False)  # database/Redis state for /readyz
     _closers: list[Closer] = field(default_factory=list)
@@ -87,6 +98,23 @@ def rule_sources(settings: Settings, db: Database) -> list[RuleSource]:
     return sources
 
 
+def build_decision_log(settings: Settings, metrics: Metrics) -> DecisionLog:
+    config = DecisionLogConfig(
+        enabled=settings.decision_log_enabled,
+        path=settings.decision_log_path,
+        allow_sample_rate=settings.decision_log_allow_sample_rate,
+        mask=settings.decision_log_mask_fields,
+        queue_size=settings.decision_log_queue_size,
+        recent=settings.decision_log_recent,
+        push_url=settings.decision_log_push_url,
+        push_buffer=settings.decision_log_push_buffer,
+        push_batch=settings.decision_log_push_batch,
+        flush_interval=settings.decision_log_flush_interval,
+    )
+    instance = f"{settings.service_name}@{socket.gethostname()}:{os.getpid()}"
+    return DecisionLog(config, registry=metrics.registry, instance=instance)
+
+
 async def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Services:
     metrics = metrics or Metrics()
     db = Database(
@@ -99,8 +127,13 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
     engine = PolicyEngine(loader, DatabaseRevisionStore(db), metrics=metrics)
     redis = make_redis(settings)
     cache = build_cache_layer(settings, engine, redis=redis, metrics=metrics)
+    decision_log = build_decision_log(settings, metrics)
     decisions = DecisionService(
-        engine, metrics=metrics, cache=cache.decisions, activity=cache.activity
+        engine,
+        metrics=metrics,
+        cache=cache.decisions,
+        activity=cache.activity,
+        sink=decision_log if settings.decision_log_enabled else None,
     )
     services = Services(
         settings,
@@ -111,8 +144,11 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
         redis=redis,
         cache=cache,
         permissions=cache.permissions,
+        decision_log=decision_log,
     )
     services.on_close(db.close)
+    decision_log.start()
+    services.on_close(decision_log.close)
     services.policy_admin = PolicyAdministration(
         db=db, engine=engine, audit=services.audit, db_is_source="db" in settings.policy_source
     )
@@ -128,4 +164,79 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
         services.on_close(partial(close_redis, redis))
     install_tokens(services)
     services.on_close(cache.close)
+    install_audit_trail(services)
     return services
+
+
+def install_audit_trail(services: Services) -> None:
+    """The background audit writer, the detector, and the hooks that feed them."""
+    settings = services.settings
+    writer = AuditWriter(
+        services.db,
+        services.audit,
+        capacity=settings.audit_queue_size,
+        registry=services.metrics.registry,
+    )
+    tokens = services.tokens
+    detector = Detector(
+        writer,
+        thresholds=Thresholds(
+            login_failures_per_account=settings.alert_login_failures_per_account,
+            login_failures_per_address=settings.alert_login_failures_per_address,
+            login_window=settings.alert_login_window,
+            permission_changes=settings.alert_permission_changes,
+            permission_window=settings.alert_permission_window,
+        ),
+        alerts=tokens.metrics.alerts if tokens is not None else None,
+    )
+    services.audit_writer, services.detector = writer, detector
+    if tokens is not None:
+        service = tokens.service
+        service.events = service.issuer.events = service.cutoff.events = writer
+        service.accounts.events = writer
+        service.accounts.observer = detector
+    services.engine.on_change(permission_change_watcher(services.engine, detector))
+    writer.start()
+    services.on_close(writer.close)  # before the database closes (closers run in reverse)
+    if settings.audit_retention_days:
+        task = asyncio.create_task(
+            _retention(services.audit, services.db, settings.audit_retention_days)
+        )
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        services.on_close(stop)
+
+
+def permission_change_watcher(
+    engine: PolicyEngine, detector: Detector
+) -> Callable[[PolicySnapshot, str], Awaitable[None]]:
+    """Counts changed rules between consecutive snapshots into the detector."""
+    previous: list[PolicySnapshot | None] = [engine.snapshot if engine.loaded else None]
+
+    async def on_change(snapshot: PolicySnapshot, trigger: str) -> None:
+        before, previous[0] = previous[0], snapshot
+        if before is None or before is snapshot or trigger == "startup":
+            return
+        changed = await asyncio.to_thread(
+            lambda: len(before.rule_index.keys() ^ snapshot.rule_index.keys())
+        )
+        detector.permissions_changed(changed, revision=snapshot.revision, trigger=trigger)
+
+    return on_change
+
+
+async def _retention(audit: AuditLog, db: Database, days: int) -> None:
+    while True:
+        try:
+            removed = await audit.purge(db, older_than_days=days)
+            if removed:
+                logger.info("audit.purged", removed=removed, retention_days=days)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("audit.purge_failed", error=str(exc))
+        await asyncio.sleep(RETENTION_EVERY_SECONDS)

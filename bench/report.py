@@ -247,6 +247,21 @@ def targets(results: Results) -> list[Target]:
                 check >= 20 * naive,
             )
         )
+        logged = rows.get("oms-auth /api/v1/authz/check, decision log on")
+        if logged is not None:
+            cost = 1 - logged.requests_per_s / check
+            out.append(
+                Target("decision log cost, single checks", "≤ 15%", f"{cost:.0%}", cost <= 0.15)
+            )
+        if results.http.logged_batch_decisions_per_s:
+            cost = (
+                1 - results.http.logged_batch_decisions_per_s / results.http.batch_decisions_per_s
+            )
+            out.append(
+                Target(
+                    "decision log cost, 1000-check batches", "≤ 15%", f"{cost:.0%}", cost <= 0.15
+                )
+            )
         decisions = results.http.batch_decisions_per_s
         out.append(
             Target(

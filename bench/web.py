@@ -44,6 +44,9 @@ def evaluation_body(sub: str, obj: str, act: str) -> str:
     )
 
 
+LOGGED_CHECK = "oms-auth /api/v1/authz/check, decision log on"
+
+
 @dataclass
 class HttpRow:
     name: str
@@ -70,6 +73,8 @@ class HttpReport:
     batch_decisions_per_s: float
     batch: LoadResult
     redis: bool
+    # The same batches against an instance logging every decision to a JSON-lines file.
+    logged_batch_decisions_per_s: float = 0.0
 
 
 def run_http(
@@ -97,6 +102,17 @@ def run_http(
         servers.append(naive)
         ours = start_oms_auth(workdir, policy_dir, redis_url=redis_url)
         servers.append(ours)
+        logged = start_oms_auth(
+            workdir,
+            policy_dir,
+            redis_url=redis_url,
+            name="logged",
+            extra_env={
+                "OMS_AUTH_DECISION_LOG_ENABLED": "true",
+                "OMS_AUTH_DECISION_LOG_PATH": str(workdir / "decisions.jsonl"),
+            },
+        )
+        servers.append(logged)
         log(f"  servers up (redis: {'yes' if redis_url else 'no'})")
 
         # Cold: a freshly started instance per endpoint, every subject seen for the first time.
@@ -123,6 +139,7 @@ def run_http(
             ("oms-auth /api/v1/authz/check", ours, CHECK, check_bodies),
             ("oms-auth /access/v1/evaluation", ours, EVALUATION, eval_bodies),
             ("naive FastAPI + casbin.Enforcer", naive, "/check", check_bodies),
+            (LOGGED_CHECK, logged, CHECK, check_bodies),
         ]
         for _, server, path, bodies in plan:  # warm-up
             run_load(server.url, path, seconds=min(2.0, seconds), connections=32, bodies=bodies)
@@ -151,8 +168,21 @@ def run_http(
             for _ in range(rounds)
         ]
         batch = median_result(batches)
+        run_load(logged.url, BATCH, seconds=min(2.0, seconds), connections=4, bodies=batch_bodies)
+        logged_batch = median_result(
+            [
+                run_load(logged.url, BATCH, seconds=seconds, connections=4, bodies=batch_bodies)
+                for _ in range(rounds)
+            ]
+        )
         log("  batch runs done")
-        return HttpReport(rows, batch.requests_per_s * 1000, batch, redis_url is not None)
+        return HttpReport(
+            rows,
+            batch.requests_per_s * 1000,
+            batch,
+            redis_url is not None,
+            logged_batch.requests_per_s * 1000,
+        )
     finally:
         for server in servers:
             server.stop()

@@ -30,7 +30,12 @@ POLICY_DIR = REPO / "policies"
 
 
 # Folders whose tests talk to the machine's services or start server processes.
-_MARKERS = {"integration": ("integration",), "e2e": ("e2e", "integration"), "sdk": ("e2e",)}
+_MARKERS = {
+    "integration": ("integration",),
+    "ops": ("integration",),
+    "e2e": ("e2e", "integration"),
+    "sdk": ("e2e",),
+}
 _SERVICE_FIXTURES = {"pg_url", "pg_template", "redis_url", "database_url"}
 
 

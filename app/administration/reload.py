@@ -92,6 +92,14 @@ class PolicyReloader:
         changed: Sequence[str],
     ) -> None:
         first = errors[0] if errors else None
+        if first is not None:
+            self.engine.status.rejected(
+                trigger=trigger,
+                code=first.code,
+                message=first.message,
+                file=first.file,
+                line=first.line,
+            )
         if errors and self.engine.metrics is not None:  # the engine counts its own refusals
             self.engine.metrics.policy_reloads.labels(trigger=trigger, result="rejected").inc()
         logger.warning(

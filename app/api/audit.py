@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Security
+from fastapi.responses import StreamingResponse
 
 from app.api.admin import admin_api_key_scheme
 from app.api.deps import ServicesDep
@@ -14,6 +17,8 @@ from app.api.principals import PolicyAdmin
 from app.api.schemas.admin import AuditPageOut
 from app.audit.log import MAX_PAGE, AuditQuery
 from app.errors import AuthenticationFailed, PermissionDenied, RequestInvalid
+
+NDJSON = "application/x-ndjson"
 
 router = APIRouter(
     prefix="/api/v1",
@@ -48,6 +53,10 @@ async def audit_events(
     ] = None,
     source: Annotated[str | None, Query(max_length=16, examples=["api"])] = None,
     target: Annotated[str | None, Query(max_length=2000)] = None,
+    subject: Annotated[
+        str | None,
+        Query(max_length=2000, description="Whom the event is about (`user:alice`, `alice`)"),
+    ] = None,
     since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone")] = None,
     until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
@@ -59,6 +68,7 @@ async def audit_events(
         action=action,
         source=source,
         target=target,
+        subject=subject,
         since=_utc(since, "since"),
         until=_utc(until, "until"),
         before_id=cursor,
@@ -72,3 +82,39 @@ async def audit_events(
         "total": page.total,
         "next_cursor": page.next_cursor,
     }
+
+
+@router.get(
+    "/audit/export",
+    responses={
+        200: {"description": "One event per line, oldest first", "content": {NDJSON: {}}},
+        **error_responses(AuthenticationFailed, PermissionDenied, RequestInvalid),
+    },
+    response_class=StreamingResponse,
+    summary="Export audit events as JSON lines (oldest first)",
+)
+async def audit_export(
+    _: PolicyAdmin,
+    services: ServicesDep,
+    actor: Annotated[str | None, Query(max_length=255)] = None,
+    action: Annotated[
+        str | None, Query(max_length=64, description="Exact, or a prefix ending in *")
+    ] = None,
+    subject: Annotated[str | None, Query(max_length=2000)] = None,
+    since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone")] = None,
+    until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone")] = None,
+) -> StreamingResponse:
+    query = AuditQuery(
+        actor=actor,
+        action=action,
+        subject=subject,
+        since=_utc(since, "since"),
+        until=_utc(until, "until"),
+    )
+
+    async def lines() -> AsyncIterator[bytes]:
+        async with services.db.sessions() as session:
+            async for entry in services.audit.export(session, query):
+                yield orjson.dumps(entry.as_dict()) + b"\n"
+
+    return StreamingResponse(lines(), media_type=NDJSON)

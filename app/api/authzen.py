@@ -29,6 +29,7 @@ from app.errors import (
     RateLimited,
     RequestInvalid,
 )
+from app.observability.decision_log import set_kind
 from app.policy.request import DecisionRequest, Entity
 from app.services import Services
 
@@ -166,6 +167,7 @@ async def evaluation(
     request: Request,
 ) -> dict[str, Any]:
     await admit_decision_caller(services, request, (body.subject.id,))
+    set_kind("authzen")
     return _answer(await decisions.check(body.to_request()))
 
 
@@ -198,6 +200,7 @@ def _subjects(body: EvaluationsRequest) -> list[str]:
 
 
 async def _evaluations(body: EvaluationsRequest, decisions: DecisionService) -> dict[str, Any]:
+    set_kind("authzen")
     defaults = {
         "subject": body.subject,
         "action": body.action,
@@ -286,6 +289,7 @@ async def _evaluation_fast(
     except ValidationError:
         return None
     await admit_decision_caller(services, connection, (payload.subject.id,))
+    set_kind("authzen")
     return orjson.dumps(_answer(await services.decisions.check(payload.to_request())))
 
 

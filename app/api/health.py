@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from app.api.deps import ServicesDep
 from app.api.responses import FastJSONResponse
+from app.policy.status import readiness_fields
 from app.services import Services
 
 router = APIRouter(tags=["operations"])
@@ -36,7 +37,9 @@ def readiness(services: Services) -> tuple[bool, dict[str, Any]]:
     policy_ok = services.engine.loaded
     checks: dict[str, Any] = {
         "policy": (
-            {"status": "ok", "revision": services.engine.revision} if policy_ok else "not loaded"
+            {"status": "ok", **readiness_fields(services.engine.status)}
+            if policy_ok
+            else "not loaded"
         ),
     }
     dependencies = {name: state.as_dict() for name, state in services.monitor.states.items()}

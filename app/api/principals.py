@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 
 from app.api.deps import ServicesDep
 from app.errors import AuthenticationFailed, PermissionDenied
+from app.observability.decision_log import set_caller
 from app.security.principal import Alongside, Principal
 from app.services import Services
 
@@ -71,6 +72,7 @@ async def admit_decision_caller(
     state: dict[str, Any] = connection.scope.setdefault("state", {})
     admitted: tuple[Principal, int] | None = state.get("decision_caller")
     if admitted is not None and admitted[1] >= count:
+        set_caller(admitted[0].subject)
         return admitted[0]  # this request was admitted already (a fast-lane fallback)
 
     async def charge(principal: Principal) -> None:
@@ -80,6 +82,7 @@ async def admit_decision_caller(
         await resolve_principal(services, connection, alongside=charge)
     )
     state["decision_caller"] = (caller, count)
+    set_caller(caller.subject)
     return caller
 
 

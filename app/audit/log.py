@@ -7,16 +7,17 @@ back. The table is append-only (database triggers refuse UPDATE and DELETE).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.note import AuditNote, Source
-from app.store.models import AuditEvent, utcnow
+from app.store.database import Database
+from app.store.models import AuditEvent, AuditPurge, utcnow
 
 __all__ = ["AuditEntry", "AuditLog", "AuditNote", "AuditPage", "AuditQuery", "Source"]
 
@@ -72,6 +73,7 @@ class AuditQuery:
     action: str | None = None  # exact, or a prefix ending in "*" ("policy.*")
     source: str | None = None
     target: str | None = None
+    subject: str | None = None  # "alice" matches targets "alice", "user:alice", "client:alice"
     since: datetime | None = None
     until: datetime | None = None
     before_id: int | None = None  # cursor: events older than this id
@@ -91,6 +93,9 @@ class AuditQuery:
             out.append(AuditEvent.source == self.source)
         if self.target is not None:
             out.append(AuditEvent.target == self.target)
+        if self.subject is not None:
+            names = {self.subject, f"user:{self.subject}", f"client:{self.subject}"}
+            out.append(AuditEvent.target.in_(sorted(names)))
         if self.since is not None:
             out.append(AuditEvent.occurred_at >= self.since)
         if self.until is not None:
@@ -174,3 +179,56 @@ class AuditLog:
         more = len(rows) > limit
         items = [AuditEntry.of(r) for r in rows[:limit]]
         return AuditPage(items, int(total or 0), items[-1].id if more and items else None)
+
+    async def export(
+        self, session: AsyncSession, query: AuditQuery, *, chunk: int = 1000
+    ) -> AsyncIterator[AuditEntry]:
+        """Every matching event, oldest first, read in chunks (for JSON-lines export)."""
+        conditions = query.conditions()
+        after = 0
+        while True:
+            rows = list(
+                (
+                    await session.scalars(
+                        select(AuditEvent)
+                        .where(*conditions, AuditEvent.id > after)
+                        .order_by(AuditEvent.id)
+                        .limit(chunk)
+                    )
+                ).all()
+            )
+            for row in rows:
+                yield AuditEntry.of(row)
+            if len(rows) < chunk:
+                return
+            after = rows[-1].id
+
+    async def purge(
+        self, db: Database, *, older_than_days: int, actor: str = "system:retention"
+    ) -> int:
+        """Delete events older than the retention period; the purge itself is audited."""
+        now = utcnow()
+        cutoff = now - timedelta(days=older_than_days)
+        async with db.transaction() as session:
+            marker = AuditPurge(started_at=now, cutoff=cutoff, actor=actor[:255], active=True)
+            session.add(marker)
+            await session.flush()
+            result = await session.execute(
+                delete(AuditEvent).where(AuditEvent.occurred_at < cutoff)
+            )
+            removed = int(getattr(result, "rowcount", 0) or 0)
+            await session.execute(
+                update(AuditPurge)
+                .where(AuditPurge.id == marker.id)
+                .values(active=False, removed=removed)
+            )
+            if removed:
+                await self.record(
+                    session,
+                    actor=actor,
+                    action="audit.purged",
+                    source="system",
+                    target="audit",
+                    details={"cutoff": cutoff.isoformat(), "removed": removed},
+                )
+        return removed

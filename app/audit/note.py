@@ -6,9 +6,10 @@ as the change (`AuditLog.write`).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Source = Literal["api", "file", "cli", "system"]
 
@@ -29,3 +30,23 @@ class SecurityAlert:
     actor: str  # whose credentials were involved
     details: Mapping[str, Any] = field(default_factory=dict)
     request_id: str | None = None
+
+
+class SecurityEvents(Protocol):
+    def emit(
+        self,
+        action: str,
+        *,
+        actor: str,
+        target: str | None = None,
+        details: dict[str, Any] | None = None,
+        source: Source = "api",
+    ) -> None: ...
+
+
+def mask_username(username: str) -> str:
+    """`alice` -> `a***e#2bd806c9`: recognisable to whoever knows the name, not readable."""
+    digest = hashlib.sha256(username.encode()).hexdigest()[:8]
+    if len(username) <= 2:
+        return f"***#{digest}"
+    return f"{username[0]}***{username[-1]}#{digest}"

@@ -401,13 +401,16 @@ def keys_rotate(
         if chosen not in signing_keys.PUBLIC_KEY_TYPES:
             fail(f"unsupported algorithm {chosen!r}")
         password = settings.encryption_key.get_secret_value() if settings.encryption_key else None
-        stored = await signing_keys.rotate(key_store(settings, db), alg=chosen, password=password)
+        store = key_store(settings, db)
+        previous = signing_keys.newest_active(await store.load())
+        stored = await signing_keys.rotate(store, alg=chosen, password=password)
         async with db.transaction() as session:
             await AuditLog().write(
                 session,
                 cli_audit(),
                 action="keys.rotated",
                 target=f"key:{stored.kid}",
+                before={"kid": previous.kid, "alg": previous.alg} if previous else None,
                 after={"kid": stored.kid, "alg": stored.alg},
             )
         typer.echo(f"new signing key {stored.kid} ({stored.alg}) is active")

@@ -17,6 +17,7 @@ from app.observability.metrics import Metrics
 from app.policy.decision import Decision
 from app.policy.engine import PolicyEngine
 from app.policy.request import DecisionRequest
+from app.policy.snapshot import PolicySnapshot
 
 
 def new_decision_id() -> str:
@@ -65,6 +66,19 @@ class ActivityRecorder(Protocol):
     def record(self, subject: str, domain: str | None = None) -> None: ...
 
 
+class DecisionSink(Protocol):
+    """Receives every answered check (decision logs); must only enqueue and return."""
+
+    def decided(
+        self,
+        snapshot: PolicySnapshot,
+        requests: Sequence[DecisionRequest],
+        results: Sequence[DecisionResult | AuthzError],
+        seconds: float,
+        kind: str,
+    ) -> None: ...
+
+
 class DecisionService:
     """Answers checks against one policy snapshot per call.
 
@@ -83,12 +97,14 @@ class DecisionService:
         cache: DecisionCache | None = None,
         activity: ActivityRecorder | None = None,
         cache_indexed: bool = False,
+        sink: DecisionSink | None = None,
     ) -> None:
         self.engine = engine
         self.metrics = metrics
         self.cache = cache
         self.activity = activity
         self.cache_indexed = cache_indexed
+        self.sink = sink
         self._counters: dict[tuple[bool, str, bool], Any] = {}
         self._latencies: dict[str, Any] = {}
 
@@ -102,8 +118,10 @@ class DecisionService:
                 self.activity.record(str(request.subject), request.domain)
             result = DecisionResult(decision, new_decision_id(), False)
             self._observe_one(decision, elapsed)
+            if self.sink is not None:
+                self.sink.decided(snapshot, (request,), (result,), elapsed, "check")
             return result
-        result_or_error = (await self.check_many([request], explain=explain))[0]
+        result_or_error = (await self._many([request], explain, "check"))[0]
         if isinstance(result_or_error, AuthzError):
             raise result_or_error
         return result_or_error
@@ -116,6 +134,11 @@ class DecisionService:
         Explained decisions are always computed (the trace is not cached); the rest are
         looked up in the cache in one round trip and only the misses are evaluated.
         """
+        return await self._many(requests, explain, "batch")
+
+    async def _many(
+        self, requests: Sequence[DecisionRequest], explain: bool, kind: str
+    ) -> list[DecisionResult | AuthzError]:
         snapshot = self.engine.snapshot
         revision = snapshot.revision
         use_cache = (
@@ -156,6 +179,8 @@ class DecisionService:
             for request in requests:
                 self.activity.record(str(request.subject), request.domain)
         self._observe(out, elapsed)
+        if self.sink is not None:
+            self.sink.decided(snapshot, requests, out, elapsed, kind)
         return out
 
     def _observe_one(self, decision: Decision, seconds: float) -> None:

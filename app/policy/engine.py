@@ -24,6 +24,7 @@ from app.policy.request import DecisionRequest
 from app.policy.rules import Rule
 from app.policy.snapshot import PolicySnapshot
 from app.policy.sources import PolicyLoader
+from app.policy.status import PolicyStatus
 
 ChangeListener = Callable[[PolicySnapshot, str], Awaitable[None]]
 
@@ -61,6 +62,7 @@ class PolicyEngine:
         self._fingerprint: str | None = None  # of the content the live snapshot was built from
         self._reload_lock = asyncio.Lock()
         self._listeners: list[ChangeListener] = []
+        self.status = PolicyStatus(f"{loader.description} ({loader.policy_dir})")
 
     # -- state --------------------------------------------------------------------------
     @property
@@ -120,6 +122,7 @@ class PolicyEngine:
                 )
             except AuthzError as exc:
                 self._record(trigger, "rejected")
+                self.status.rejected_error(trigger, exc.code, exc.message, exc.details)
                 logger.warning(
                     "policy.load.rejected", trigger=trigger, error=exc.message, details=exc.details
                 )
@@ -130,6 +133,9 @@ class PolicyEngine:
                 raise
             self._snapshot = snapshot
             self._fingerprint = fingerprint
+            self.status.loaded(
+                revision=snapshot.revision, trigger=trigger, digest=snapshot.content_digest
+            )
             # A snapshot is millions of long-lived objects at large policy sizes; the cyclic
             # collector would rescan them all as requests allocate (measured: a third of a
             # 1000-check batch). Frozen, they are skipped. A replaced snapshot holds no

@@ -207,3 +207,17 @@ class AuditEvent(Base):
     before: Mapped[Any | None] = mapped_column(JSON, nullable=True)
     after: Mapped[Any | None] = mapped_column(JSON, nullable=True)
     details: Mapped[Any | None] = mapped_column(JSON, nullable=True)
+
+
+class AuditPurge(Base):
+    """One retention purge; while `active` (inside its transaction) the audit triggers let
+    DELETEs of events older than `cutoff` through (see migration 0004)."""
+
+    __tablename__ = "audit_purges"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cutoff: Mapped[datetime] = mapped_column(nullable=False)
+    actor: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    removed: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from loguru import logger
 
+from app.audit.note import SecurityEvents, mask_username
 from app.errors import AuthenticationFailed
 from app.security.passwords import MAX_PASSWORD_LENGTH, PasswordHasher, StillWanted
 from app.tokens.metrics import TokenMetrics
@@ -30,7 +31,15 @@ class LoginLimiter(Protocol):
     async def login(self, *, ip: str | None, username: str) -> None: ...
 
 
+class LoginObserver(Protocol):
+    def login_failed(self, username: str, ip: str | None) -> None: ...
+
+
 class Accounts:
+    # Set by the composition root: the audit trail of failed logins and the detector.
+    events: SecurityEvents | None = None
+    observer: LoginObserver | None = None
+
     def __init__(
         self,
         users: UserStore,
@@ -73,11 +82,24 @@ class Accounts:
             )
             self._count("failed")
             logger.warning("auth.login.failed", username=username, reason=reason, ip=ip)
+            self._failed(username, reason, ip)
             raise AuthenticationFailed("Invalid username or password")
         if verification.needs_rehash:
             self._schedule_upgrade(user, password)
         self._count("ok")
         return user
+
+    def _failed(self, username: str, reason: str, ip: str | None) -> None:
+        masked = mask_username(username)
+        if self.events is not None:
+            self.events.emit(
+                "auth.login.failed",
+                actor=masked,
+                target=f"user:{masked}",
+                details={"username": masked, "reason": reason, "address": ip},
+            )
+        if self.observer is not None:
+            self.observer.login_failed(username, ip)
 
     def _schedule_upgrade(self, user: UserRecord, password: str) -> None:
         if user.id in self._upgrading or len(self._upgrades) >= self.hasher.workers:

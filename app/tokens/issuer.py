@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from loguru import logger
 
+from app.audit.note import SecurityEvents
 from app.errors import InsufficientScope
 from app.policy.snapshot import PolicySnapshot
 from app.security.fingerprint import fingerprint_hash
@@ -88,6 +89,7 @@ class TokenIssuer:
     refresh_tokens: RefreshTokenStore
     metrics: TokenMetrics | None = None
     clock: Callable[[], float] = field(default=time.time)
+    events: SecurityEvents | None = None  # the audit trail of issued and refreshed tokens
 
     # -- users -------------------------------------------------------------------------
     async def for_user(
@@ -162,6 +164,7 @@ class TokenIssuer:
         fpt: str | None,
         session: str | None,
     ) -> IssuedTokens:
+        started = time.perf_counter()
         # The instant is taken before the policy is read: a token stamped after a permission
         # change was certainly built from the new policy (see app.tokens.staleness).
         now_ms = int(self.clock() * 1000)
@@ -191,6 +194,10 @@ class TokenIssuer:
         )
         signer = await self.keys.signer()
         token = jose.sign(claims, key=signer.key, kid=signer.kid, alg=signer.alg)
+        if self.metrics is not None:
+            self.metrics.issue_seconds.labels(version=version).observe(
+                time.perf_counter() - started
+            )
         return IssuedTokens(token, self.config.access_ttl, claims)
 
     def log(
@@ -219,6 +226,21 @@ class TokenIssuer:
         )
         if self.metrics is not None:
             self.metrics.issued.labels(kind="access", grant=grant, version=version).inc()
+        if self.events is not None:
+            self.events.emit(
+                "token.refreshed" if grant == "refresh_token" else "token.issued",
+                actor=claims["sub"],
+                target=claims["sub"],
+                details={
+                    "jti": claims["jti"],
+                    "session_id": claims.get("sid"),
+                    "client_id": claims["client_id"],
+                    "grant": grant,
+                    "version": version,
+                    "refresh_token": refresh_family is not None or grant == "refresh_token",
+                    "address": ip,
+                },
+            )
         if refresh_family is not None or grant == "refresh_token":
             logger.info(
                 "auth.token.created",

@@ -123,14 +123,14 @@ class KeyRing:
     async def start(self) -> None:
         """Load the keys; make one when there is none or the active one uses another alg."""
         keys = await self.store.load()
-        active = _newest_active(keys)
+        active = newest_active(keys)
         if active is None or active.alg != self.alg:
             await rotate(self.store, alg=self.alg, password=self.password)
         await self.reload()
 
     async def check_readable(self) -> None:
         """Raise KeyDecryptionError when the active key cannot be opened (start-up check)."""
-        active = _newest_active(await self.store.load())
+        active = newest_active(await self.store.load())
         if active is not None and active.alg == self.alg:
             await asyncio.to_thread(open_private_key, active, password=self.password)
 
@@ -143,7 +143,7 @@ class KeyRing:
             started = self.clock()
             keys = await self.store.load()
             now = self.clock()
-            active = _newest_active(keys)
+            active = newest_active(keys)
             if active is None:
                 raise DependencyUnavailable("no active signing key: run `oms-auth keys rotate`")
             if self._signer is None or self._signer.kid != active.kid:
@@ -227,6 +227,6 @@ class KeyRing:
         return list(self._published)
 
 
-def _newest_active(keys: list[StoredKey]) -> StoredKey | None:
+def newest_active(keys: list[StoredKey]) -> StoredKey | None:
     active = [k for k in keys if k.status == "active"]
     return max(active, key=lambda k: k.created_at) if active else None

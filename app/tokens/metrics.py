@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+_TOKEN_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 
 
 class TokenMetrics:
@@ -45,5 +47,18 @@ class TokenMetrics:
             "oms_auth_security_alerts_total",
             "Security alerts (also in the audit log as alert.<kind>), by kind",
             ["kind"],
+            registry=r,
+        )
+        self.issue_seconds = Histogram(
+            "oms_auth_token_issue_duration_seconds",
+            "Time to build and sign an access token (scope computation included), by version",
+            ["version"],
+            buckets=_TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.validation_seconds = Histogram(
+            "oms_auth_token_validation_duration_seconds",
+            "Time to validate one access token (signature, claims, revocation)",
+            buckets=_TOKEN_BUCKETS,
             registry=r,
         )

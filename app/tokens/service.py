@@ -6,10 +6,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from loguru import logger
 
-from app.audit.note import AuditNote
+from app.audit.note import AuditNote, SecurityEvents
 from app.security.passwords import StillWanted
 from app.tokens.accounts import Accounts
 from app.tokens.claims import AccessClaims
@@ -38,6 +39,12 @@ class TokenService:
     cutoff: PermissionCutoff
     keys: KeyRing
     clock: Callable[[], float] = field(default=time.time)
+    events: SecurityEvents | None = None  # the audit trail of revocations
+
+    def _revoked(self, subject: str | None, details: dict[str, Any]) -> None:
+        if self.events is not None:
+            who = subject or "unknown"
+            self.events.emit("token.revoked", actor=who, target=who, details=details)
 
     @property
     def issuer_url(self) -> str:
@@ -100,6 +107,16 @@ class TokenService:
             client_id=claims.client_id,
             ip=ip,
         )
+        self._revoked(
+            claims.subject,
+            {
+                "reason": "logout",
+                "jti": claims.jti,
+                "sessions": list(dict.fromkeys(sessions)),
+                "client_id": claims.client_id,
+                "address": ip,
+            },
+        )
 
     # -- RFC 7009 / 7662 ------------------------------------------------------------------
     async def inspect_access(
@@ -144,6 +161,10 @@ class TokenService:
                 jti=c.jti,
                 client_id=by_client,
             )
+            self._revoked(
+                c.subject,
+                {"reason": "rfc7009", "token_type": "access", "jti": c.jti, "by": by_client},
+            )
             return
         family = token.record.family_id
         now = datetime.fromtimestamp(self.clock(), UTC)
@@ -156,6 +177,10 @@ class TokenService:
             subject=token.username,
             session_id=family,
             client_id=by_client,
+        )
+        self._revoked(
+            token.username,
+            {"reason": "rfc7009", "token_type": "refresh", "session_id": family, "by": by_client},
         )
 
     # -- administration ------------------------------------------------------------------

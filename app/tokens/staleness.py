@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 from loguru import logger
 
+from app.audit.note import SecurityEvents
 from app.policy.snapshot import PolicySnapshot
 from app.tokens.metrics import TokenMetrics
 from app.tokens.models import RevocationState, client_subject, split_subjects
@@ -106,6 +107,7 @@ class PermissionCutoff:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.users = users
+        self.events: SecurityEvents | None = None  # the audit trail of cut-offs
         self.clients = clients
         self.revocations = revocations
         self.metrics = metrics
@@ -145,4 +147,17 @@ class PermissionCutoff:
             subjects=sorted(found)[:20],
             subject_count=len(found),
         )
+        if self.events is not None:
+            self.events.emit(
+                "token.cut_off",
+                actor=f"policy:{trigger}" if trigger else "system",
+                target=found[0] if len(found) == 1 else None,
+                details={
+                    "reason": reason,
+                    "trigger": trigger,
+                    "subjects": sorted(found)[:100],
+                    "subject_count": len(found),
+                },
+                source="system",
+            )
         return found

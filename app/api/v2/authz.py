@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.api.bearer import BearerClaims, TokensDep
-from app.api.deps import DecisionsDep
+from app.api.deps import DecisionsDep, ServicesDep
 from app.api.openapi import error_responses
 from app.api.schemas.tokens import ScopeCheckRequest, ScopeCheckResponse
 from app.decisions.service import new_decision_id
@@ -20,6 +20,7 @@ from app.errors import (
     TokenInvalid,
     TokenRevoked,
 )
+from app.observability.decision_log import set_caller, set_kind
 from app.policy.request import DecisionRequest
 from app.tokens.checks import from_scope
 
@@ -48,7 +49,11 @@ router = APIRouter(prefix="/api/v2/authz", tags=["decisions"])
     ),
 )
 async def check(
-    body: ScopeCheckRequest, claims: BearerClaims, tokens: TokensDep, decisions: DecisionsDep
+    body: ScopeCheckRequest,
+    claims: BearerClaims,
+    tokens: TokensDep,
+    decisions: DecisionsDep,
+    services: ServicesDep,
 ) -> dict[str, Any]:
     await tokens.rate_limits.checks(caller=claims.subject, service=claims.is_client_token)
     verdict = from_scope(
@@ -62,7 +67,20 @@ async def check(
     }
     if verdict.allowed is not None:
         out.update(allowed=verdict.allowed, decision_id=new_decision_id())
+        if services.decision_log is not None and services.settings.decision_log_enabled:
+            services.decision_log.decided_by_scope(
+                decision_id=out["decision_id"],
+                subject=claims.subject,
+                resource=body.resource,
+                action=body.action,
+                domain=body.domain,
+                allowed=verdict.allowed,
+                matched_scope=verdict.matched_scope,
+                revision=decisions.engine.revision if decisions.engine.loaded else None,
+            )
     else:
+        set_kind("v2")
+        set_caller(claims.subject)
         request = DecisionRequest.of(claims.subject, body.resource, body.action, body.domain)
         result = await decisions.check(request)
         out.update(result.as_dict())
