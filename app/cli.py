@@ -15,6 +15,7 @@ import typer
 
 from app.commands.auth import auth_cli
 from app.commands.common import fail, settings_or_exit
+from app.commands.entities import entities_cli
 from app.commands.observe import audit_cli, decisions
 from app.commands.policy import policy_cli
 from app.errors import AuthzError
@@ -31,6 +32,7 @@ cli = typer.Typer(
     rich_markup_mode=None,  # plain help: rich's Markdown renderer costs ~0.35 s of start-up
 )
 cli.add_typer(policy_cli, name="policy")
+cli.add_typer(entities_cli, name="entities")
 cli.add_typer(auth_cli)  # users, clients, keys
 cli.add_typer(audit_cli, name="audit")
 cli.command("decisions")(decisions)

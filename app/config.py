@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     decision_auth: Literal["open", "token"] | None = None
 
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # An incoming X-Request-ID up to this many bytes is echoed verbatim; longer ones are
+    # replaced by a generated id. Logs get a sanitised copy.
+    request_id_max_bytes: int = Field(default=1024, ge=16, le=8192)
+    # AuthZEN evaluations: add `context` (decision_id, policy_revision) to every item unless
+    # the request's `options.include_context` says otherwise.
+    authzen_item_context: bool = True
     # How long the first answer to an admin write with an Idempotency-Key is replayed.
     idempotency_ttl: int = Field(default=86_400, ge=60, le=30 * 86_400)
 

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from loguru import logger
 
 from app.administration.reload import policy_watcher
-from app.api import admin, admin_users, audit, authzen, health, oauth, operations
+from app.api import admin, admin_users, audit, authzen, entities, health, oauth, operations
 from app.api.errors import install_error_handlers
 from app.api.fastlane import FastLane
 from app.api.middleware import RequestContextMiddleware
@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestContextMiddleware,
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
+        request_id_max_bytes=settings.request_id_max_bytes,
         # The lean paths admit decision callers themselves (`admit_decision_caller`).
         fast_lane=FastLane(
             [*v1_authz.fast_routes(), *authzen.fast_routes(), *v1_tokens.fast_routes()]
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(authzen.router)
     app.include_router(operations.router)
     app.include_router(admin.router)
+    app.include_router(entities.router)
     app.include_router(admin_users.router)
     app.include_router(audit.router)
     for token_router in (oauth, v1_auth, v1_tokens, v2_auth, v2_authz):

@@ -26,11 +26,13 @@ from bench.report import (
     engines_table,
     http_table,
     models_table,
+    search_table,
     targets_table,
     tiers_table,
     token_table,
     workers_table,
 )
+from bench.search import run_search
 from bench.tiers import run_tiers
 from bench.tokens import run_token_mode
 from bench.web import run_http, run_memory
@@ -114,6 +116,10 @@ def main() -> int:
         else:
             say("in-process check latency")
             run_engines(results, workdir, budget)
+            say("search, 110,000 rules")
+            results.search = run_search(
+                write_policy(workdir / "search-large", SIZES[2]), SIZES[2], budget=budget
+            )
             say("example models: generic path vs casbin.Enforcer")
             results.models = run_models(workdir, budget / 3)
             say("cache tiers (11,000 rules)")
@@ -161,6 +167,8 @@ def render_text(results: Results) -> str:
         parts += ["", "EXAMPLE MODELS (p50 per check)", models_table(results)]
     if results.tiers:
         parts += ["", "CACHE TIERS (11,000 rules)", tiers_table(results)]
+    if results.search:
+        parts += ["", "SEARCH (110,000 rules)", search_table(results)]
     if results.http is not None:
         parts += ["", f"HTTP, 11,000 rules (load: {results.load_tool})", http_table(results.http)]
         b = results.http.batch
@@ -223,6 +231,18 @@ def render_markdown(results: Results, has_chart: bool) -> str:
         sections += [
             f"Not measured here: {', '.join(results.missing)} (not installed; oso pins "
             "`cffi~=1.15`, which cannot share an environment with this project's cffi 2).",
+            "",
+        ]
+    if results.search:
+        sections += [
+            "## Search (AuthZEN subject and resource search)",
+            "",
+            "`search_subjects` / `search_resources` on the 110,000-rule policy, in process: "
+            "which users may read a resource (10 roles x 10 users each), which resources a "
+            "user may read. Subject search walks the role links backwards from the rules that "
+            "match the resource, then confirms every candidate with a real decision.",
+            "",
+            search_table(results),
             "",
         ]
     sections += [

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bench.models import ModelRow
 from bench.policies import SIZES
+from bench.search import SearchRow
 from bench.tiers import TierRow
 from bench.tokens import (
     API_KEY,
@@ -42,6 +43,7 @@ class Results:
     http: HttpReport | None = None
     memory: MemoryReport | None = None
     workers: WorkersReport | None = None
+    search: list[SearchRow] = field(default_factory=list)
     tokens: TokenReport | None = None
     models: list[ModelRow] = field(default_factory=list)
 
@@ -271,6 +273,15 @@ def targets(results: Results) -> list[Target]:
                 decisions >= 50_000,
             )
         )
+    for row in results.search:
+        out.append(
+            Target(
+                f"{row.kind} search, {row.rules:,} rules (p50)",
+                "< 10 ms",
+                f"{row.p50_ms:.2f} ms",
+                row.p50_ms < 10,
+            )
+        )
     if results.memory is not None:
         m = results.memory
         out.append(
@@ -338,6 +349,21 @@ def workers_table(report: WorkersReport) -> str:
         )
     header = ["workers", "placement", "req/s", "vs 1", "decisions/CPU-s", "vs 1", "p99 ms", "err"]
     return table(header, rows)
+
+
+def search_table(results: Results) -> str:
+    rows = [
+        [
+            r.kind,
+            f"{r.rules:,}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            str(r.results),
+            str(r.samples),
+        ]
+        for r in results.search
+    ]
+    return table(["search", "rules", "p50 ms", "p99 ms", "results", "samples"], rows)
 
 
 def models_table(results: Results) -> str:

@@ -25,6 +25,11 @@ OPENAPI_TAGS = [
         "description": "Rules, role members, reloads and the audit trail (admin only)",
     },
     {
+        "name": "entity store",
+        "description": "Entities {type, id, properties, parents} the engine reads attributes "
+        "and role links from (a policy information point)",
+    },
+    {
         "name": "user administration",
         "description": "Create, update, disable, unlock and delete users (audited)",
     },

@@ -20,6 +20,7 @@ from app.observability.metrics import Metrics
 from app.policy.decision import Decision
 from app.policy.fingerprint import policy_fingerprint
 from app.policy.model import ModelInfo
+from app.policy.entities import EMPTY, EntitySet
 from app.policy.request import DecisionRequest
 from app.policy.rules import Rule
 from app.policy.snapshot import PolicySnapshot
@@ -47,6 +48,14 @@ class RevisionStore(Protocol):
 _LABEL_ATTEMPTS = 3
 
 
+class EntitySource(Protocol):
+    """The entity store, with its own revision (the database holds both)."""
+
+    async def revision(self) -> int: ...
+
+    async def load(self) -> EntitySet: ...
+
+
 class PolicyEngine:
     def __init__(
         self,
@@ -54,10 +63,12 @@ class PolicyEngine:
         revisions: RevisionStore,
         *,
         metrics: Metrics | None = None,
+        entities: EntitySource | None = None,
     ) -> None:
         self.loader = loader
         self.revisions = revisions
         self.metrics = metrics
+        self.entity_source = entities
         self._snapshot: PolicySnapshot | None = None
         self._fingerprint: str | None = None  # of the content the live snapshot was built from
         self._reload_lock = asyncio.Lock()
@@ -103,11 +114,14 @@ class PolicyEngine:
                 # The revision is read before the rules, so the content is never older than
                 # its label; a change committed meanwhile carries a higher one.
                 revision, model, rules, fingerprint = await self._read_labelled(bump)
+                entities = await self._entities()
                 current = self._snapshot
                 if (
                     current is not None
                     and current.revision == revision
                     and fingerprint == self._fingerprint
+                    and entities.revision == current.entities.revision
+                    and entities.digest == current.entities.digest
                 ):
                     self._record(trigger, "unchanged")
                     logger.info(
@@ -118,7 +132,7 @@ class PolicyEngine:
                     )
                     return current
                 snapshot = await asyncio.to_thread(
-                    PolicySnapshot.build, model, rules, revision=revision
+                    PolicySnapshot.build, model, rules, revision=revision, entities=entities
                 )
             except AuthzError as exc:
                 self._record(trigger, "rejected")
@@ -187,6 +201,52 @@ class PolicyEngine:
         except Exception as exc:
             logger.warning("policy.fingerprint.not_recorded", error=type(exc).__name__)
         return revision, model, rules, fingerprint
+
+    async def _entities(self) -> EntitySet:
+        if self.entity_source is None:
+            return self._snapshot.entities if self._snapshot is not None else EMPTY
+        return await self.entity_source.load()
+
+    @property
+    def entity_revision(self) -> int:
+        return self.snapshot.entities.revision
+
+    async def refresh_entities(self, *, trigger: str) -> PolicySnapshot | None:
+        """Adopt the entity store's current content without re-reading the policy.
+
+        The policy revision stays; the snapshot is rebuilt over the same model and rules
+        with the new entities (parents become role links) and swapped in like a reload.
+        Returns None when the served entities are already current.
+        """
+        if self.entity_source is None:
+            return None
+        async with self._reload_lock:
+            current = self.snapshot
+            entities = await self.entity_source.load()
+            if entities.revision == current.entities.revision and entities.digest == (
+                current.entities.digest
+            ):
+                return None
+            started = time.perf_counter()
+            snapshot = await asyncio.to_thread(current.with_entities, entities)
+            self._snapshot = snapshot
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+            logger.info(
+                "entities.loaded",
+                trigger=trigger,
+                entity_revision=entities.revision,
+                entities=len(entities),
+                policy_revision=snapshot.revision,
+                seconds=round(time.perf_counter() - started, 4),
+            )
+        for listener in list(self._listeners):
+            try:
+                await listener(snapshot, trigger)
+            except Exception:
+                logger.exception("policy.listener.failed", listener=repr(listener))
+        return snapshot
 
     def _record(
         self,

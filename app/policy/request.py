@@ -17,6 +17,37 @@ from typing import Any
 
 import orjson
 
+DEFAULT_TYPE = "user"
+"""The type whose ids are policy keys as written (``alice``); other types are scoped."""
+
+
+def policy_key(type: str | None, id: str) -> str:
+    """The name rules and role links use for entity (`type`, `id`).
+
+    Ids are scoped by type, so ``{"type": "group", "id": "alice"}`` is ``group:alice`` and
+    never user alice. Rules are read this way:
+    - no type (a plain string request): the id is the key as written (``alice`` is a user,
+      ``client:web`` a client, ``api:schemas`` a resource, by the naming convention);
+    - an id already starting with ``<type>:`` is the key (``api`` / ``api:schemas``);
+    - a `user` id without ``:`` is the key (``alice``);
+    - anything else is ``<type>:<id>`` (``group:alice``, ``todo:42``, ``user:a:b``).
+    A typed id can therefore never take another type's key.
+    """
+    if type is None:
+        return id
+    prefix = type + ":"
+    if id.startswith(prefix):
+        return id
+    if type == DEFAULT_TYPE and ":" not in id:
+        return id
+    return prefix + id
+
+
+def key_type(key: str) -> str:
+    """The type a policy key names (``group:alice`` -> group, ``alice`` -> user)."""
+    head, sep, _ = key.partition(":")
+    return head if sep else DEFAULT_TYPE
+
 
 class MissingAttribute(Exception):
     """A matcher read a property the request did not carry.
@@ -90,6 +121,18 @@ class Entity(str):
         obj._kind = kind
         return obj
 
+    @classmethod
+    def typed(
+        cls,
+        type: str | None,
+        id: str,
+        properties: Mapping[str, Any] | None = None,
+        *,
+        kind: str = "entity",
+    ) -> Entity:
+        """An AuthZEN-style entity: compared by its type-scoped key (`policy_key`)."""
+        return cls(policy_key(type, id), type, properties, kind=kind)
+
     @property
     def id(self) -> str:
         return str.__str__(self)
@@ -118,7 +161,7 @@ class Entity(str):
         return out
 
 
-_OWN_ATTRS = frozenset({"type", "properties", "id", "describe"})
+_OWN_ATTRS = frozenset({"type", "properties", "id", "describe", "typed"})
 
 
 def _rebuild_entity(id: str, type: str | None, properties: dict[str, Any], kind: str) -> Entity:

@@ -1,7 +1,7 @@
 """The policy revision row remembers the content it labels, so a restart adopts it.
 
-Revision ID: 0005_policy_fingerprint
-Revises: 0004_audit_retention
+Revision ID: 0006_policy_fingerprint
+Revises: 0005_entities
 Create Date: 2026-11-30
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_policy_fingerprint"
-down_revision: str | None = "0004_audit_retention"
+revision: str = "0006_policy_fingerprint"
+down_revision: str | None = "0005_entities"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
