@@ -18,9 +18,9 @@ from loguru import logger
 from app.errors import AuthzError, DependencyUnavailable
 from app.observability.metrics import Metrics
 from app.policy.decision import Decision
+from app.policy.entities import EMPTY, EntitySet
 from app.policy.fingerprint import policy_fingerprint
 from app.policy.model import ModelInfo
-from app.policy.entities import EMPTY, EntitySet
 from app.policy.request import DecisionRequest
 from app.policy.rules import Rule
 from app.policy.snapshot import PolicySnapshot
