@@ -7,6 +7,7 @@ value stops the process at start with one line naming the variable, never later.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -63,6 +64,9 @@ class Settings(BaseSettings):
     key_dir: Path | None = None
     encryption_key: SecretStr | None = None
     bootstrap_admin: SecretStr | None = None
+    # The policy role the bootstrap admin is given (a `g` rule in the database), so its
+    # roles, v2 scope and admin flag agree. Empty = the admin flag only.
+    bootstrap_admin_role: str = Field(default="admin", pattern=r"^([A-Za-z0-9_.@+:-]{1,255})?$")
     admin_api_key: SecretStr | None = None
     require_https: bool = False
     # argon2id cost for user passwords (RFC 9106 "low memory" profile by default).
@@ -140,7 +144,9 @@ class Settings(BaseSettings):
     alert_permission_window: float = Field(default=60.0, gt=0, le=86_400)
 
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_json: bool = True
+    # JSON lines for machines; unset = JSON unless stdout is a terminal (then a readable
+    # console format and a start banner).
+    log_json: bool | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -239,6 +245,14 @@ class Settings(BaseSettings):
         return "token" if self.environment == "production" else "open"
 
     @property
+    def logs_as_json(self) -> bool:
+        if self.log_json is not None:
+            return self.log_json
+        import sys
+
+        return not sys.stdout.isatty()
+
+    @property
     def decision_log_mask_fields(self) -> tuple[str, ...]:
         return tuple(f.strip() for f in self.decision_log_mask.split(",") if f.strip())
 
@@ -252,12 +266,48 @@ class Settings(BaseSettings):
         return f"{self.service_name}:{self.cache_version}"
 
 
+ENV_PREFIX = "OMS_AUTH_"
+# Variables with the prefix that are not settings of the service (the test suite's own).
+_NOT_SETTINGS = ("OMS_AUTH_TEST_",)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """`OMS_AUTH_*` variables that name no setting (a typo is otherwise silently ignored),
+    each with the closest setting when one is near: `OMS_AUTH_DATABSE_URL (did you mean
+    OMS_AUTH_DATABASE_URL?)`."""
+    import difflib
+    import os
+
+    known = [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+    found = []
+    for name in sorted(os.environ if environ is None else environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper.startswith(_NOT_SETTINGS):
+            continue
+        if upper in known:
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
+        found.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return found
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, turning validation errors into one line."""
+    """Build settings from the environment, turning validation errors into one line.
+
+    An unknown `OMS_AUTH_*` variable stops a production instance here; elsewhere it is
+    reported as a warning at start (see `unknown_variables`)."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
+    if settings.environment == "production":
+        unknown = unknown_variables()
+        if unknown:
+            raise ConfigError(
+                f"unknown setting {', '.join(unknown)}: remove or correct it "
+                "(refused when OMS_AUTH_ENVIRONMENT=production)"
+            )
+    return settings
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -19,7 +19,12 @@ from app.api import admin, admin_users, audit, authzen, entities, health, oauth,
 from app.api.errors import install_error_handlers
 from app.api.fastlane import FastLane
 from app.api.middleware import RequestContextMiddleware
-from app.api.openapi import API_DESCRIPTION, OPENAPI_TAGS, document_validation_errors
+from app.api.openapi import (
+    API_DESCRIPTION,
+    OPENAPI_TAGS,
+    complete_examples,
+    document_validation_errors,
+)
 from app.api.responses import FastJSONResponse
 from app.api.v1 import auth as v1_auth
 from app.api.v1 import authz as v1_authz
@@ -27,7 +32,7 @@ from app.api.v1 import tokens as v1_tokens
 from app.api.v1 import users as v1_users
 from app.api.v2 import auth as v2_auth
 from app.api.v2 import authz as v2_authz
-from app.config import Settings, load_settings
+from app.config import Settings, load_settings, unknown_variables
 from app.errors import AuthzError
 from app.observability.logging import setup_logging
 from app.observability.metrics import Metrics, worker_exited
@@ -78,12 +83,56 @@ async def _check_schema(services: Services) -> None:
         )
 
 
+def base_url(settings: Settings) -> str:
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a wildcard bind is reached on loopback
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+async def print_banner(services: Services) -> None:
+    """What a person who just typed `make run` needs: where it listens, where the docs are,
+    what to do next."""
+    import sys
+
+    settings = services.settings
+    url = base_url(settings)
+    users = 0
+    if services.tokens is not None:
+        try:
+            users = await services.tokens.users.count()
+        except Exception:
+            users = -1
+    lines = [
+        "",
+        f"  oms-auth is listening on {url}  (policy revision {services.engine.revision}, "
+        f"{settings.environment})",
+        f"  API docs     {url}/docs",
+        f"  try          curl -s {url}/api/v1/authz/check -H 'content-type: application/json' "
+        """-d '{"subject": "alice", "resource": "api:schemas", "action": "write"}'""",
+    ]
+    if users == 0:
+        lines.append(
+            "  first user   echo 'a long password' | oms-auth users create NAME --admin "
+            "--role admin --password-stdin"
+        )
+    lines += [
+        f"  policy       {settings.policy_dir}/ (hot-reloaded on save; `oms-auth policy lint`)",
+        "  stop         Ctrl+C",
+        "",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
 def _document_errors(app: FastAPI) -> None:
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_validation_errors(build())
+            app.openapi_schema = complete_examples(document_validation_errors(build()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -95,7 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        remove_sink = setup_logging(level=settings.log_level, json=settings.log_json)
+        remove_sink = setup_logging(level=settings.log_level, json=settings.logs_as_json)
         services = await build_services(settings, metrics=metrics)
         try:
             await _check_schema(services)
@@ -113,14 +162,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics.process.started()
             refresher = asyncio.create_task(metrics.process.refresh_forever())
             services.on_close(partial(_cancel, refresher))
+            for name in unknown_variables():
+                logger.warning("config.unknown_variable", variable=name, effect="ignored")
             logger.info(
                 "service.started",
+                url=base_url(settings),
+                docs=f"{base_url(settings)}/docs",
                 database=redacted(settings.database_url),
                 redis=bool(settings.redis_url),
                 policy_source=settings.policy_source,
                 policy_revision=services.engine.revision,
                 pid=os.getpid(),
             )
+            if not settings.logs_as_json:
+                await print_banner(services)
         except BaseException as exc:
             # Logged here: the server's own report comes after this sink is removed. Known
             # causes are one line for the operator; anything else keeps its traceback.

@@ -129,7 +129,7 @@ def serve_workers(settings: Settings) -> None:
     os.environ["OMS_AUTH_WORKERS"] = str(settings.workers)
     os.environ["OMS_AUTH_HOST"] = settings.host
     os.environ["OMS_AUTH_PORT"] = str(settings.port)
-    remove_sink = setup_logging(level=settings.log_level, json=settings.log_json)
+    remove_sink = setup_logging(level=settings.log_level, json=settings.logs_as_json)
     config = uvicorn.Config(
         "app.main:create_app",
         factory=True,

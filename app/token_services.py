@@ -263,23 +263,69 @@ async def _warm_up_quietly(hasher: PasswordHasher) -> None:
         logger.warning("auth.hasher.warm_up_failed", error=type(exc).__name__)
 
 
+def _bootstrap_roles(tokens: TokenComponents) -> list[str]:
+    """The role the bootstrap admin gets in the policy, when it can get it (else a warning:
+    it then holds the admin flag only, and resource servers that check scopes deny it)."""
+    settings = tokens.settings
+    role = settings.bootstrap_admin_role
+    if not role:
+        return []
+    if "db" not in settings.policy_source:
+        logger.warning(
+            "auth.bootstrap_admin.role_not_stored",
+            role=role,
+            reason="OMS_AUTH_POLICY_SOURCE=files ignores role assignments in the database",
+            hint=f"add `g, <username>, {role}` to a policy file",
+        )
+        return []
+    snapshot = tokens.engine.snapshot if tokens.engine.loaded else None
+    known: set[str] = set()
+    if snapshot is not None and snapshot.model.is_rbac:
+        known = snapshot.subjects()[1]
+        sub_i = snapshot.model.field_index("p", "sub") or 0
+        known |= {r.values[sub_i] for r in snapshot.rules if r.ptype == "p"}
+    if role not in known:
+        logger.warning(
+            "auth.bootstrap_admin.role_unknown",
+            role=role,
+            hint="the policy defines no such role; set OMS_AUTH_BOOTSTRAP_ADMIN_ROLE",
+        )
+        return []
+    return [role]
+
+
 async def bootstrap_admin(tokens: TokenComponents) -> None:
-    """`OMS_AUTH_BOOTSTRAP_ADMIN=username:password` creates an admin when no user exists."""
+    """`OMS_AUTH_BOOTSTRAP_ADMIN=username:password` creates an admin when no user exists,
+    with the admin flag and the policy role `OMS_AUTH_BOOTSTRAP_ADMIN_ROLE`."""
     spec = tokens.settings.bootstrap_admin
     if spec is None:
         return
     username, _, password = spec.get_secret_value().partition(":")  # validated by Settings
+    ignored = (
+        "auth.bootstrap_admin.ignored",
+        "users exist already; OMS_AUTH_BOOTSTRAP_ADMIN only acts on an empty user table: "
+        "remove it (create more users with `oms-auth users create`)",
+    )
     if await tokens.users.count() > 0:
+        logger.warning(ignored[0], reason=ignored[1])
         return
+    roles = _bootstrap_roles(tokens)
     created = await tokens.users.create(
         username=username,
         password_hash=await tokens.hasher.hash(password),
         is_admin=True,
+        roles=roles,
         only_if_empty=True,
         audit=AuditNote(actor="system:bootstrap", source="system"),
     )
-    if created is not None:
-        logger.info("auth.bootstrap_admin.created", username=created.username, user_id=created.id)
+    if created is None:
+        logger.warning(ignored[0], reason=ignored[1])
+        return
+    logger.info(
+        "auth.bootstrap_admin.created", username=created.username, user_id=created.id, roles=roles
+    )
+    if roles:
+        await tokens.engine.load(trigger="bootstrap", bump=False)
 
 
 async def _housekeeping(

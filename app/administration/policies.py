@@ -39,6 +39,8 @@ class WriteResult:
     live: bool  # False when the commit succeeded but this instance could not reload
     created: bool = True
     warnings: list[Finding] = field(default_factory=list)
+    # A removed stored copy of a rule a file still defines: where the file copy lives.
+    still_defined_in: str | None = None
 
 
 class _AlreadyThere(Conflict):
@@ -156,7 +158,7 @@ class PolicyAdministration:
             stored = await read_rules(session)
             files = [r for r in self.engine.snapshot.rules if r.source != DB_SOURCE]
             current = files + stored
-            self._check_target(change, files, stored, current)
+            in_file = self._check_target(change, files, stored, current)
             rule = change.rule
             found = await asyncio.to_thread(self._findings, change, current)
             errors = [f for f in found if f.severity == "error"]
@@ -182,11 +184,14 @@ class PolicyAdministration:
                 details={"revision": revision},
             )
         logger.info(change.action, rule=rule.text(), actor=actor, revision=revision)
-        return WriteResult(rule, revision, await self._make_live(revision), True, found)
+        live = await self._make_live(revision)
+        return WriteResult(rule, revision, live, True, found, in_file)
 
     def _check_target(
         self, change: _Change, files: list[Rule], stored: list[Rule], current: list[Rule]
-    ) -> None:
+    ) -> str | None:
+        """Refuse a change that cannot apply; for a removal, say which file still holds
+        the rule when only its stored copy goes (a copy left by an earlier `push`)."""
         key = change.rule.key
         in_file = next((r for r in files if r.key == key), None)
         in_db = any(r.key == key for r in stored)
@@ -198,7 +203,9 @@ class PolicyAdministration:
                 where = in_file.source if in_file is not None else "the database"
                 error = _AlreadyThere if change.kind == "member" else Conflict
                 raise error(f"rule '{text}' already exists ({where})", details={"source": where})
-            return
+            return None
+        if in_file is not None and in_db:
+            return in_file.source
         if in_file is not None:
             raise Conflict(
                 f"rule '{text}' is defined in {in_file.source}; remove it by editing that file",
@@ -208,6 +215,7 @@ class PolicyAdministration:
             if change.kind == "member":
                 self._require_role(change.rule.values[1], change.rule.values[2:], current)
             raise NotFound(f"no rule '{text}'", details={"rule": change.rule.as_dict()})
+        return None
 
     def _require_role(self, role: str, domain: tuple[str, ...], rules: list[Rule]) -> None:
         sub = self.model.field_index("p", "sub")

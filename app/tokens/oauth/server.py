@@ -46,8 +46,10 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
 
     def query_client(self, client_id: str) -> OAuthClient | None:
         record = self.bridge.run(self.clients.get(client_id))
-        if record is None or record.disabled:
+        if record is None:
             return None
+        # A disabled client is refused after its secret is checked (`check_client_secret`),
+        # with its own message.
         return OAuthClient(record)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
