@@ -145,7 +145,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         remove_sink = setup_logging(level=settings.log_level, json=settings.logs_as_json)
-        services = await build_services(settings, metrics=metrics)
+        try:
+            services = await build_services(settings, metrics=metrics)
+        except BaseException as exc:
+            app.state.start_error = start_failure(exc)
+            remove_sink()
+            raise
         try:
             await _check_schema(services)
             await services.engine.load(trigger="startup")
