@@ -91,6 +91,8 @@ def migrate() -> None:
 
 
 async def _preflight(settings: Settings) -> None:
+    """Checks worth one clear line before the workers start: the schema and the signing key.
+    The policy is read once, by each worker itself."""
     from app.main import StartupError, _check_schema
     from app.services import build_services
     from app.tokens.keys import KeyDecryptionError
@@ -98,13 +100,10 @@ async def _preflight(settings: Settings) -> None:
     services = await build_services(settings)
     try:
         await _check_schema(services)
-        await asyncio.to_thread(services.engine.loader.read)
         if services.tokens is not None:
             await services.tokens.service.keys.check_readable()
     except (StartupError, KeyDecryptionError) as exc:
         fail(str(exc))
-    except AuthzError as exc:
-        fail(f"policy rejected: {exc.message}")
     finally:
         await services.close()
 
@@ -133,28 +132,26 @@ def _port_is_free(host: str, port: int) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (OMS_AUTH_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (OMS_AUTH_PORT)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes (OMS_AUTH_WORKERS); > 1 needs Redis")
+    ] = None,
 ) -> None:
-    """Serve the HTTP API (checks the database schema and policy first)."""
-    import uvicorn
+    """Serve the HTTP API (checks the database schema and signing key first)."""
+    from app.serving import StartFailed, serve_one, serve_workers
 
-    from app.main import create_app
-
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = settings_or_exit(**overrides)
+    given = {"host": host, "port": port, "workers": workers}
+    settings = settings_or_exit(**{k: v for k, v in given.items() if v is not None})
     _port_is_free(settings.host, settings.port)
-    asyncio.run(_preflight(settings))
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        # Forwarded headers are resolved by the app (OMS_AUTH_TRUSTED_PROXIES), never by
-        # uvicorn, whose default trusts 127.0.0.1.
-        proxy_headers=False,
-        server_header=False,
-        timeout_graceful_shutdown=settings.shutdown_timeout,
-    )
+    try:
+        if settings.workers > 1:
+            # Checked once here, so a broken database or key is one line, not N workers
+            # failing; one worker makes the same checks in its own start-up instead.
+            asyncio.run(_preflight(settings))
+            serve_workers(settings)
+        else:
+            serve_one(settings)
+    except StartFailed as exc:
+        fail(str(exc))
 
 
 @cli.command()

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     service_name: str = Field(default="oms-auth", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     host: str = "127.0.0.1"
     port: int = Field(default=8001, ge=1, le=65535)
+    # Worker processes of `oms-auth serve` (one supervisor restarts any that dies). More than
+    # one needs Redis: rate limits and change announcements are shared through it.
+    workers: int = Field(default=1, ge=1, le=256)
 
     database_url: str = "sqlite:///./var/oms_auth.db"
     # Per process: PostgreSQL sees workers x instances x (pool + overflow) connections.
@@ -101,7 +104,10 @@ class Settings(BaseSettings):
     login_free_failures: int = Field(default=5, ge=1, le=1000)
     login_backoff_max: float = Field(default=900.0, ge=1, le=86_400)
     login_alert_every: int = Field(default=20, ge=0, le=100_000)
+    # Checks per authenticated caller: end-user tokens, and services (client-credentials
+    # tokens, API keys). A service sending 1000-check batches at full speed stays under it.
     rate_limit_check: str = "1000/minute"
+    rate_limit_check_service: str = "10000000/minute"
     # How long a process trusts what Redis last told it about a decision caller: its token's
     # revocation state and its check-limit usage (0 = ask Redis on every request).
     caller_cache_seconds: float = Field(default=1.0, ge=0, le=10)
@@ -180,7 +186,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "rate_limit_login_ip", "rate_limit_login_user", "rate_limit_refresh", "rate_limit_check"
+        "rate_limit_login_ip",
+        "rate_limit_login_user",
+        "rate_limit_refresh",
+        "rate_limit_check",
+        "rate_limit_check_service",
     )
     @classmethod
     def _rate_limit_syntax(cls, value: str) -> str:
@@ -224,6 +234,15 @@ class Settings(BaseSettings):
         except (InvalidName, WeakPassword) as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    @model_validator(mode="after")
+    def _workers_share_redis(self) -> Settings:
+        if self.workers > 1 and self.redis_url is None:
+            raise ValueError(
+                f"OMS_AUTH_WORKERS={self.workers} needs OMS_AUTH_REDIS_URL: without Redis each "
+                "worker would count rate limits on its own"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_is_hardened(self) -> Settings:

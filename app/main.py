@@ -3,8 +3,12 @@ every connection, pool and background task of one instance."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI
@@ -32,7 +36,7 @@ from app.api.v2 import authz as v2_authz
 from app.config import Settings, load_settings, unknown_variables
 from app.errors import AuthzError
 from app.observability.logging import setup_logging
-from app.observability.metrics import Metrics
+from app.observability.metrics import Metrics, worker_exited
 from app.services import Services, build_services
 from app.store.database import redacted
 from app.store.schema import current_revision, head_revision
@@ -47,6 +51,21 @@ async def _close(services: Services, remove_sink: Callable[[], None]) -> None:
 
 class StartupError(RuntimeError):
     """The instance cannot serve; the message is one line for the operator."""
+
+
+def start_failure(exc: BaseException) -> str:
+    """Why the instance did not start, in one line (what `oms-auth serve` prints)."""
+    if isinstance(exc, AuthzError):
+        return f"policy rejected: {exc.message}"
+    if isinstance(exc, StartupError | KeyDecryptionError):
+        return str(exc)
+    return f"start-up failed: {type(exc).__name__}: {exc}"
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _check_schema(services: Services) -> None:
@@ -127,7 +146,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         remove_sink = setup_logging(level=settings.log_level, json=settings.logs_as_json)
-        services = await build_services(settings, metrics=metrics)
+        try:
+            services = await build_services(settings, metrics=metrics)
+        except BaseException as exc:
+            app.state.start_error = start_failure(exc)
+            remove_sink()
+            raise
         try:
             await _check_schema(services)
             await services.engine.load(trigger="startup")
@@ -141,6 +165,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 watcher.start()
                 services.on_close(watcher.stop)
             app.state.services = services
+            metrics.process.started()
+            refresher = asyncio.create_task(metrics.process.refresh_forever())
+            services.on_close(partial(_cancel, refresher))
             for name in unknown_variables():
                 logger.warning("config.unknown_variable", variable=name, effect="ignored")
             logger.info(
@@ -153,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 policy_revision=services.engine.revision,
                 https_required=settings.https_required,
                 trusted_proxies=settings.trusted_proxies or None,
+                pid=os.getpid(),
             )
             if settings.environment == "production" and not settings.https_required:
                 logger.warning(
@@ -165,6 +193,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except BaseException as exc:
             # Logged here: the server's own report comes after this sink is removed. Known
             # causes are one line for the operator; anything else keeps its traceback.
+            app.state.start_error = start_failure(exc)
             if isinstance(exc, StartupError | KeyDecryptionError | AuthzError):
                 logger.error("service.start_failed", error=str(exc))
             else:
@@ -176,6 +205,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             logger.info("service.stopping")
             await _close(services, remove_sink)
+            worker_exited()
 
     app = FastAPI(
         title="oms-auth",
@@ -190,6 +220,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _document_errors(app)
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.start_error = None
     install_error_handlers(app)
     app.add_middleware(
         RequestContextMiddleware,

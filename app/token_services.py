@@ -182,6 +182,7 @@ def build_token_components(
         login_user=settings.rate_limit_login_user,
         refresh=settings.rate_limit_refresh,
         check=settings.rate_limit_check,
+        check_service=settings.rate_limit_check_service,
         redis=redis,
         redis_url=settings.redis_url,
         prefix=settings.key_prefix,
@@ -279,6 +280,7 @@ async def start_tokens(services: Services) -> None:
             )
         )
     )
+    tokens._tasks.append(asyncio.create_task(service.keys.refresh_forever(), name="key-refresh"))
     cache = service.revocations.cache
     if isinstance(cache, RedisRevocationCache) and tokens.settings.caller_cache_seconds > 0:
         watch = cache.watch(service.revocations.forget_recent)

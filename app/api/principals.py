@@ -198,9 +198,12 @@ async def asked_subjects(request: Request) -> list[str]:
 
 
 async def charge_checks(services: Services, caller: Principal | None, count: int) -> None:
-    """Count `count` checks against the caller's `rate_limit_check` (authenticated callers)."""
+    """Count `count` checks against the caller's check limit (authenticated callers):
+    `rate_limit_check_service` for services, `rate_limit_check` for end users."""
     if caller is not None and services.tokens is not None and count > 0:
-        await services.tokens.rate_limits.checks(caller=caller.subject, count=count)
+        await services.tokens.rate_limits.checks(
+            caller=caller.subject, count=count, service=caller.is_service
+        )
 
 
 DecisionCaller = Annotated[Principal | None, Depends(decision_caller)]

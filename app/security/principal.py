@@ -31,6 +31,12 @@ class Principal:
         return scope in self.scopes
 
     @property
+    def is_service(self) -> bool:
+        """A machine caller: an API key or a client-credentials token (subject `client:...`),
+        as opposed to a token issued to a person."""
+        return self.method == "api_key" or self.subject.startswith("client:")
+
+    @property
     def may_administer_policies(self) -> bool:
         return self.is_admin or self.has_scope(POLICY_ADMIN_SCOPE)
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from app.config import Settings
-from tests.support.tokens import AppFactory, bearer
+from tests.support.tokens import AppFactory, add_client, bearer
 
 CHECK = {"subject": "alice", "resource": "api:schemas", "action": "write"}
 STRONG = "3q2+7wAAAAAnEjRWeJq83vDhV1Yzq2Hk0T3x9Zp7LmQ="  # 256+ bits by estimate
@@ -119,3 +119,54 @@ async def test_v2_check_is_rate_limited_per_user(token_app_factory: AppFactory) 
             ).status_code == 200
         limited = await env.http.post("/api/v2/authz/check", json=body, headers=alice)
         assert limited.status_code == 429 and limited.json()["error"]["code"] == "RATE_001"
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+async def test_services_get_the_service_sized_check_limit(
+    token_app_factory: AppFactory, redis_url: str, storage: str
+) -> None:
+    """API keys and client-credentials tokens count against `rate_limit_check_service`; a
+    person's token against `rate_limit_check`. Each caller has its own window."""
+    redis = {"redis_url": redis_url} if storage == "redis" else {}
+    async with token_app_factory(
+        decision_auth="token",
+        rate_limit_check="3/minute",
+        rate_limit_check_service="2500/hour",
+        admin_api_key="k" * 32,
+        **redis,
+    ) as env:
+        env.secrets["m2m"] = await add_client(
+            env.settings, "m2m", grants=["client_credentials"], scopes=["api:*:read"]
+        )
+        token = await env.oauth("token", "m2m", {"grant_type": "client_credentials"})
+        assert token.status_code == 200, token.text
+        callers = {
+            "api key": {"X-API-Key": "k" * 32},
+            "client credentials": bearer(token.json()["access_token"]),
+        }
+        batch = {"checks": [CHECK] * 1000}
+        for name, headers in callers.items():
+            for _ in range(2):  # 2000 checks: far over the end-user limit, under the service one
+                r = await env.http.post("/api/v1/authz/check/batch", json=batch, headers=headers)
+                assert r.status_code == 200, (name, r.text)
+            over = await env.http.post("/api/v1/authz/check/batch", json=batch, headers=headers)
+            assert over.status_code == 429, name
+            details = over.json()["error"]["details"]
+            assert details == {"limit": "2500/hour", "window": 3600, "name": "check_service"}
+        alice = bearer((await env.login("alice"))["access_token"])
+        r = await env.http.post(
+            "/api/v1/authz/check/batch", json={"checks": [CHECK] * 4}, headers=alice
+        )
+        assert r.status_code == 429 and r.json()["error"]["details"]["name"] == "check_caller"
+
+
+def test_default_service_limit_fits_a_service_sending_batches() -> None:
+    """The default lets one service send 1000-check batches at 150,000 decisions a second
+    (about twice what one worker serves in the benchmarks) for a whole minute."""
+    from limits import parse
+
+    settings = Settings()
+    service = parse(settings.rate_limit_check_service)
+    assert service.amount / service.get_expiry() >= 150_000
+    user = parse(settings.rate_limit_check)
+    assert user.amount / user.get_expiry() < service.amount / service.get_expiry()

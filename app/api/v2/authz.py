@@ -56,7 +56,7 @@ async def check(
     decisions: DecisionsDep,
     services: ServicesDep,
 ) -> dict[str, Any]:
-    await tokens.rate_limits.checks(caller=claims.subject)
+    await tokens.rate_limits.checks(caller=claims.subject, service=claims.is_client_token)
     verdict = from_scope(
         claims.scope, resource=body.resource, action=body.action, domain=body.domain
     )
