@@ -42,7 +42,8 @@ fmt: install
 	$(BIN)/ruff check --fix .
 
 policy-lint: install
-	$(BIN)/oms-auth policy lint --strict policies policies/examples/abac policies/examples/rbac_with_domains
+	$(BIN)/oms-auth policy lint --strict policies policies/examples/abac policies/examples/rbac_with_domains \
+		policies/examples/authzen-todo policies/examples/authzen-gateway policies/examples/authzen-search
 
 policy-test: install
 	$(BIN)/oms-auth policy test policies

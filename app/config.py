@@ -7,6 +7,8 @@ value stops the process at start with one line naming the variable, never later.
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SigningAlg = Literal["RS256", "ES256", "EdDSA"]
 PolicySource = Literal["files", "db", "files+db"]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Environment = Literal["development", "test", "production"]
 
 _SUPPORTED_DB_SCHEMES = ("sqlite", "postgresql")
@@ -32,6 +35,9 @@ class Settings(BaseSettings):
     service_name: str = Field(default="oms-auth", pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$")
     host: str = "127.0.0.1"
     port: int = Field(default=8001, ge=1, le=65535)
+    # Worker processes of `oms-auth serve` (one supervisor restarts any that dies). More than
+    # one needs Redis: rate limits and change announcements are shared through it.
+    workers: int = Field(default=1, ge=1, le=256)
 
     database_url: str = "sqlite:///./var/oms_auth.db"
     # Per process: PostgreSQL sees workers x instances x (pool + overflow) connections.
@@ -60,8 +66,16 @@ class Settings(BaseSettings):
     key_dir: Path | None = None
     encryption_key: SecretStr | None = None
     bootstrap_admin: SecretStr | None = None
+    # The policy role the bootstrap admin is given (a `g` rule in the database), so its
+    # roles, v2 scope and admin flag agree. Empty = the admin flag only.
+    bootstrap_admin_role: str = Field(default="admin", pattern=r"^([A-Za-z0-9_.@+:-]{1,255})?$")
     admin_api_key: SecretStr | None = None
-    require_https: bool = False
+    # None = on in production, off elsewhere; set it to false explicitly to serve plain HTTP
+    # in production (logged at start).
+    require_https: bool | None = None
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (comma-separated CIDRs
+    # or addresses). Empty: forwarded headers are ignored and the peer is the client.
+    trusted_proxies: str = ""
     # argon2id cost for user passwords (RFC 9106 "low memory" profile by default).
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=1024, le=4 * 1024 * 1024)
@@ -85,7 +99,15 @@ class Settings(BaseSettings):
     rate_limit_login_ip: str = "10/minute"
     rate_limit_login_user: str = "5/minute"
     rate_limit_refresh: str = "20/hour"
+    # Per-account back-off (app.security.login_guard): failures allowed before waiting, the
+    # longest wait, and how many failures of one account raise a `login_burst` alert.
+    login_free_failures: int = Field(default=5, ge=1, le=1000)
+    login_backoff_max: float = Field(default=900.0, ge=1, le=86_400)
+    login_alert_every: int = Field(default=20, ge=0, le=100_000)
+    # Checks per authenticated caller: end-user tokens, and services (client-credentials
+    # tokens, API keys). A service sending 1000-check batches at full speed stays under it.
     rate_limit_check: str = "1000/minute"
+    rate_limit_check_service: str = "10000000/minute"
     # How long a process trusts what Redis last told it about a decision caller: its token's
     # revocation state and its check-limit usage (0 = ask Redis on every request).
     caller_cache_seconds: float = Field(default=1.0, ge=0, le=10)
@@ -96,6 +118,12 @@ class Settings(BaseSettings):
     decision_auth: Literal["open", "token"] | None = None
 
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # An incoming X-Request-ID up to this many bytes is echoed verbatim; longer ones are
+    # replaced by a generated id. Logs get a sanitised copy.
+    request_id_max_bytes: int = Field(default=1024, ge=16, le=8192)
+    # AuthZEN evaluations: add `context` (decision_id, policy_revision) to every item unless
+    # the request's `options.include_context` says otherwise.
+    authzen_item_context: bool = True
     # How long the first answer to an admin write with an Idempotency-Key is replayed.
     idempotency_ttl: int = Field(default=86_400, ge=60, le=30 * 86_400)
 
@@ -128,7 +156,9 @@ class Settings(BaseSettings):
     alert_permission_window: float = Field(default=60.0, gt=0, le=86_400)
 
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_json: bool = True
+    # JSON lines for machines; unset = JSON unless stdout is a terminal (then a readable
+    # console format and a start banner).
+    log_json: bool | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -156,7 +186,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "rate_limit_login_ip", "rate_limit_login_user", "rate_limit_refresh", "rate_limit_check"
+        "rate_limit_login_ip",
+        "rate_limit_login_user",
+        "rate_limit_refresh",
+        "rate_limit_check",
+        "rate_limit_check_service",
     )
     @classmethod
     def _rate_limit_syntax(cls, value: str) -> str:
@@ -166,6 +200,14 @@ class Settings(BaseSettings):
             parse(value)
         except ValueError:
             raise ValueError("must look like '10/minute' or '1000 per hour'") from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_are_networks(cls, value: str) -> str:
+        from app.api.edge import parse_networks
+
+        parse_networks(value.split(","))
         return value
 
     @field_validator("issuer")
@@ -194,6 +236,15 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _workers_share_redis(self) -> Settings:
+        if self.workers > 1 and self.redis_url is None:
+            raise ValueError(
+                f"OMS_AUTH_WORKERS={self.workers} needs OMS_AUTH_REDIS_URL: without Redis each "
+                "worker would count rate limits on its own"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _production_is_hardened(self) -> Settings:
         if self.environment != "production":
             return self
@@ -201,6 +252,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "OMS_AUTH_ENCRYPTION_KEY is required when OMS_AUTH_ENVIRONMENT=production"
             )
+        from app.security.secrets import check_secret_strength
+
+        check_secret_strength("OMS_AUTH_ENCRYPTION_KEY", self.encryption_key.get_secret_value())
+        if self.admin_api_key is not None:
+            check_secret_strength("OMS_AUTH_ADMIN_API_KEY", self.admin_api_key.get_secret_value())
         if not self.issuer.startswith("https://"):
             raise ValueError(
                 "OMS_AUTH_ISSUER must be https:// when OMS_AUTH_ENVIRONMENT=production"
@@ -212,6 +268,26 @@ class Settings(BaseSettings):
         if self.decision_auth is not None:
             return self.decision_auth
         return "token" if self.environment == "production" else "open"
+
+    @property
+    def logs_as_json(self) -> bool:
+        if self.log_json is not None:
+            return self.log_json
+        import sys
+
+        return not sys.stdout.isatty()
+
+    @property
+    def https_required(self) -> bool:
+        if self.require_https is not None:
+            return self.require_https
+        return self.environment == "production"
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        from app.api.edge import parse_networks
+
+        return parse_networks(self.trusted_proxies.split(","))
 
     @property
     def decision_log_mask_fields(self) -> tuple[str, ...]:
@@ -227,12 +303,48 @@ class Settings(BaseSettings):
         return f"{self.service_name}:{self.cache_version}"
 
 
+ENV_PREFIX = "OMS_AUTH_"
+# Variables with the prefix that are not settings of the service (the test suite's own).
+_NOT_SETTINGS = ("OMS_AUTH_TEST_",)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """`OMS_AUTH_*` variables that name no setting (a typo is otherwise silently ignored),
+    each with the closest setting when one is near: `OMS_AUTH_DATABSE_URL (did you mean
+    OMS_AUTH_DATABASE_URL?)`."""
+    import difflib
+    import os
+
+    known = [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+    found = []
+    for name in sorted(os.environ if environ is None else environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper.startswith(_NOT_SETTINGS):
+            continue
+        if upper in known:
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
+        found.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return found
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, turning validation errors into one line."""
+    """Build settings from the environment, turning validation errors into one line.
+
+    An unknown `OMS_AUTH_*` variable stops a production instance here; elsewhere it is
+    reported as a warning at start (see `unknown_variables`)."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
+    if settings.environment == "production":
+        unknown = unknown_variables()
+        if unknown:
+            raise ConfigError(
+                f"unknown setting {', '.join(unknown)}: remove or correct it "
+                "(refused when OMS_AUTH_ENVIRONMENT=production)"
+            )
+    return settings
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -37,6 +37,7 @@ from app.security.api_key import AdminApiKeyResolver
 from app.security.detection import Detector, Thresholds
 from app.security.principal import PrincipalResolver
 from app.store.database import Database
+from app.store.entities import EntityStore
 from app.store.idempotency import IdempotencyStore
 from app.store.policy_rules import DatabaseRuleSource
 from app.store.redis import close_redis, make_redis
@@ -64,6 +65,7 @@ class Services:
     policy_admin: PolicyAdministration = field(init=False)
     policy_reloader: PolicyReloader = field(init=False)
     tokens: TokenComponents | None = None  # OAuth2 token service (app.token_services)
+    entities: EntityStore | None = None  # the entity store (policy information point)
     decision_log: DecisionLog | None = None  # set when OMS_AUTH_DECISION_LOG_ENABLED
     audit_writer: AuditWriter | None = None  # token, login and alert events, off the path
     detector: Detector | None = None  # login failure bursts, mass permission changes
@@ -124,7 +126,8 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
         pool_timeout=settings.db_pool_timeout,
     )
     loader = LintedLoader(settings.policy_dir, rule_sources(settings, db))
-    engine = PolicyEngine(loader, DatabaseRevisionStore(db), metrics=metrics)
+    entities = EntityStore(db)  # its audit log is set below, with the services'
+    engine = PolicyEngine(loader, DatabaseRevisionStore(db), metrics=metrics, entities=entities)
     redis = make_redis(settings)
     cache = build_cache_layer(settings, engine, redis=redis, metrics=metrics)
     decision_log = build_decision_log(settings, metrics)
@@ -144,6 +147,7 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
         redis=redis,
         cache=cache,
         permissions=cache.permissions,
+        entities=entities,
         decision_log=decision_log,
     )
     services.on_close(db.close)
@@ -153,6 +157,7 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
         db=db, engine=engine, audit=services.audit, db_is_source="db" in settings.policy_source
     )
     services.policy_reloader = PolicyReloader(engine=engine, db=db, audit=services.audit)
+    entities.audit = services.audit
     services.writes = Writes(IdempotencyStore(db, ttl_seconds=settings.idempotency_ttl))
     services.monitor = DependencyMonitor(interval=settings.health_check_interval)
     services.monitor.watch("database", db.ping)

@@ -18,12 +18,15 @@ from typing import TYPE_CHECKING
 from loguru import logger
 from redis.asyncio import Redis
 
-from app.audit.note import AuditNote
+from app.audit.note import AuditNote, SecurityAlert
+from app.cache.login_failures import RedisFailureStore
 from app.config import Settings
 from app.policy.engine import PolicyEngine
 from app.security.bearer import BearerTokenResolver
+from app.security.login_guard import BackoffPolicy, FailureStore, LoginGuard, MemoryFailureStore
 from app.security.passwords import PasswordHasher
 from app.security.rate_limits import RateLimits
+from app.store.alerts import AlertRecorder
 from app.store.availability import is_unavailable
 from app.store.clients import ClientRepository
 from app.store.database import Database
@@ -106,6 +109,28 @@ def key_ring(settings: Settings, db: Database) -> KeyRing:
     )
 
 
+def login_guard(
+    settings: Settings, db: Database, redis: Redis | None, metrics: TokenMetrics | None
+) -> LoginGuard:
+    store: FailureStore = (
+        RedisFailureStore(redis, settings.key_prefix) if redis is not None else MemoryFailureStore()
+    )
+    recorder = AlertRecorder(db)
+
+    async def alert(event: SecurityAlert, target: str) -> None:
+        if metrics is not None:
+            metrics.alerts.labels(kind=event.kind).inc()
+        logger.warning("alert.login_burst", target=target, **dict(event.details))
+        await recorder(event, target)
+
+    policy = BackoffPolicy(
+        free_failures=settings.login_free_failures,
+        max_delay=settings.login_backoff_max,
+        alert_every=settings.login_alert_every,
+    )
+    return LoginGuard(store, policy, alert=alert)
+
+
 def revocations_for(
     settings: Settings,
     db: Database,
@@ -157,6 +182,7 @@ def build_token_components(
         login_user=settings.rate_limit_login_user,
         refresh=settings.rate_limit_refresh,
         check=settings.rate_limit_check,
+        check_service=settings.rate_limit_check_service,
         redis=redis,
         redis_url=settings.redis_url,
         prefix=settings.key_prefix,
@@ -190,7 +216,13 @@ def build_token_components(
     )
     service = TokenService(
         first_party=ClientContext(settings.service_name),
-        accounts=Accounts(users, hasher, limiter=limits, metrics=metrics),
+        accounts=Accounts(
+            users,
+            hasher,
+            limiter=limits,
+            metrics=metrics,
+            guard=login_guard(settings, db, redis, metrics),
+        ),
         issuer=issuer,
         rotation=rotation,
         validator=TokenValidator(
@@ -239,7 +271,7 @@ async def start_tokens(services: Services) -> None:
         tokens=service, clients=tokens.clients, bridge=Bridge(asyncio.get_running_loop())
     )
     tokens.oauth = OAuthHTTP(
-        server, require_https=tokens.settings.require_https, unavailable=is_unavailable
+        server, require_https=tokens.settings.https_required, unavailable=is_unavailable
     )
     tokens._tasks.append(
         asyncio.create_task(
@@ -248,6 +280,7 @@ async def start_tokens(services: Services) -> None:
             )
         )
     )
+    tokens._tasks.append(asyncio.create_task(service.keys.refresh_forever(), name="key-refresh"))
     cache = service.revocations.cache
     if isinstance(cache, RedisRevocationCache) and tokens.settings.caller_cache_seconds > 0:
         watch = cache.watch(service.revocations.forget_recent)
@@ -261,23 +294,69 @@ async def _warm_up_quietly(hasher: PasswordHasher) -> None:
         logger.warning("auth.hasher.warm_up_failed", error=type(exc).__name__)
 
 
+def _bootstrap_roles(tokens: TokenComponents) -> list[str]:
+    """The role the bootstrap admin gets in the policy, when it can get it (else a warning:
+    it then holds the admin flag only, and resource servers that check scopes deny it)."""
+    settings = tokens.settings
+    role = settings.bootstrap_admin_role
+    if not role:
+        return []
+    if "db" not in settings.policy_source:
+        logger.warning(
+            "auth.bootstrap_admin.role_not_stored",
+            role=role,
+            reason="OMS_AUTH_POLICY_SOURCE=files ignores role assignments in the database",
+            hint=f"add `g, <username>, {role}` to a policy file",
+        )
+        return []
+    snapshot = tokens.engine.snapshot if tokens.engine.loaded else None
+    known: set[str] = set()
+    if snapshot is not None and snapshot.model.is_rbac:
+        known = snapshot.subjects()[1]
+        sub_i = snapshot.model.field_index("p", "sub") or 0
+        known |= {r.values[sub_i] for r in snapshot.rules if r.ptype == "p"}
+    if role not in known:
+        logger.warning(
+            "auth.bootstrap_admin.role_unknown",
+            role=role,
+            hint="the policy defines no such role; set OMS_AUTH_BOOTSTRAP_ADMIN_ROLE",
+        )
+        return []
+    return [role]
+
+
 async def bootstrap_admin(tokens: TokenComponents) -> None:
-    """`OMS_AUTH_BOOTSTRAP_ADMIN=username:password` creates an admin when no user exists."""
+    """`OMS_AUTH_BOOTSTRAP_ADMIN=username:password` creates an admin when no user exists,
+    with the admin flag and the policy role `OMS_AUTH_BOOTSTRAP_ADMIN_ROLE`."""
     spec = tokens.settings.bootstrap_admin
     if spec is None:
         return
     username, _, password = spec.get_secret_value().partition(":")  # validated by Settings
+    ignored = (
+        "auth.bootstrap_admin.ignored",
+        "users exist already; OMS_AUTH_BOOTSTRAP_ADMIN only acts on an empty user table: "
+        "remove it (create more users with `oms-auth users create`)",
+    )
     if await tokens.users.count() > 0:
+        logger.warning(ignored[0], reason=ignored[1])
         return
+    roles = _bootstrap_roles(tokens)
     created = await tokens.users.create(
         username=username,
         password_hash=await tokens.hasher.hash(password),
         is_admin=True,
+        roles=roles,
         only_if_empty=True,
         audit=AuditNote(actor="system:bootstrap", source="system"),
     )
-    if created is not None:
-        logger.info("auth.bootstrap_admin.created", username=created.username, user_id=created.id)
+    if created is None:
+        logger.warning(ignored[0], reason=ignored[1])
+        return
+    logger.info(
+        "auth.bootstrap_admin.created", username=created.username, user_id=created.id, roles=roles
+    )
+    if roles:
+        await tokens.engine.load(trigger="bootstrap", bump=False)
 
 
 async def _housekeeping(

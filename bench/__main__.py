@@ -26,13 +26,17 @@ from bench.report import (
     engines_table,
     http_table,
     models_table,
+    search_table,
     targets_table,
     tiers_table,
     token_table,
+    workers_table,
 )
+from bench.search import run_search
 from bench.tiers import run_tiers
 from bench.tokens import run_token_mode
 from bench.web import run_http, run_memory
+from bench.workers import run_workers
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -112,6 +116,10 @@ def main() -> int:
         else:
             say("in-process check latency")
             run_engines(results, workdir, budget)
+            say("search, 110,000 rules")
+            results.search = run_search(
+                write_policy(workdir / "search-large", SIZES[2]), SIZES[2], budget=budget
+            )
             say("example models: generic path vs casbin.Enforcer")
             results.models = run_models(workdir, budget / 3)
             say("cache tiers (11,000 rules)")
@@ -130,6 +138,10 @@ def main() -> int:
                 say(f"  memory run failed: {exc}")
                 results.missing.append("memory and load time (server not ready)")
             results.memory = run_memory(workdir, large, SIZES[2], seconds=seconds)
+            say("1 vs 2 workers, Redis, 11,000 rules")
+            results.workers = run_workers(
+                workdir, medium, SIZES[1], seconds=seconds, rounds=rounds, log=say
+            )
         if not args.no_http:
             say(f"token mode vs open mode, 11,000 rules (load: {tool})")
             medium = write_policy(workdir / "token-medium", SIZES[1])
@@ -155,6 +167,8 @@ def render_text(results: Results) -> str:
         parts += ["", "EXAMPLE MODELS (p50 per check)", models_table(results)]
     if results.tiers:
         parts += ["", "CACHE TIERS (11,000 rules)", tiers_table(results)]
+    if results.search:
+        parts += ["", "SEARCH (110,000 rules)", search_table(results)]
     if results.http is not None:
         parts += ["", f"HTTP, 11,000 rules (load: {results.load_tool})", http_table(results.http)]
         b = results.http.batch
@@ -167,8 +181,12 @@ def render_text(results: Results) -> str:
         load = m.policy_load_seconds or float("nan")
         parts.append(
             f"110,000 rules: RSS {m.rss_mb_ready:.0f} MB ready, {m.rss_mb_loaded:.0f} MB after "
-            f"load; policy load {load:.2f} s; ready in {m.ready_seconds:.1f} s"
+            f"load; policy load {load:.2f} s; ready in {m.ready_seconds:.1f} s "
+            f"({m.ready_seconds / load:.2f}x the policy load)"
         )
+    if results.workers is not None:
+        w = results.workers
+        parts += ["", "WORKERS (Redis, 11,000 rules, single checks)", workers_table(w), w.note]
     if results.tokens is not None:
         parts += ["", "TOKEN MODE vs OPEN MODE (11,000 rules)", token_table(results.tokens)]
     if results.missing:
@@ -213,6 +231,18 @@ def render_markdown(results: Results, has_chart: bool) -> str:
         sections += [
             f"Not measured here: {', '.join(results.missing)} (not installed; oso pins "
             "`cffi~=1.15`, which cannot share an environment with this project's cffi 2).",
+            "",
+        ]
+    if results.search:
+        sections += [
+            "## Search (AuthZEN subject and resource search)",
+            "",
+            "`search_subjects` / `search_resources` on the 110,000-rule policy, in process: "
+            "which users may read a resource (10 roles x 10 users each), which resources a "
+            "user may read. Subject search walks the role links backwards from the rules that "
+            "match the resource, then confirms every candidate with a real decision.",
+            "",
+            search_table(results),
             "",
         ]
     sections += [
@@ -273,6 +303,20 @@ def render_markdown(results: Results, has_chart: bool) -> str:
             f"{m.rss_mb_loaded:.0f} MB after a load run; policy read + index "
             f"{m.policy_load_seconds or float('nan'):.2f} s; process start to ready "
             f"{m.ready_seconds:.1f} s (interpreter start, migrations check, policy load).",
+            "",
+        ]
+    if results.workers is not None:
+        w = results.workers
+        sections += [
+            "## 1 vs 2 workers",
+            "",
+            "`oms-auth serve --workers N` with Redis, 11,000 rules, single checks from 32 "
+            "connections. *decisions/CPU-s* divides the decisions answered by the CPU seconds "
+            "the server's whole process group (supervisor and workers, from /proc) spent in "
+            "the same run: what a core of server buys, whatever the load generator takes. "
+            f"{w.note}.",
+            "",
+            workers_table(w),
             "",
         ]
     if results.tokens is not None:

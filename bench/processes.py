@@ -138,8 +138,11 @@ def start_oms_auth(
     *,
     redis_url: str | None,
     name: str = "oms-auth",
+    workers: int = 1,
+    cpus: str | None = None,
     extra_env: dict[str, str] | None = None,
 ) -> Server:
+    """`oms-auth serve` with `workers` processes, pinned to `cpus` (taskset list) if given."""
     port = free_port()
     service = f"oms-auth-bench-{secrets.token_hex(3)}"
     env = {
@@ -155,6 +158,7 @@ def start_oms_auth(
         "OMS_AUTH_LOG_LEVEL": "INFO",
         "OMS_AUTH_LOG_JSON": "true",
         "OMS_AUTH_ENVIRONMENT": "development",
+        "OMS_AUTH_WORKERS": str(workers),
         **(extra_env or {}),
     }
     subprocess.run(
@@ -166,8 +170,9 @@ def start_oms_auth(
     )
     log = workdir / f"{name}.log"
     with log.open("wb") as out:
+        pin = ["taskset", "-c", cpus] if cpus else []
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve"],
+            [*pin, sys.executable, "-m", "app.cli", "serve"],
             cwd=REPO,
             env=env,
             stdout=out,
@@ -175,6 +180,23 @@ def start_oms_auth(
         )
     server = Server(name, process, port, log, time.monotonic(), service=service, env=env)
     return _wait_ready(server, "/readyz")
+
+
+def group_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of `pid` and all its live descendants (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except (OSError, ValueError, IndexError):
+            continue
+        pending.extend(int(c) for c in children)
+    return total
 
 
 def policy_load_seconds(server: Server) -> float | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bench.models import ModelRow
 from bench.policies import SIZES
+from bench.search import SearchRow
 from bench.tiers import TierRow
 from bench.tokens import (
     API_KEY,
@@ -17,6 +18,7 @@ from bench.tokens import (
     TokenReport,
 )
 from bench.web import HttpReport, MemoryReport
+from bench.workers import WorkersReport
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Results:
     tiers: list[TierRow] = field(default_factory=list)
     http: HttpReport | None = None
     memory: MemoryReport | None = None
+    workers: WorkersReport | None = None
+    search: list[SearchRow] = field(default_factory=list)
     tokens: TokenReport | None = None
     models: list[ModelRow] = field(default_factory=list)
 
@@ -269,6 +273,15 @@ def targets(results: Results) -> list[Target]:
                 decisions >= 50_000,
             )
         )
+    for row in results.search:
+        out.append(
+            Target(
+                f"{row.kind} search, {row.rules:,} rules (p50)",
+                "< 10 ms",
+                f"{row.p50_ms:.2f} ms",
+                row.p50_ms < 10,
+            )
+        )
     if results.memory is not None:
         m = results.memory
         out.append(
@@ -281,9 +294,76 @@ def targets(results: Results) -> list[Target]:
         )
         load = m.policy_load_seconds or float("nan")
         out.append(Target("policy load, 110,000 rules", "< 3 s", f"{load:.2f} s", load < 3))
+        ready = m.ready_seconds / load
+        out.append(
+            Target(
+                "110,000 rules: ready to serve vs its own policy load",
+                "≤ 1.2x",
+                f"{ready:.2f}x ({m.ready_seconds:.1f} s / {load:.2f} s)",
+                ready <= 1.2,
+            )
+        )
+    w = results.workers
+    if w is not None:
+        unpinned = w.ratio(pinned=False)
+        if unpinned is not None:
+            out.append(
+                Target(
+                    "2 workers: decisions per server CPU-second vs 1",
+                    "≥ 0.9x",
+                    f"{unpinned[1]:.2f}x",
+                    unpinned[1] >= 0.9,
+                )
+            )
+        pinned = w.ratio(pinned=True)
+        if pinned is not None and w.cores >= 3:
+            out.append(
+                Target(
+                    "2 workers: req/s vs 1 (load pinned apart)",
+                    "≥ 1.6x",
+                    f"{pinned[0]:.2f}x",
+                    pinned[0] >= 1.6,
+                )
+            )
     if results.tokens is not None:
         out += _token_targets(results.tokens)
     return out
+
+
+def workers_table(report: WorkersReport) -> str:
+    one = {bool(r.pinned): r for r in report.rows if r.workers == 1}
+    rows = []
+    for r in report.rows:
+        base = one.get(bool(r.pinned))
+        rows.append(
+            [
+                f"{r.workers}",
+                r.pinned or "unpinned",
+                _num(r.requests_per_s, 0),
+                f"{r.requests_per_s / base.requests_per_s:.2f}x" if base else "",
+                _num(r.decisions_per_cpu_s, 0),
+                f"{r.decisions_per_cpu_s / base.decisions_per_cpu_s:.2f}x" if base else "",
+                _num(r.p99_ms, 1),
+                str(r.errors),
+            ]
+        )
+    header = ["workers", "placement", "req/s", "vs 1", "decisions/CPU-s", "vs 1", "p99 ms", "err"]
+    return table(header, rows)
+
+
+def search_table(results: Results) -> str:
+    rows = [
+        [
+            r.kind,
+            f"{r.rules:,}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            str(r.results),
+            str(r.samples),
+        ]
+        for r in results.search
+    ]
+    return table(["search", "rules", "p50 ms", "p99 ms", "results", "samples"], rows)
 
 
 def models_table(results: Results) -> str:

@@ -7,6 +7,9 @@ talk to an app in-process (tests), or any httpx transport.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -15,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from oms_auth.errors import ApiError, TransportError, error_for
+from oms_auth.errors import ApiError, InvalidCredentials, TransportError, error_for
 from oms_auth.models import CheckResult, Entity, TokenSet, TokenValidation
 
 __all__ = ["AuthClient", "SyncAuthClient"]
@@ -276,30 +279,145 @@ def _raise_for_envelope(response: httpx.Response) -> None:
     raise ApiError(response.reason_phrase, status=response.status_code)
 
 
-def _build_headers(token: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+API_KEY_HEADER = "X-API-Key"
+TOKEN_PATH = "/oauth/token"  # noqa: S105 (a path, not a secret)
+# A cached service token is renewed this long before it expires (or at 90 % of its life).
+REFRESH_MARGIN = 30.0
+# Codes that mean "this bearer token is no good": drop the cached one, fetch anew, retry once.
+_STALE_TOKEN_CODES = ("AUTH_002", "AUTH_004", "AUTH_005")
+
+
+def _build_headers(
+    token: str | None, extra: Mapping[str, str] | None, api_key: str | None = None
+) -> dict[str, str]:
     headers = {"user-agent": "oms-auth-sdk/0.1"}
     if token:
         headers["authorization"] = f"Bearer {token}"
+    if api_key:
+        headers[API_KEY_HEADER] = api_key
     headers.update(extra or {})
     return headers
 
 
+def _check_credentials(
+    token: str | None, client_id: str | None, client_secret: str | None, api_key: str | None
+) -> None:
+    if (client_id is None) != (client_secret is None):
+        given, missing = ("client_id", "client_secret")[:: 1 if client_id else -1]
+        raise ValueError(f"{given} was given without {missing}: service callers need both")
+    chosen = [
+        name
+        for name, value in (("token", token), ("client_id", client_id), ("api_key", api_key))
+        if value is not None
+    ]
+    if len(chosen) > 1:
+        raise ValueError(
+            "give one way to authenticate (token, client_id + client_secret, or api_key); "
+            f"got {' and '.join(chosen)}"
+        )
+
+
+@dataclass
+class _ServiceToken:
+    """A client-credentials access token and when to renew it (shared by both clients)."""
+
+    client_id: str
+    client_secret: str
+    scope: str | None
+    access_token: str | None = None
+    renew_at: float = 0.0
+
+    def fresh(self) -> str | None:
+        if self.access_token is not None and time.monotonic() < self.renew_at:
+            return self.access_token
+        return None
+
+    def forget(self, token: str) -> None:
+        if self.access_token == token:
+            self.access_token = None
+
+    def request_data(self) -> dict[str, str]:
+        data = {"grant_type": "client_credentials"}
+        if self.scope:
+            data["scope"] = self.scope
+        return data
+
+    def accept(self, response: httpx.Response, base_url: str) -> str:
+        if not response.is_success:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            reason = body.get("error_description") or body.get("error") or response.reason_phrase
+            raise InvalidCredentials(
+                f"{base_url}{TOKEN_PATH} refused the client credentials of "
+                f"{self.client_id!r}: {reason}",
+                status=response.status_code,
+                details={"client_id": self.client_id, "error": body.get("error")},
+            )
+        tokens = TokenSet.from_json(response.json())
+        lifetime = float(tokens.expires_in or 60)
+        self.access_token = tokens.access_token
+        self.renew_at = time.monotonic() + max(1.0, min(lifetime - REFRESH_MARGIN, lifetime * 0.9))
+        return tokens.access_token
+
+
+def _stale_token(response: httpx.Response) -> bool:
+    if response.status_code != 401:
+        return False
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(error, dict) and error.get("code") in _STALE_TOKEN_CODES
+
+
+def _with_auth(call_headers: Mapping[str, str] | None, token: str | None) -> dict[str, str]:
+    """The call's own headers win: a call made with a user's token keeps it."""
+    headers: dict[str, str] = {}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token}"
+    for name, value in (call_headers or {}).items():
+        if name.lower() == "authorization":
+            headers.pop("authorization", None)
+        headers[name] = value
+    return headers
+
+
 class AuthClient:
-    """Async client. Use as `async with AuthClient(base_url=...) as client:`."""
+    """Async client. Use as `async with AuthClient(base_url=...) as client:`.
+
+    A service that calls oms-auth on its own behalf authenticates with `client_id` +
+    `client_secret` (an OAuth client: its client-credentials token is fetched on first use,
+    cached, and renewed before it expires or when the service rejects it) or with `api_key`
+    (sent as `X-API-Key`). `token` sends a fixed bearer token.
+    """
 
     def __init__(
         self,
         base_url: str = "http://127.0.0.1:8001",
         *,
         token: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        scope: str | None = None,
+        api_key: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        _check_credentials(token, client_id, client_secret, api_key)
+        self.base_url = base_url.rstrip("/")
+        self._service = (
+            _ServiceToken(client_id, client_secret, scope)
+            if client_id is not None and client_secret is not None
+            else None
+        )
+        self._token_lock = asyncio.Lock()
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout,
-            headers=_build_headers(token, headers),
+            headers=_build_headers(token, headers, api_key),
             transport=transport,
         )
 
@@ -317,13 +435,48 @@ class AuthClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _send(self, call: _Call[T]) -> T:
+    async def service_token(self) -> str | None:
+        """The cached client-credentials token (fetched or renewed when due); None without
+        client credentials."""
+        service = self._service
+        if service is None:
+            return None
+        token = service.fresh()
+        if token is not None:
+            return token
+        async with self._token_lock:
+            token = service.fresh()
+            if token is not None:
+                return token
+            try:
+                response = await self._http.post(
+                    TOKEN_PATH,
+                    data=service.request_data(),
+                    auth=(service.client_id, service.client_secret),
+                )
+            except httpx.HTTPError as exc:
+                raise TransportError(f"POST {TOKEN_PATH}: {exc}") from exc
+            return service.accept(response, self.base_url)
+
+    async def _request(self, call: _Call[Any]) -> tuple[httpx.Response, str | None]:
+        token = await self.service_token()
         try:
             response = await self._http.request(
-                call.method, call.path, json=call.json, params=call.params, headers=call.headers
+                call.method,
+                call.path,
+                json=call.json,
+                params=call.params,
+                headers=_with_auth(call.headers, token),
             )
         except httpx.HTTPError as exc:
             raise TransportError(f"{call.method} {call.path}: {exc}") from exc
+        return response, token
+
+    async def _send(self, call: _Call[T]) -> T:
+        response, token = await self._request(call)
+        if token is not None and _stale_token(response) and self._service is not None:
+            self._service.forget(token)  # revoked or expired early: one fresh try
+            response, _ = await self._request(call)
         _raise_for_envelope(response)
         return call.parse(response.json() if response.content else None)
 
@@ -445,21 +598,34 @@ class AuthClient:
 
 
 class SyncAuthClient:
-    """The same calls, blocking. Use as `with SyncAuthClient(base_url=...) as client:`."""
+    """The same calls, blocking. Use as `with SyncAuthClient(base_url=...) as client:`.
+    Takes the same credentials as `AuthClient`."""
 
     def __init__(
         self,
         base_url: str = "http://127.0.0.1:8001",
         *,
         token: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        scope: str | None = None,
+        api_key: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
+        _check_credentials(token, client_id, client_secret, api_key)
+        self.base_url = base_url.rstrip("/")
+        self._service = (
+            _ServiceToken(client_id, client_secret, scope)
+            if client_id is not None and client_secret is not None
+            else None
+        )
+        self._token_lock = threading.Lock()
         self._http = httpx.Client(
             base_url=base_url,
             timeout=timeout,
-            headers=_build_headers(token, headers),
+            headers=_build_headers(token, headers, api_key),
             transport=transport,
         )
 
@@ -477,13 +643,44 @@ class SyncAuthClient:
     def close(self) -> None:
         self._http.close()
 
-    def _send(self, call: _Call[T]) -> T:
+    def service_token(self) -> str | None:
+        """The cached client-credentials token (fetched or renewed when due)."""
+        service = self._service
+        if service is None:
+            return None
+        with self._token_lock:
+            token = service.fresh()
+            if token is not None:
+                return token
+            try:
+                response = self._http.post(
+                    TOKEN_PATH,
+                    data=service.request_data(),
+                    auth=(service.client_id, service.client_secret),
+                )
+            except httpx.HTTPError as exc:
+                raise TransportError(f"POST {TOKEN_PATH}: {exc}") from exc
+            return service.accept(response, self.base_url)
+
+    def _request(self, call: _Call[Any]) -> tuple[httpx.Response, str | None]:
+        token = self.service_token()
         try:
             response = self._http.request(
-                call.method, call.path, json=call.json, params=call.params, headers=call.headers
+                call.method,
+                call.path,
+                json=call.json,
+                params=call.params,
+                headers=_with_auth(call.headers, token),
             )
         except httpx.HTTPError as exc:
             raise TransportError(f"{call.method} {call.path}: {exc}") from exc
+        return response, token
+
+    def _send(self, call: _Call[T]) -> T:
+        response, token = self._request(call)
+        if token is not None and _stale_token(response) and self._service is not None:
+            self._service.forget(token)
+            response, _ = self._request(call)
         _raise_for_envelope(response)
         return call.parse(response.json() if response.content else None)
 

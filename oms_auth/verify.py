@@ -118,12 +118,23 @@ class TokenVerifier:
     def _check_claims(self, claims: dict[str, Any]) -> None:
         missing = [name for name in _REQUIRED if name not in claims]
         if missing:
-            raise TokenInvalid(f"token lacks claims: {', '.join(missing)}")
+            raise TokenInvalid(
+                f"token lacks claims: {', '.join(missing)} (expected {', '.join(_REQUIRED)})"
+            )
         if claims["iss"] != self.issuer:
-            raise TokenInvalid("token was issued by someone else")
+            raise TokenInvalid(
+                f"token was issued by {claims['iss']!r}, but this verifier expects "
+                f"{self.issuer!r}: TokenVerifier(issuer=...) must be the service's "
+                "OMS_AUTH_ISSUER exactly (localhost and 127.0.0.1 differ)",
+                details={"expected": self.issuer, "found": claims["iss"]},
+            )
         aud = claims["aud"]
         if self.audience not in (aud if isinstance(aud, list) else [aud]):
-            raise TokenInvalid("token is meant for another audience")
+            raise TokenInvalid(
+                f"token is meant for audience {aud!r}, but this verifier expects "
+                f"{self.audience!r} (the service's OMS_AUTH_AUDIENCE, or the client's)",
+                details={"expected": self.audience, "found": aud},
+            )
         now = time.time()
         if not isinstance(claims["exp"], int | float) or claims["exp"] + self.leeway < now:
             raise TokenExpired("token has expired", details={"expired_at": claims["exp"]})
@@ -142,7 +153,10 @@ class TokenVerifier:
                 keys = self._keys = await self._fetch()
                 self._fetched_at = time.monotonic()
         if not _has_kid(keys, kid):
-            raise TokenInvalid("token is signed with an unknown key")
+            raise TokenInvalid(
+                f"token is signed with key {kid!r}, which {self.jwks_url} does not publish "
+                f"(it has {', '.join(k.kid or '?' for k in keys.keys) or 'no keys'})"
+            )
         return keys
 
     async def _fetch(self) -> KeySet:
@@ -169,15 +183,18 @@ def _has_kid(keys: KeySet, kid: str) -> bool:
 
 def _header(token: str) -> dict[str, Any]:
     if not token or token.count(".") != 2 or len(token) > 16_384:
-        raise TokenInvalid("not a compact JWS")
+        raise TokenInvalid("not a compact JWS (expected three base64url parts joined by '.')")
     try:
         header = dict(jws.extract_compact(token.encode("ascii")).protected)
     except (JoseError, ValueError, TypeError, UnicodeError):
         raise TokenInvalid("token cannot be decoded") from None
     if header.get("alg") not in ALGORITHMS:
-        raise TokenInvalid("algorithm is not accepted")
+        raise TokenInvalid(
+            f"algorithm {header.get('alg')!r} is not accepted (expected one of "
+            f"{', '.join(ALGORITHMS)})"
+        )
     if str(header.get("typ", "")).lower() not in _TYPES:
-        raise TokenInvalid("not an access token (typ must be at+jwt)")
+        raise TokenInvalid(f"not an access token: typ is {header.get('typ')!r}, expected 'at+jwt'")
     if not isinstance(header.get("kid"), str):
         raise TokenInvalid("header has no kid")
     return header

@@ -39,6 +39,8 @@ class WriteResult:
     live: bool  # False when the commit succeeded but this instance could not reload
     created: bool = True
     warnings: list[Finding] = field(default_factory=list)
+    # A removed stored copy of a rule a file still defines: where the file copy lives.
+    still_defined_in: str | None = None
 
 
 class _AlreadyThere(Conflict):
@@ -72,6 +74,8 @@ class PolicyAdministration:
         self, ptype: str, values: Sequence[str], *, actor: str, request_id: str | None
     ) -> WriteResult:
         rule = self._valid_rule(ptype, values)
+        if ptype.startswith("g") and len(values) >= 2:
+            await self._refuse_role_named_like_user(values[1])
         return await self._apply(_Change(rule, True, "rule"), actor=actor, request_id=request_id)
 
     async def remove_rule(
@@ -85,6 +89,7 @@ class PolicyAdministration:
     ) -> WriteResult:
         """Idempotent: an existing membership is reported with `created=False`."""
         rule = self._valid_rule("g", self._member_values(role, subject, domain))
+        await self._refuse_role_named_like_user(role)
         try:
             return await self._apply(
                 _Change(rule, True, "member"), actor=actor, request_id=request_id
@@ -99,6 +104,19 @@ class PolicyAdministration:
         return await self._apply(_Change(rule, False, "member"), actor=actor, request_id=request_id)
 
     # -- validation ---------------------------------------------------------------------
+    async def _refuse_role_named_like_user(self, role: str) -> None:
+        """A role may not be named like a user: `g, x, alice` would hand every member of
+        `x` whatever alice holds, and alice would read as a role in every listing."""
+        from app.security.names import canonical_name
+        from app.store.users import UserRepository
+
+        user = await UserRepository(self.db).by_username(canonical_name(role))
+        if user is not None:
+            raise Conflict(
+                f"{role!r} is a user's name; a role may not be named like a user",
+                details={"role": role, "collides_with": "user"},
+            )
+
     @property
     def model(self) -> ModelInfo:
         return self.engine.snapshot.model
@@ -156,7 +174,7 @@ class PolicyAdministration:
             stored = await read_rules(session)
             files = [r for r in self.engine.snapshot.rules if r.source != DB_SOURCE]
             current = files + stored
-            self._check_target(change, files, stored, current)
+            in_file = self._check_target(change, files, stored, current)
             rule = change.rule
             found = await asyncio.to_thread(self._findings, change, current)
             errors = [f for f in found if f.severity == "error"]
@@ -182,11 +200,14 @@ class PolicyAdministration:
                 details={"revision": revision},
             )
         logger.info(change.action, rule=rule.text(), actor=actor, revision=revision)
-        return WriteResult(rule, revision, await self._make_live(revision), True, found)
+        live = await self._make_live(revision)
+        return WriteResult(rule, revision, live, True, found, in_file)
 
     def _check_target(
         self, change: _Change, files: list[Rule], stored: list[Rule], current: list[Rule]
-    ) -> None:
+    ) -> str | None:
+        """Refuse a change that cannot apply; for a removal, say which file still holds
+        the rule when only its stored copy goes (a copy left by an earlier `push`)."""
         key = change.rule.key
         in_file = next((r for r in files if r.key == key), None)
         in_db = any(r.key == key for r in stored)
@@ -198,7 +219,9 @@ class PolicyAdministration:
                 where = in_file.source if in_file is not None else "the database"
                 error = _AlreadyThere if change.kind == "member" else Conflict
                 raise error(f"rule '{text}' already exists ({where})", details={"source": where})
-            return
+            return None
+        if in_file is not None and in_db:
+            return in_file.source
         if in_file is not None:
             raise Conflict(
                 f"rule '{text}' is defined in {in_file.source}; remove it by editing that file",
@@ -208,6 +231,7 @@ class PolicyAdministration:
             if change.kind == "member":
                 self._require_role(change.rule.values[1], change.rule.values[2:], current)
             raise NotFound(f"no rule '{text}'", details={"rule": change.rule.as_dict()})
+        return None
 
     def _require_role(self, role: str, domain: tuple[str, ...], rules: list[Rule]) -> None:
         sub = self.model.field_index("p", "sub")

@@ -18,14 +18,14 @@ from typing import Any
 
 from loguru import logger
 
-from app.audit.log import AuditLog
 from app.audit.note import AuditNote
 from app.errors import AuthzError, NotFound, RequestInvalid, RoleNotFound
 from app.policy.engine import PolicyEngine
 from app.policy.snapshot import PolicySnapshot
+from app.security.login_guard import LoginGuard, unlock_account
 from app.security.names import InvalidName, check_username
 from app.security.passwords import PasswordHasher, WeakPassword, check_password_policy
-from app.security.rate_limits import RateLimits
+from app.store.alerts import AuditWriter
 from app.store.database import Database
 from app.store.refresh_tokens import RefreshTokenRepository
 from app.store.users import NewUser, UserAdminRepository
@@ -72,7 +72,7 @@ class UserAdministration:
     engine: PolicyEngine
     hasher: PasswordHasher
     revocations: Revocations
-    rate_limits: RateLimits
+    guard: LoginGuard | None  # the per-account login back-off (None: no token service)
 
     @property
     def repo(self) -> UserAdminRepository:
@@ -146,7 +146,8 @@ class UserAdministration:
 
     async def unlock(self, username: str, *, audit: AuditNote) -> dict[str, Any]:
         found = await self.get(username)
-        await unlock_user(username, rate_limits=self.rate_limits, db=self.db, audit=audit)
+        if self.guard is not None:
+            await unlock_account(self.guard, username, audit=AuditWriter(self.db, audit))
         return found
 
     async def delete(self, username: str, *, audit: AuditNote) -> dict[str, Any]:
@@ -185,13 +186,3 @@ class UserAdministration:
             logger.error("user.write.not_live", revision=revision, error=type(exc).__name__)
             live = False
         return {"policy_revision": revision, "live": live}
-
-
-async def unlock_user(
-    username: str, *, rate_limits: RateLimits, db: Database, audit: AuditNote
-) -> None:
-    """Lift the login lock of a user (its failed-login window), audited."""
-    await rate_limits.clear_login(username=username)
-    async with db.transaction() as s:
-        await AuditLog().write(s, audit, action="user.unlocked", target=f"user:{username}")
-    logger.info("user.unlocked", username=username, actor=audit.actor)

@@ -20,7 +20,8 @@ from app.api.deps import EngineDep, ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
 from app.api.responses import FastJSONResponse
-from app.api.schemas.admin import MembersOut, ReloadOut, RuleIn, RulePage, WriteOut
+from app.api.routing import StrictJSONRoute
+from app.api.schemas.admin import MembersOut, ReloadOut, RemoveOut, RuleIn, RulePage, WriteOut
 from app.api.schemas.common import Identifier
 from app.api.writes import Writes
 from app.errors import (
@@ -45,6 +46,7 @@ admin_api_key_scheme = APIKeyHeader(
 )
 
 router = APIRouter(
+    route_class=StrictJSONRoute,
     prefix="/api/v1",
     tags=["policy administration"],
     dependencies=[Security(admin_api_key_scheme)],
@@ -97,7 +99,7 @@ async def get_policies(
         str | None, Query(max_length=255, description="file, db, or a file name")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
 ) -> dict[str, Any]:
     flt = RuleFilter(ptype, subject, resource, action, domain, source)
     return list_rules(engine.snapshot, flt, limit=limit, offset=offset)
@@ -105,6 +107,11 @@ async def get_policies(
 
 def _written(result: WriteResult, status: int = 200) -> Response:
     return FastJSONResponse(WriteOut.of(result).model_dump(mode="json"), status_code=status)
+
+
+def _removed(result: WriteResult) -> Response:
+    """A removal answers `removed`, never `created`."""
+    return FastJSONResponse(RemoveOut.of(result).model_dump(mode="json"), status_code=200)
 
 
 @router.post(
@@ -135,7 +142,7 @@ async def add_policy(
 
 @router.delete(
     "/policies",
-    response_model=WriteOut,
+    response_model=RemoveOut,
     responses=error_responses(
         *_AUTH, InvalidPolicy, NotFound, Conflict, RequestInvalid, IdempotencyMismatch
     ),
@@ -153,7 +160,7 @@ async def remove_policy(
         result = await admin.remove_rule(
             body.ptype, body.rule, actor=principal.subject, request_id=request_id_var.get()
         )
-        return _written(result)
+        return _removed(result)
 
     return await writes.run(request, principal, work)
 
@@ -203,7 +210,7 @@ async def put_member(
 
 @router.delete(
     "/roles/{role}/members/{subject}",
-    response_model=WriteOut,
+    response_model=RemoveOut,
     responses=error_responses(*_AUTH, RoleNotFound, NotFound, Conflict, RequestInvalid),
     summary="Take the role away from `subject`",
 )
@@ -221,7 +228,7 @@ async def delete_member(
         result = await admin.remove_member(
             role, subject, domain, actor=principal.subject, request_id=request_id_var.get()
         )
-        return _written(result)
+        return _removed(result)
 
     return await writes.run(request, principal, work)
 

@@ -83,7 +83,7 @@ def get_users_admin(services: ServicesDep) -> UserAdministration:
         engine=services.engine,
         hasher=tokens.hasher,
         revocations=tokens.service.revocations,
-        rate_limits=tokens.rate_limits,
+        guard=tokens.service.accounts.guard,
     )
 
 

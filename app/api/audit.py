@@ -14,6 +14,7 @@ from app.api.admin import admin_api_key_scheme
 from app.api.deps import ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.admin import AuditPageOut
 from app.audit.log import MAX_PAGE, AuditQuery
 from app.errors import AuthenticationFailed, PermissionDenied, RequestInvalid
@@ -21,6 +22,7 @@ from app.errors import AuthenticationFailed, PermissionDenied, RequestInvalid
 NDJSON = "application/x-ndjson"
 
 router = APIRouter(
+    route_class=StrictJSONRoute,
     prefix="/api/v1",
     tags=["policy administration"],
     dependencies=[Security(admin_api_key_scheme)],
@@ -60,8 +62,10 @@ async def audit_events(
     since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone")] = None,
     until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    cursor: Annotated[int | None, Query(ge=1, description="`next_cursor` of a page")] = None,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    cursor: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="`next_cursor` of a page")
+    ] = None,
 ) -> dict[str, Any]:
     query = AuditQuery(
         actor=actor,

@@ -98,8 +98,30 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
         return error_response(
             BatchTooLarge(too_large["message"], details={"field": too_large["field"]})
         )
-    error = RequestInvalid(details={"fields": fields})
+    details: dict[str, Any] = {"fields": fields}
+    hint = json_body_hint(request.headers.get("content-type"), fields)
+    if hint is not None:
+        details["hint"] = hint
+    error = RequestInvalid(details=details)
     return error_response(error, status=400 if _is_authzen(request) else None)
+
+
+_WHOLE_BODY_TYPES = {"model_attributes_type", "dict_type", "json_invalid", "model_type"}
+
+
+def json_body_hint(content_type: str | None, fields: list[dict[str, Any]]) -> str | None:
+    """A hint for the commonest newcomer mistake: a form or text body sent to a JSON route
+    (`curl -d` without `-H 'content-type: application/json'`)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return None
+    if not any(f["field"] == "body" and f["type"] in _WHOLE_BODY_TYPES for f in fields):
+        return None
+    sent = media or "no content type"
+    return (
+        f"this route takes a JSON body, but the request was sent as {sent}: send "
+        "`Content-Type: application/json` (curl: -H 'content-type: application/json')"
+    )
 
 
 async def handle_database_unavailable(request: Request, exc: Exception) -> Response:

@@ -15,10 +15,11 @@ from starlette.responses import Response
 
 from app.api.deps import ServicesDep
 from app.api.responses import FastJSONResponse
+from app.api.routing import StrictJSONRoute
 from app.policy.status import readiness_fields
 from app.services import Services
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["operations"])
 
 
 @router.get("/livez", summary="The process is alive (Kubernetes livenessProbe)")

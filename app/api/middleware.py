@@ -1,7 +1,8 @@
 """Per-request context as one pure ASGI middleware (no BaseHTTPMiddleware overhead).
 
-- `X-Request-ID`: taken from the request when it is a sane token, else generated (`req_...`);
-  bound for every log line of the request and echoed on every response.
+- `X-Request-ID`: any value up to `request_id_max_bytes` is echoed verbatim on every response
+  (an empty or longer one is replaced by a generated `req_...`); log lines and error bodies
+  carry a sanitised copy (printable ASCII, at most 128 characters).
 - Body size: over the limit is refused with 413 `REQ_003` before the app reads it.
 - Failures nothing else caught become a 500 `SYS_002` envelope, logged with the traceback.
 - A request cancelled by the server (graceful shutdown ran out of time) is answered 503
@@ -29,12 +30,21 @@ from app.errors import AuthzError, InternalError, Overloaded, PayloadTooLarge
 from app.observability.logging import info_event, request_id_var
 from app.observability.metrics import Metrics
 
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+LOGGED_REQUEST_ID_CHARS = 128
 _QUIET_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics"})
 
 
 def new_request_id() -> str:
     return "req_" + os.urandom(12).hex()
+
+
+def sanitised_request_id(raw: bytes) -> str:
+    """The request id as logs and error bodies show it: printable ASCII, bounded."""
+    text = _UNPRINTABLE.sub("?", raw.decode("latin-1"))
+    if len(text) > LOGGED_REQUEST_ID_CHARS:
+        text = text[: LOGGED_REQUEST_ID_CHARS - 3] + "..."
+    return text
 
 
 class RequestContextMiddleware:
@@ -45,8 +55,10 @@ class RequestContextMiddleware:
         metrics: Metrics | None,
         max_body_bytes: int,
         fast_lane: FastLane | None = None,
+        request_id_max_bytes: int = 1024,
     ) -> None:
         self.app = app
+        self.request_id_max_bytes = request_id_max_bytes
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.fast_lane = fast_lane
@@ -59,10 +71,11 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = self._request_id(scope)
+        raw_id = self._request_id(scope)
+        request_id = sanitised_request_id(raw_id)
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
-        header = (b"x-request-id", request_id.encode())
+        header = (b"x-request-id", raw_id)
         status_holder = [500]
         response_started = False
         fast = self.fast_lane.route(scope) if self.fast_lane is not None else None
@@ -112,18 +125,15 @@ class RequestContextMiddleware:
             details={"limit_bytes": self.max_body_bytes},
         )
 
-    @staticmethod
-    def _request_id(scope: Scope) -> str:
+    def _request_id(self, scope: Scope) -> bytes:
+        """The caller's X-Request-ID as sent (the server already parsed it as a header
+        value, so it holds no line breaks), or a new one when absent, empty or too long."""
         for name, value in scope.get("headers", ()):
             if name == b"x-request-id":
-                try:
-                    text = value.decode("ascii")
-                except UnicodeDecodeError:
-                    break
-                if _VALID_REQUEST_ID.match(text):
-                    return str(text)
+                if 0 < len(value) <= self.request_id_max_bytes and value.strip():
+                    return bytes(value)
                 break
-        return new_request_id()
+        return new_request_id().encode()
 
     @staticmethod
     def _content_length(scope: Scope) -> int | None:

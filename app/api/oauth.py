@@ -9,12 +9,13 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from app.api.bearer import TokensDep
+from app.api.routing import StrictJSONRoute
 from app.errors import DependencyUnavailable
 from app.token_services import TokenComponents
 from app.tokens.metadata import server_metadata
 from app.tokens.oauth.http import OAuthHTTP
 
-router = APIRouter(tags=["oauth"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["oauth"])
 
 _FORM_BODY: dict[str, Any] = {
     "requestBody": {
@@ -101,13 +102,17 @@ async def introspect(request: Request, tokens: TokensDep) -> Response:
     return await _oauth(tokens).introspection(request)
 
 
-@router.get("/.well-known/jwks.json", summary="Public signing keys: current and previous")
+class JWKSResponse(JSONResponse):
+    media_type = "application/jwk-set+json"
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    summary="Public signing keys: current and previous",
+    response_class=JWKSResponse,
+)
 async def jwks(tokens: TokensDep) -> Response:
-    return JSONResponse(
-        await tokens.keys.jwks(),
-        headers={"Cache-Control": "public, max-age=60"},
-        media_type="application/jwk-set+json",
-    )
+    return JWKSResponse(await tokens.keys.jwks(), headers={"Cache-Control": "public, max-age=60"})
 
 
 @router.get(

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from app.api.deps import ServicesDep
-from app.errors import AuthenticationFailed, PermissionDenied
+from app.errors import AuthenticationFailed, AuthzError, PermissionDenied
 from app.observability.decision_log import set_caller
+from app.policy.request import DecisionRequest
+from app.security.asking import Question, check_asker
 from app.security.principal import Alongside, Principal
 from app.services import Services
+from app.tokens.models import client_subject
+from app.tokens.scopes import covers
 
 
 async def resolve_principal(
@@ -81,6 +86,8 @@ async def admit_decision_caller(
     caller = await require_principal(
         await resolve_principal(services, connection, alongside=charge)
     )
+    if subjects:  # who may ask about whom: app.security.asking
+        check_asker(caller, "decide", subjects=subjects, holds=_holder(services, caller))
     state["decision_caller"] = (caller, count)
     set_caller(caller.subject)
     return caller
@@ -91,13 +98,117 @@ async def decision_caller(request: Request, services: ServicesDep) -> Principal 
     return await admit_decision_caller(services, request, ())
 
 
+async def _asker(request: Request, services: Services, question: Question) -> Principal | None:
+    """Who asks: nobody in particular when the decision API is open; in token mode an
+    authenticated principal (401 otherwise) that may ask this question (403 otherwise,
+    see `app.security.asking`)."""
+    if services.settings.decision_auth_mode == "open":
+        return None
+    principal = await require_principal(await optional_principal(request, services))
+    subjects = await asked_subjects(request)
+    check_asker(principal, question, subjects=subjects, holds=_holder(services, principal))
+    return principal
+
+
+async def query_caller(request: Request, services: ServicesDep) -> Principal | None:
+    return await _asker(request, services, "query")
+
+
+async def validation_caller(request: Request, services: ServicesDep) -> Principal | None:
+    """Token validation returns claims: in token mode only to an authenticated client (its
+    client-credentials token) or an administrator, as RFC 7662 asks of introspection."""
+    if services.settings.decision_auth_mode == "open":
+        return None
+    principal = await require_principal(await optional_principal(request, services))
+    is_client = principal.client_id is not None and principal.subject == client_subject(
+        principal.client_id
+    )
+    if not (principal.is_admin or is_client):
+        raise PermissionDenied(
+            "Token validation needs client authentication (a client-credentials token) "
+            "or an administrator",
+            details={"subject": principal.subject},
+        )
+    return principal
+
+
+def _holder(services: Services, principal: Principal) -> Callable[[str], bool]:
+    def holds(scope: str) -> bool:
+        if principal.scoped:
+            return any(covers(granted, scope) for granted in principal.scopes)
+        if principal.method != "bearer":
+            return False
+        resource, _, action = scope.rpartition(":")
+        try:
+            return services.engine.snapshot.decide(
+                DecisionRequest.of(principal.subject, resource, action)
+            ).allowed
+        except AuthzError:
+            return False
+
+    return holds
+
+
+_UNREADABLE = "\x00unreadable"  # never anyone's subject: an unreadable question is not "self"
+
+
+async def asked_subjects(request: Request) -> list[str]:
+    """Every subject the request names: path/query `user_id`/`subject`, and in a JSON body
+    `subject` (string or `{id}`), `checks[].subject`, `evaluations[].subject`, `user_ids`."""
+    out: list[str] = []
+    if "user_id" in request.path_params:
+        out.append(str(request.path_params["user_id"]))
+    out.extend(request.query_params.getlist("subject"))
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return out
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return [*out, _UNREADABLE]
+    if not isinstance(body, dict):
+        return [*out, _UNREADABLE]
+
+    def subject_of(item: Any) -> str:
+        if isinstance(item, str):
+            return item
+        if isinstance(item, dict) and isinstance(item.get("id"), str):
+            return str(item["id"])
+        return _UNREADABLE
+
+    if "subject" in body or not ({"checks", "user_ids", "evaluations"} & body.keys()):
+        out.append(subject_of(body.get("subject")))
+    for key in ("checks", "evaluations"):
+        items = body.get(key)
+        if items is None:
+            continue
+        if not isinstance(items, list):
+            return [*out, _UNREADABLE]
+        for item in items:
+            if not isinstance(item, dict):
+                out.append(_UNREADABLE)
+            elif "subject" in item or key == "checks":
+                out.append(subject_of(item.get("subject")))
+    users = body.get("user_ids")
+    if users is not None:
+        out.extend(
+            u if isinstance(u, str) else _UNREADABLE
+            for u in (users if isinstance(users, list) else [None])
+        )
+    return out
+
+
 async def charge_checks(services: Services, caller: Principal | None, count: int) -> None:
-    """Count `count` checks against the caller's `rate_limit_check` (authenticated callers)."""
+    """Count `count` checks against the caller's check limit (authenticated callers):
+    `rate_limit_check_service` for services, `rate_limit_check` for end users."""
     if caller is not None and services.tokens is not None and count > 0:
-        await services.tokens.rate_limits.checks(caller=caller.subject, count=count)
+        await services.tokens.rate_limits.checks(
+            caller=caller.subject, count=count, service=caller.is_service
+        )
 
 
 DecisionCaller = Annotated[Principal | None, Depends(decision_caller)]
+ValidationCaller = Annotated[Principal | None, Depends(validation_caller)]
+QueryCaller = Annotated[Principal | None, Depends(query_caller)]
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
 CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
 PolicyAdmin = Annotated[Principal, Depends(require_policy_admin)]

@@ -19,8 +19,9 @@ class CacheMetrics:
         )
         self.redis_up = Gauge(
             "oms_auth_redis_up",
-            "1 while Redis answers, 0 while the cache runs degraded",
+            "1 while Redis answers, 0 while the cache runs degraded (any worker)",
             registry=r,
+            multiprocess_mode="livemin",
         )
         self.redis_errors = Counter(
             "oms_auth_redis_errors_total",
@@ -47,7 +48,10 @@ class CacheMetrics:
             registry=r,
         )
         self.warmed_subjects = Gauge(
-            "oms_auth_cache_warmed_subjects", "Subjects warmed after the last change", registry=r
+            "oms_auth_cache_warmed_subjects",
+            "Subjects warmed after the last change",
+            registry=r,
+            multiprocess_mode="livemostrecent",
         )
         self._lookup_children: dict[tuple[str, str, str], MetricWrapperBase] = {}
 

@@ -34,7 +34,9 @@ from app.store.database import Database
 from app.store.redis import make_redis
 from app.store.revisions import DatabaseRevisionStore
 
-LOCAL_ONLY_TRIGGERS = frozenset({"remote", "poll"})
+LOCAL_ONLY_TRIGGERS = frozenset({"remote", "poll", "entities-remote"})
+ENTITY_TRIGGER = "entities"  # a local entity store change (admin API, CLI via announce)
+ENTITY_MESSAGE = "entities:"  # pub/sub payload prefix for entity revisions
 
 # Raise the mirrored revision (never lower it) and announce, in one round trip.
 _ANNOUNCE = """
@@ -65,6 +67,25 @@ async def announce_revision(settings: Settings, revision: int) -> bool:
         if not is_redis_failure(exc):
             raise
         logger.warning("policy.announce.failed", revision=revision, error=str(exc))
+        return False
+    finally:
+        await redis.aclose()
+    return True
+
+
+async def announce_entity_revision(settings: Settings, revision: int) -> bool:
+    """For the CLI: announce an entity store revision it committed (instances reload the
+    entities; without Redis they find it within `policy_poll_interval`)."""
+    redis = make_redis(settings)
+    if redis is None:
+        return False
+    try:
+        channel = CacheKeys.from_settings(settings).policy_channel
+        await redis.publish(channel, f"{ENTITY_MESSAGE}{revision}")
+    except Exception as exc:
+        if not is_redis_failure(exc):
+            raise
+        logger.warning("entities.announce.failed", entity_revision=revision, error=str(exc))
         return False
     finally:
         await redis.aclose()
@@ -103,8 +124,26 @@ class PolicySync:
     # -- announcing -------------------------------------------------------------------------
     async def on_change(self, snapshot: PolicySnapshot, trigger: str) -> None:
         """`engine.on_change` listener: announce changes this instance made."""
-        if trigger not in LOCAL_ONLY_TRIGGERS:
+        if trigger == ENTITY_TRIGGER:
+            await self.announce_entities(snapshot.entities.revision)
+        elif trigger not in LOCAL_ONLY_TRIGGERS:
             await self.announce(snapshot.revision)
+
+    async def announce_entities(self, revision: int) -> bool:
+        """Tell other instances the entity store moved to `revision` (they reload entities,
+        not the policy)."""
+        if self.redis is None or (self.availability is not None and not self.availability.usable):
+            return False
+        try:
+            await self.redis.publish(self.keys.policy_channel, f"{ENTITY_MESSAGE}{revision}")
+        except Exception as exc:
+            if not is_redis_failure(exc):
+                raise
+            if self.availability is not None:
+                self.availability.failed("publish", exc)
+            return False
+        logger.info("entities.announced", entity_revision=revision)
+        return True
 
     async def announce(self, revision: int) -> bool:
         if self.redis is None or (self.availability is not None and not self.availability.usable):
@@ -145,7 +184,7 @@ class PolicySync:
         async with self._lock:
             latest = await self.engine.revisions.current()
             if self.engine.loaded and latest <= self.engine.revision:
-                return False
+                return await self._catch_up_entities(source)
             trigger = "remote" if source == "pubsub" else "poll"
             try:
                 await self.engine.load(trigger=trigger, bump=False)
@@ -158,6 +197,18 @@ class PolicySync:
             self._retry_at = 0.0
             self._count(source, "reloaded")
             return True
+
+    async def _catch_up_entities(self, source: str) -> bool:
+        """Adopt a newer entity store revision (no policy reload)."""
+        entity_source = self.engine.entity_source
+        if entity_source is None or not self.engine.loaded:
+            return False
+        if await entity_source.revision() <= self.engine.entity_revision:
+            return False
+        refreshed = await self.engine.refresh_entities(trigger="entities-remote")
+        if refreshed is not None:
+            self._count(source, "entities")
+        return refreshed is not None
 
     def _count(self, source: str, result: str) -> None:
         if self.metrics is not None:
@@ -222,6 +273,16 @@ class PolicySync:
         channel = _text(message.get("channel"))
         data = _text(message.get("data"))
         if channel != self.keys.policy_channel:
+            return
+        if data.startswith(ENTITY_MESSAGE):
+            try:
+                entity_revision = int(data[len(ENTITY_MESSAGE) :])
+            except ValueError:
+                logger.warning("policy.sync.bad_message", data=data[:64])
+                return
+            if self.engine.loaded and entity_revision <= self.engine.entity_revision:
+                return
+            await self._catch_up_quietly("pubsub")
             return
         try:
             revision = int(data)

@@ -19,8 +19,9 @@ import orjson
 import typer
 
 from app.commands.common import cli_audit, fail, settings_or_exit
+from app.commands.failures import describe_failure
 from app.errors import AuthzError
-from app.security.names import InvalidName, check_client_id, check_username
+from app.security.names import InvalidName, check_client_id, check_username, collides
 from app.tokens.grant_types import GRANT_TYPES
 
 # The service's modules (SQLAlchemy, Redis, argon2, Authlib) are imported by the commands that
@@ -62,7 +63,7 @@ def _run(work: Callable[[Settings, Database], Awaitable[T]]) -> T:
     except typer.Exit:
         raise
     except Exception as exc:
-        fail(f"{type(exc).__name__}: {exc}")
+        fail(describe_failure(exc))
 
 
 def _echo_json(value: Any) -> None:
@@ -78,6 +79,23 @@ def _known_roles(settings: Settings, db: Database) -> set[str]:
 
     model, rules = PolicyLoader(settings.policy_dir, rule_sources(settings, db)).read()
     return policy_roles(PolicySnapshot.build(model, rules, revision=0))
+
+
+def _policy_grants(
+    settings: Settings, db: Database, subject: str, allows: tuple[str, ...]
+) -> tuple[str, ...] | None:
+    """The scope a client-credentials token of `subject` would carry now (None: the
+    policy cannot say, e.g. a model without roles)."""
+    from app.policy.snapshot import PolicySnapshot
+    from app.policy.sources import PolicyLoader
+    from app.services import rule_sources
+    from app.tokens.scopes import ScopeResolver
+
+    model, rules = PolicyLoader(settings.policy_dir, rule_sources(settings, db)).read()
+    snapshot = PolicySnapshot.build(model, rules, revision=0)
+    if not snapshot.model.is_rbac:
+        return None
+    return ScopeResolver().grant(snapshot, subject, requested=None, client_allows=allows)
 
 
 @users_cli.command("create")
@@ -110,8 +128,14 @@ def users_create(
     async def work(settings: Settings, db: Database) -> None:
         from app.token_services import password_hasher
 
+        known = await asyncio.to_thread(_known_roles, settings, db)
+        clash = collides(name, known)
+        if clash is not None:
+            fail(
+                f"username {name!r} would be read as the role {clash!r}: users and roles "
+                "share the policy's subjects (REQ_006)"
+            )
         if roles:
-            known = await asyncio.to_thread(_known_roles, settings, db)
             unknown = [r for r in roles if r not in known]
             if unknown:
                 fail(f"role {unknown[0]!r} is not defined by the policy (RBAC_001)")
@@ -300,6 +324,34 @@ def users_disable(name: str) -> None:
     _run(work)
 
 
+@users_cli.command("unlock")
+def users_unlock(name: str) -> None:
+    """Forget a user's failed logins: the per-account back-off ends at once (all instances
+    sharing OMS_AUTH_REDIS_URL)."""
+
+    async def work(settings: Settings, db: Database) -> None:
+        from redis.asyncio import Redis
+
+        from app.cache.login_failures import RedisFailureStore
+        from app.security.login_guard import LoginGuard, unlock_account
+        from app.store.alerts import AuditWriter
+
+        if settings.redis_url is None:
+            fail(
+                "OMS_AUTH_REDIS_URL is unset: failed logins live in each instance's memory; "
+                "restarting the instance forgets them"
+            )
+        redis = Redis.from_url(settings.redis_url)
+        try:
+            guard = LoginGuard(RedisFailureStore(redis, settings.key_prefix))
+            cleared = await unlock_account(guard, name, audit=AuditWriter(db, cli_audit()))
+        finally:
+            await redis.aclose()
+        typer.echo(f"unlocked {name}: {cleared} failure bucket(s) cleared")
+
+    _run(work)
+
+
 # -- clients -------------------------------------------------------------------------------
 @clients_cli.command("create")
 def clients_create(
@@ -331,7 +383,7 @@ def clients_create(
         fail(str(exc))
     secret = new_client_secret()
 
-    async def work(settings: Settings, db: Database) -> None:
+    async def work(settings: Settings, db: Database) -> tuple[str, ...] | None:
         if client_id == settings.service_name:
             fail(f"client id {client_id!r} is the service's own (its login API's tokens)")
         await ClientRepository(db).create(
@@ -343,11 +395,25 @@ def clients_create(
             audience=audience,
             audit=cli_audit(),
         )
+        return await asyncio.to_thread(_policy_grants, settings, db, f"client:{client_id}", scopes)
 
-    _run(work)
+    granted = _run(work)
     typer.echo(f"client_id: {client_id}")
     typer.echo(f"client_secret: {secret}")
     typer.echo("(store the secret now: it is not shown again)", err=True)
+    subject = f"client:{client_id}"
+    if granted is None:
+        return
+    if granted:
+        typer.echo(f"its client_credentials tokens carry now: {' '.join(granted)}", err=True)
+        return
+    typer.echo(
+        f"warning: --scope is only an upper bound; a token carries the scopes the policy also "
+        f"grants the subject {subject}, and it grants it nothing yet, so its tokens carry "
+        f'"scope": "". Give it a role, e.g. the line `g, {subject}, viewer` in a policy '
+        f"file, or PUT /api/v1/roles/viewer/members/{subject}",
+        err=True,
+    )
 
 
 @clients_cli.command("list")

@@ -19,12 +19,15 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def settings_or_exit(**overrides: object) -> Settings:
-    from app.config import ConfigError, load_settings
+    from app.config import ConfigError, load_settings, unknown_variables
 
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except ConfigError as exc:
         fail(str(exc))
+    for name in unknown_variables():
+        typer.echo(f"warning: {name} is not a setting; it is ignored", err=True)
+    return settings
 
 
 def cli_actor() -> str:

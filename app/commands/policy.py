@@ -240,7 +240,11 @@ def push(
     policy_dir: DirArg = Path("policies"),
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the difference")] = False,
 ) -> None:
-    """Make the database rules (casbin_rule) exactly the rules of the policy files."""
+    """Make the database rules (casbin_rule) exactly the rules of the policy files.
+
+    For OMS_AUTH_POLICY_SOURCE=db (the table is then the whole policy). Under files+db the
+    files are served already, so push refuses: a copy in the table would outlive its line.
+    """
     from app.commands.sync import push_command
 
     asyncio.run(push_command(policy_dir, dry_run=dry_run, actor=cli_actor(), display=_display))
@@ -250,12 +254,21 @@ def push(
 def pull(
     policy_dir: DirArg = Path("policies"),
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="CSV file to write (DIR/policy.csv)")
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="CSV file to write, outside the policy folder (required)"
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the difference")] = False,
 ) -> None:
-    """Make one policy file hold exactly the database rules (comments are kept)."""
+    """Make one file outside the policy folder hold exactly the database rules (comments are
+    kept): to review runtime changes before moving them into the policy files."""
     from app.commands.sync import pull_command
 
-    target = output or policy_dir / "policy.csv"
-    asyncio.run(pull_command(policy_dir, target, dry_run=dry_run, display=_display))
+    if output is None:
+        _fail(
+            "give the file to write with -o FILE, outside the policy folder "
+            f"(a *.csv in {_display(policy_dir)}/ is loaded as policy too)",
+            2,
+        )
+    asyncio.run(pull_command(policy_dir, output, dry_run=dry_run, display=_display))

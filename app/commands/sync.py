@@ -11,6 +11,7 @@ from app.administration.sync import RuleChanges, pull_into, push_rules, stored_r
 from app.audit.log import AuditLog
 from app.cache.sync import announce_revision
 from app.commands.common import fail, settings_or_exit
+from app.commands.failures import describe_failure
 from app.policy.workspace import read_policy_dir
 from app.store.database import Database, redacted
 
@@ -30,8 +31,25 @@ def _show(changes: RuleChanges, *, dry_run: bool, what: str) -> None:
         typer.echo(f"{summary}: written to {what}{rev}")
 
 
+def loaded_rule_file(target: Path, policy_dirs: list[Path]) -> Path | None:
+    """The policy folder that would load `target` as a rule file (a `*.csv` directly in
+    it), or None."""
+    resolved = target.resolve()
+    for folder in policy_dirs:
+        if resolved.suffix == ".csv" and resolved.parent == folder.resolve():
+            return folder
+    return None
+
+
 async def push_command(policy_dir: Path, *, dry_run: bool, actor: str, display: Display) -> None:
     settings = settings_or_exit()
+    if settings.policy_source == "files+db":
+        fail(
+            "OMS_AUTH_POLICY_SOURCE=files+db serves the policy files already; a copy pushed "
+            "into the database would keep a rule alive after its line is deleted. Push is for "
+            "OMS_AUTH_POLICY_SOURCE=db (set it for the service and this command)",
+            code=1,
+        )
     policy = read_policy_dir(policy_dir, prefix=f"{display(policy_dir)}/")
     errors = policy.lint().errors
     if policy.model is None or errors:
@@ -41,7 +59,7 @@ async def push_command(policy_dir: Path, *, dry_run: bool, actor: str, display: 
     try:
         changes = await push_rules(db, AuditLog(), policy.rules, actor=actor, dry_run=dry_run)
     except Exception as exc:
-        fail(f"push to {redacted(settings.database_url)} failed: {exc}", code=1)
+        fail(describe_failure(exc))
     finally:
         await db.close()
     _show(changes, dry_run=dry_run, what=f"the database ({redacted(settings.database_url)})")
@@ -56,6 +74,14 @@ async def push_command(policy_dir: Path, *, dry_run: bool, actor: str, display: 
 
 async def pull_command(policy_dir: Path, target: Path, *, dry_run: bool, display: Display) -> None:
     settings = settings_or_exit()
+    watched = loaded_rule_file(target, [policy_dir, settings.policy_dir])
+    if watched is not None:
+        fail(
+            f"refusing to write {display(target)}: every *.csv in {display(watched)}/ is "
+            "loaded as policy, so the database rules would be served twice. Write it "
+            "elsewhere (e.g. -o pulled.csv) and move the rules you keep into the policy files",
+            code=1,
+        )
     policy = read_policy_dir(policy_dir)
     if policy.model is None:
         fail(f"{display(policy_dir)} has no valid model: {policy.findings[0].text()}", code=1)
@@ -63,7 +89,7 @@ async def pull_command(policy_dir: Path, target: Path, *, dry_run: bool, display
     try:
         rules = await stored_rules(db)
     except Exception as exc:
-        fail(f"reading {redacted(settings.database_url)} failed: {exc}", code=1)
+        fail(describe_failure(exc))
     finally:
         await db.close()
     changes = pull_into(target, rules, dry_run=dry_run)

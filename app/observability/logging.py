@@ -176,17 +176,25 @@ def info_event(event: str, logger_name: str, **fields: Any) -> None:
     direct.sink.write_line(orjson.dumps(out, default=_json_default, option=orjson.OPT_NON_STR_KEYS))
 
 
+def _console_value(value: Any) -> str:
+    if isinstance(value, str) and value and " " not in value and '"' not in value:
+        return value
+    return orjson.dumps(value, default=_json_default).decode()
+
+
 def _plain_format(record: Record) -> str:
-    rid = record["extra"].get("request_id") or request_id_var.get() or "-"
-    fields = {k: v for k, v in record["extra"].items() if k not in ("logger_name", "request_id")}
-    record["extra"]["_masked"] = orjson.dumps(
-        mask_value("", fields), default=_json_default
-    ).decode()
-    record["extra"]["_rid"] = rid
+    """A console line for people: `12:00:01.123 INFO  event key=value ... [request id]`."""
+    rid = record["extra"].get("request_id") or request_id_var.get()
+    fields = {
+        k: v
+        for k, v in record["extra"].items()
+        if k not in ("logger_name", "request_id") and not k.startswith("_")
+    }
+    masked = mask_value("", fields)
+    pairs = " ".join(f"{k}={_console_value(v)}" for k, v in masked.items())
+    record["extra"]["_fields"] = (" " + pairs if pairs else "") + (f" [{rid}]" if rid else "")
     record["extra"]["_msg"] = mask_text(record["message"])
-    return (
-        "{time:HH:mm:ss.SSS} {level:<7} [{extra[_rid]}] {extra[_msg]} {extra[_masked]}\n{exception}"
-    )
+    return "{time:HH:mm:ss.SSS} {level:<7} {extra[_msg]}{extra[_fields]}\n{exception}"
 
 
 class InterceptHandler(logging.Handler):
@@ -204,11 +212,15 @@ class InterceptHandler(logging.Handler):
 
 
 def setup_logging(
-    *, level: str = "INFO", json: bool = True, stream: TextIO | None = None
+    *, level: str = "INFO", json: bool | None = True, stream: TextIO | None = None
 ) -> Callable[[], None]:
-    """Configure loguru and stdlib logging; returns a function that removes the sink."""
+    """Configure loguru and stdlib logging; returns a function that removes the sink.
+    `json=None`: JSON lines unless the stream is a terminal (then readable console lines)."""
     global _direct
     target = stream or sys.stdout
+    if json is None:
+        isatty = getattr(target, "isatty", None)
+        json = not (callable(isatty) and isatty())
     logger.remove()
     _direct = None
     if json:

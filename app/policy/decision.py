@@ -18,6 +18,9 @@ class Decision:
     evaluator: str  # which evaluation path decided: "generic" (Casbin) or "indexed"
     rule: Rule | None = None  # the rule that decided; None when nothing matched
     role_path: tuple[str, ...] = ()  # subject -> ... -> the rule's subject
+    # properties a rule read that neither the request nor the entity store gave: each such
+    # rule did not match (never an error), and `explain` says which were missing
+    missing: tuple[str, ...] = ()
     definition: str = ""  # which request/policy/matcher set decided: "" (r/p/m) or "2" (r2/...)
 
     @property
@@ -35,6 +38,7 @@ class Decision:
             "matched_rule": self.rule.as_dict() if self.rule else None,
             "role_path": list(self.role_path),
             "evaluator": self.evaluator,
+            "missing_properties": list(self.missing),
             "definition": {
                 "request": f"r{self.definition}",
                 "policy": f"p{self.definition}",

@@ -18,7 +18,11 @@ from loguru import logger
 from app.errors import AuthzError, DependencyUnavailable
 from app.observability.metrics import Metrics
 from app.policy.decision import Decision
+from app.policy.entities import EMPTY, EntitySet
+from app.policy.fingerprint import policy_fingerprint
+from app.policy.model import ModelInfo
 from app.policy.request import DecisionRequest
+from app.policy.rules import Rule
 from app.policy.snapshot import PolicySnapshot
 from app.policy.sources import PolicyLoader
 from app.policy.status import PolicyStatus
@@ -27,11 +31,29 @@ ChangeListener = Callable[[PolicySnapshot, str], Awaitable[None]]
 
 
 class RevisionStore(Protocol):
-    """The global policy revision, shared by every instance (the database holds it)."""
+    """The global policy revision, shared by every instance (the database holds it), with
+    the fingerprint of the content it labels (see `app.store.revisions`)."""
 
     async def current(self) -> int: ...
 
     async def bump(self) -> int: ...
+
+    async def label(self, seen: int, fingerprint: str) -> int | None: ...
+
+    async def remember(self, revision: int, fingerprint: str) -> None: ...
+
+
+# A load reads the revision, then the content; if the revision moved meanwhile (a change
+# committed elsewhere) it reads again, this many times, before it takes a new revision outright.
+_LABEL_ATTEMPTS = 3
+
+
+class EntitySource(Protocol):
+    """The entity store, with its own revision (the database holds both)."""
+
+    async def revision(self) -> int: ...
+
+    async def load(self) -> EntitySet: ...
 
 
 class PolicyEngine:
@@ -41,11 +63,14 @@ class PolicyEngine:
         revisions: RevisionStore,
         *,
         metrics: Metrics | None = None,
+        entities: EntitySource | None = None,
     ) -> None:
         self.loader = loader
         self.revisions = revisions
         self.metrics = metrics
+        self.entity_source = entities
         self._snapshot: PolicySnapshot | None = None
+        self._fingerprint: str | None = None  # of the content the live snapshot was built from
         self._reload_lock = asyncio.Lock()
         self._listeners: list[ChangeListener] = []
         self.status = PolicyStatus(f"{loader.description} ({loader.policy_dir})")
@@ -76,19 +101,38 @@ class PolicyEngine:
     async def load(self, *, trigger: str, bump: bool = True) -> PolicySnapshot:
         """Read every source, build a snapshot and make it live.
 
-        `bump=True` takes a new global revision (a change this instance saw first);
-        `bump=False` adopts the current one (another instance already announced it).
+        `bump=True` (start-up, file edits, a reload request) labels the content: the same
+        content as the revision in the database keeps that revision (starting or adding an
+        instance or a worker changes nothing), other content takes the next one.
+        `bump=False` adopts the current revision (a change committed and announced elsewhere).
+        Content identical to the live snapshot's, under the same revision, is not rebuilt.
         On any error the previous snapshot keeps serving and the error propagates.
         """
         async with self._reload_lock:
             started = time.perf_counter()
             try:
-                # The revision is taken before the rules are read, so the content is never
-                # older than its label; a change committed meanwhile carries a higher one.
-                revision = await (self.revisions.bump() if bump else self.revisions.current())
-                model, rules = await asyncio.to_thread(self.loader.read)
+                # The revision is read before the rules, so the content is never older than
+                # its label; a change committed meanwhile carries a higher one.
+                revision, model, rules, fingerprint = await self._read_labelled(bump)
+                entities = await self._entities()
+                current = self._snapshot
+                if (
+                    current is not None
+                    and current.revision == revision
+                    and fingerprint == self._fingerprint
+                    and entities.revision == current.entities.revision
+                    and entities.digest == current.entities.digest
+                ):
+                    self._record(trigger, "unchanged")
+                    logger.info(
+                        "policy.unchanged",
+                        trigger=trigger,
+                        revision=revision,
+                        seconds=round(time.perf_counter() - started, 4),
+                    )
+                    return current
                 snapshot = await asyncio.to_thread(
-                    PolicySnapshot.build, model, rules, revision=revision
+                    PolicySnapshot.build, model, rules, revision=revision, entities=entities
                 )
             except AuthzError as exc:
                 self._record(trigger, "rejected")
@@ -102,6 +146,7 @@ class PolicyEngine:
                 logger.exception("policy.load.failed", trigger=trigger)
                 raise
             self._snapshot = snapshot
+            self._fingerprint = fingerprint
             self.status.loaded(
                 revision=snapshot.revision, trigger=trigger, digest=snapshot.content_digest
             )
@@ -123,6 +168,78 @@ class PolicyEngine:
                 rules=snapshot.rule_counts,
                 sources=self.loader.description,
                 seconds=round(elapsed, 4),
+            )
+        for listener in list(self._listeners):
+            try:
+                await listener(snapshot, trigger)
+            except Exception:
+                logger.exception("policy.listener.failed", listener=repr(listener))
+        return snapshot
+
+    async def _read_labelled(self, bump: bool) -> tuple[int, ModelInfo, list[Rule], str]:
+        """The content of every source, its fingerprint and the revision that labels it."""
+        if bump:
+            for _ in range(_LABEL_ATTEMPTS):
+                seen = await self.revisions.current()
+                model, rules = await asyncio.to_thread(self.loader.read)
+                fingerprint = await asyncio.to_thread(policy_fingerprint, model, rules)
+                revision = await self.revisions.label(seen, fingerprint)
+                if revision is not None:
+                    return revision, model, rules, fingerprint
+            # Writers keep committing: take a new revision first, then read (never stale).
+            revision = await self.revisions.bump()
+            model, rules = await asyncio.to_thread(self.loader.read)
+            fingerprint = await asyncio.to_thread(policy_fingerprint, model, rules)
+            await self.revisions.remember(revision, fingerprint)
+            return revision, model, rules, fingerprint
+        revision = await self.revisions.current()
+        model, rules = await asyncio.to_thread(self.loader.read)
+        fingerprint = await asyncio.to_thread(policy_fingerprint, model, rules)
+        # So that the next start with this content adopts this revision (best effort).
+        try:
+            await self.revisions.remember(revision, fingerprint)
+        except Exception as exc:
+            logger.warning("policy.fingerprint.not_recorded", error=type(exc).__name__)
+        return revision, model, rules, fingerprint
+
+    async def _entities(self) -> EntitySet:
+        if self.entity_source is None:
+            return self._snapshot.entities if self._snapshot is not None else EMPTY
+        return await self.entity_source.load()
+
+    @property
+    def entity_revision(self) -> int:
+        return self.snapshot.entities.revision
+
+    async def refresh_entities(self, *, trigger: str) -> PolicySnapshot | None:
+        """Adopt the entity store's current content without re-reading the policy.
+
+        The policy revision stays; the snapshot is rebuilt over the same model and rules
+        with the new entities (parents become role links) and swapped in like a reload.
+        Returns None when the served entities are already current.
+        """
+        if self.entity_source is None:
+            return None
+        async with self._reload_lock:
+            current = self.snapshot
+            entities = await self.entity_source.load()
+            if entities.revision == current.entities.revision and entities.digest == (
+                current.entities.digest
+            ):
+                return None
+            started = time.perf_counter()
+            snapshot = await asyncio.to_thread(current.with_entities, entities)
+            self._snapshot = snapshot
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+            logger.info(
+                "entities.loaded",
+                trigger=trigger,
+                entity_revision=entities.revision,
+                entities=len(entities),
+                policy_revision=snapshot.revision,
+                seconds=round(time.perf_counter() - started, 4),
             )
         for listener in list(self._listeners):
             try:

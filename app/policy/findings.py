@@ -30,6 +30,8 @@ CODES: dict[str, tuple[Severity, str]] = {
     "PL104": ("warning", "resource pattern can never match a request"),
     "PL105": ("warning", "pattern syntax under an exact (==) comparison"),
     "PL106": ("warning", "an effect other than allow/deny: Casbin counts the rule as no effect"),
+    "PL107": ("warning", "a matcher branch reads entity properties without testing the type"),
+    "PL108": ("warning", "a property is read that no entity schema (schema.yaml) guarantees"),
 }
 
 _LOCATION = re.compile(r"^(?P<file>.+):(?P<line>\d+)$")

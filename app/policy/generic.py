@@ -14,6 +14,7 @@ It works for any model; the indexed path (where present) is only an optimisation
 
 from __future__ import annotations
 
+import ast
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -53,25 +54,28 @@ class GenericEvaluator:
         # the expression object while evaluating).
         self._scan = compile_scan(matcher, self._r_tokens, self._p_tokens, functions)
         self._local = threading.local()
+        self._branches = _top_level_branches(matcher)
 
     @property
     def compiled(self) -> bool:
         return self._scan is not None
 
-    def evaluate(self, args: Sequence[Any]) -> tuple[bool, int]:
-        """(allowed, index of the deciding rule or -1)."""
+    def evaluate(self, args: Sequence[Any], missing: list[str] | None = None) -> tuple[bool, int]:
+        """(allowed, index of the deciding rule or -1).
+
+        A rule whose matcher reads a property the request lacks does not match (never an
+        error, whatever the rule order); a top-level `a || b` matcher is then read branch by
+        branch. The missing names are appended to `missing` (for `explain`)."""
         try:
             if len(args) != len(self._r_tokens):
                 raise ValueError(
                     f"the request has {len(args)} values, the model's request definition "
                     f"{len(self._r_tokens)}"
                 )
-            return self._evaluate(args)
-        except MissingAttribute as exc:
-            raise EvaluationError(
-                f"the policy reads {exc.owner}.{exc.name}, which the request does not carry",
-                details={"missing": f"{exc.owner}.{exc.name}"},
-            ) from None
+            try:
+                return self._evaluate(args)
+            except MissingAttribute:
+                return self._evaluate_tolerant(args, missing if missing is not None else [])
         except (
             InvalidExpression,
             TypeError,
@@ -152,6 +156,67 @@ class GenericEvaluator:
             decided = first_allow if allowed else first_deny
         return allowed, decided
 
+    def _evaluate_tolerant(self, args: Sequence[Any], missing: list[str]) -> tuple[bool, int]:
+        """`_evaluate` rule by rule, a rule that reads a missing property not matching."""
+        effects: set[int] = set()
+        first_allow = first_deny = -1
+        decided = -1
+        policy = self._policy
+        r_params = dict(zip(self._r_tokens, args, strict=True))
+        empty = [["" for _ in self._p_tokens]]
+        for i, pvals in enumerate(policy or empty):
+            params = dict(r_params)
+            params.update(zip(self._p_tokens, pvals, strict=True))
+            expression = (
+                self._eval_expression(params) if self._has_eval else self._thread_expression()
+            )
+            try:
+                matched = bool(expression.eval(params))
+            except MissingAttribute as exc:
+                matched = self._branch_by_branch(params, exc, missing)
+            if not policy:
+                effects.add(Effector.ALLOW if matched else Effector.INDETERMINATE)
+                break
+            if not matched:
+                continue
+            eft = pvals[self._eft_index] if self._eft_index is not None else "allow"
+            if eft == "allow":
+                effects.add(Effector.ALLOW)
+                if first_allow < 0:
+                    first_allow = i
+            elif eft == "deny":
+                effects.add(Effector.DENY)
+                if first_deny < 0:
+                    first_deny = i
+            else:
+                effects.add(Effector.INDETERMINATE)
+            if self._effector.intermediate_effect(effects) != Effector.INDETERMINATE:
+                decided = i
+                break
+        allowed = bool(effect_to_bool(self._effector.final_effect(effects)))
+        if decided < 0:
+            decided = first_allow if allowed else first_deny
+        return allowed, decided
+
+    def _branch_by_branch(
+        self, params: dict[str, Any], exc: MissingAttribute, missing: list[str]
+    ) -> bool:
+        """Any top-level `||` branch that matches without a missing property."""
+        _note(missing, exc)
+        if self._has_eval or not self._branches:
+            return False
+        branches = getattr(self._local, "branches", None)
+        if branches is None:
+            branches = [self._enforcer._get_expression(b, self._functions) for b in self._branches]
+            self._local.branches = branches
+        for expression in branches:
+            try:
+                if expression.eval(params):
+                    return True
+            except MissingAttribute as inner:
+                _note(missing, inner)
+        return False
+
     def _thread_expression(self) -> Any:
         expression = getattr(self._local, "expression", None)
         if expression is None:
@@ -168,3 +233,23 @@ class GenericEvaluator:
 
     def rule_at(self, index: int) -> list[str]:
         return self._policy[index]
+
+
+def _note(missing: list[str], exc: MissingAttribute) -> None:
+    name = f"{exc.owner}.{exc.name}"
+    if name not in missing:
+        missing.append(name)
+
+
+def _top_level_branches(matcher: str) -> list[str]:
+    """The branches of a matcher whose top level is `a || b || ...` (Python syntax)."""
+    expr = casbin_util.remove_comments(matcher)
+    expr = expr.replace("&&", " and ").replace("||", " or ")
+    expr = re.sub(r"!(?!=)", " not ", expr)
+    try:
+        tree = ast.parse(expr.strip(), mode="eval").body
+    except SyntaxError:
+        return []
+    if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.Or):
+        return [ast.unparse(v) for v in tree.values]
+    return []

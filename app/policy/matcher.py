@@ -120,10 +120,22 @@ class _Collector:
         return False
 
     def visit_all(self, tree: ast.AST) -> None:
-        """Record every recognised comparison anywhere (for per-value checks)."""
+        """Record every recognised comparison anywhere (for per-value checks).
+
+        A column compared with `==` in one branch and with `"*"` in another (`(r.obj == p.obj
+        && ...) || (p.obj == "*" && ...)`) takes `*` as a wildcard wherever the branches
+        sit, so a `*` value there is meant, not pattern syntax under an exact comparison.
+        """
+        stars: set[str] = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.Call | ast.BoolOp | ast.Compare):
                 self.term(node)
+            column = _is_star_check(node)
+            if column:
+                stars.add(column)
+        for column in stars:
+            if self.columns.get(column) is FUNCTIONS["=="]:
+                self.columns[column] = FUNCTIONS["==|*"]
 
 
 def matcher_shape(model: ModelInfo) -> MatcherShape:

@@ -83,8 +83,12 @@ class PatternFunction:
         return exact is not None and self.matches(exact, broad)
 
     def problem(self, pattern: str) -> Problem | None:
-        """Why `pattern` is broken or misleading under this function, if it is."""
-        if self.name == "==" and set(pattern) & set("*{}"):
+        """Why `pattern` is broken or misleading under this function, if it is.
+
+        Under `==` only `*` is reported: `{name}` is how route templates are written
+        (`/todos/{todoId}`, what AuthZEN API gateways send as the resource id), and a
+        template compared exactly is meant."""
+        if self.name == "==" and "*" in pattern:
             return Problem(
                 "PL105",
                 f"the matcher compares with ==, so {pattern!r} is not a pattern: it matches "

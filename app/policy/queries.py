@@ -23,8 +23,11 @@ class ObjectsAnswer:
 def subjects_for(
     snapshot: PolicySnapshot, *, resource: str, action: str, domain: str | None = None
 ) -> SubjectsAnswer:
-    """Every user and role named in the policy for whom the check is allowed."""
-    users, roles = snapshot.subjects()
+    """Every user and role named in the policy for whom the check is allowed (none for
+    models without sub/obj/act rules: their subjects come from the entity store)."""
+    if not snapshot.model.is_rbac:
+        return SubjectsAnswer(users=[], roles=[])
+    users, roles = snapshot.subject_sets
 
     def allowed(name: str) -> bool:
         return snapshot.decide(DecisionRequest.of(name, resource, action, domain)).allowed
@@ -45,6 +48,8 @@ def objects_for(
     """
     allowed: set[str] = set()
     denied: set[str] = set()
+    if not snapshot.model.is_rbac:
+        return ObjectsAnswer(allowed=[], denied=[])
     for perm in snapshot.permissions_for(subject, domain):
         if perm.action not in (action, "*"):
             continue

@@ -15,7 +15,36 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-import orjson
+DEFAULT_TYPE = "user"
+"""The type whose ids are policy keys as written (``alice``); other types are scoped."""
+
+
+def policy_key(type: str | None, id: str) -> str:
+    """The name rules and role links use for entity (`type`, `id`).
+
+    Ids are scoped by type, so ``{"type": "group", "id": "alice"}`` is ``group:alice`` and
+    never user alice. Rules are read this way:
+    - no type (a plain string request): the id is the key as written (``alice`` is a user,
+      ``client:web`` a client, ``api:schemas`` a resource, by the naming convention);
+    - an id already starting with ``<type>:`` is the key (``api`` / ``api:schemas``);
+    - a `user` id without ``:`` is the key (``alice``);
+    - anything else is ``<type>:<id>`` (``group:alice``, ``todo:42``, ``user:a:b``).
+    A typed id can therefore never take another type's key.
+    """
+    if type is None:
+        return id
+    prefix = type + ":"
+    if id.startswith(prefix):
+        return id
+    if type == DEFAULT_TYPE and ":" not in id:
+        return id
+    return prefix + id
+
+
+def key_type(key: str) -> str:
+    """The type a policy key names (``group:alice`` -> group, ``alice`` -> user)."""
+    head, sep, _ = key.partition(":")
+    return head if sep else DEFAULT_TYPE
 
 
 class MissingAttribute(Exception):
@@ -90,6 +119,18 @@ class Entity(str):
         obj._kind = kind
         return obj
 
+    @classmethod
+    def typed(
+        cls,
+        type: str | None,
+        id: str,
+        properties: Mapping[str, Any] | None = None,
+        *,
+        kind: str = "entity",
+    ) -> Entity:
+        """An AuthZEN-style entity: compared by its type-scoped key (`policy_key`)."""
+        return cls(policy_key(type, id), type, properties, kind=kind)
+
     @property
     def id(self) -> str:
         return str.__str__(self)
@@ -118,11 +159,43 @@ class Entity(str):
         return out
 
 
-_OWN_ATTRS = frozenset({"type", "properties", "id", "describe"})
+_OWN_ATTRS = frozenset({"type", "properties", "id", "describe", "typed"})
 
 
 def _rebuild_entity(id: str, type: str | None, properties: dict[str, Any], kind: str) -> Entity:
     return Entity(id, type, properties, kind=kind)
+
+
+def canonical(value: Any, out: list[str]) -> None:
+    """A type-tagged, length-prefixed encoding of a JSON value that never fails and never
+    merges two values: `null`, `true`, `1`, `1.0` and NaN all differ (JSON encoders write
+    NaN as `null` and some read `1.0` as `1`), object keys are sorted, strings cannot run
+    into each other. A cache key made from it cannot hand one request another's answer."""
+    if value is None:
+        out.append("n;")
+    elif value is True:
+        out.append("t;")
+    elif value is False:
+        out.append("f;")
+    elif isinstance(value, int):
+        out.append(f"i{value};")
+    elif isinstance(value, float):
+        out.append(f"d{value!r};")  # repr: round-trips, and 'nan' / 'inf' stay distinct
+    elif isinstance(value, str):
+        out.append(f"s{len(value)}:{value}")
+    elif isinstance(value, Mapping):
+        out.append(f"o{len(value)}{{")
+        for key in sorted(value, key=str):
+            canonical(str(key), out)
+            canonical(value[key], out)
+        out.append("}")
+    elif isinstance(value, list | tuple):
+        out.append(f"a{len(value)}[")
+        for item in value:
+            canonical(item, out)
+        out.append("]")
+    else:
+        out.append(f"x{type(value).__name__}:{value!r};")
 
 
 def request_value(value: Any, owner: str) -> Any:
@@ -204,19 +277,18 @@ class DecisionRequest:
                 (self.subject.id, self.resource.id, self.action.id, self.domain or "")
             ).encode()
         else:
-            raw = orjson.dumps(
-                [
-                    self.subject.describe(),
-                    self.resource.describe(),
-                    self.action.describe(),
-                    self.domain,
-                    _plain(self.values),
-                    _plain(self.context),
-                    self.definition,
-                ],
-                option=orjson.OPT_SORT_KEYS,
-                default=_plain,
-            )
+            parts: list[str] = []
+            for value in (
+                self.subject.describe(),
+                self.resource.describe(),
+                self.action.describe(),
+                self.domain,
+                _plain(self.values),
+                _plain(self.context),
+                self.definition,
+            ):
+                canonical(value, parts)
+            raw = "".join(parts).encode("utf-8", "surrogatepass")
         return hashlib.sha256(raw).hexdigest()
 
     def describe(self) -> dict[str, Any]:

@@ -6,7 +6,9 @@ from its first rule to its last, whatever reload happens meanwhile.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ import casbin
 from app.errors import RequestInvalid
 from app.policy.casbin_roles import CasbinRoleFunction, build_role_manager
 from app.policy.decision import Decision
+from app.policy.entities import EMPTY, EntitySet
 from app.policy.generic import GenericEvaluator
 from app.policy.indexed import IndexedEvaluator
 from app.policy.model import ModelInfo
@@ -46,11 +49,25 @@ def _indexable_roles(model: ModelInfo) -> bool:
     return model.role_arity.get("g") == 3 and declared.match is None
 
 
-def content_digest(model: ModelInfo, rules: Iterable[Rule]) -> str:
+def content_digest(model: ModelInfo, rules: Iterable[Rule], entities: str = "") -> str:
     """Identifies a policy's content: instances whose files differ under one revision label
-    (a rolling deploy) must not share cached answers."""
+    (a rolling deploy) must not share cached answers; nor may answers given before and after
+    an entity change (the entity store's digest is part of it)."""
     text = "\x1e".join("\x1f".join((r.ptype, *r.values)) for r in rules)
-    return hashlib.sha256(f"{model.text}\x1d{text}".encode()).hexdigest()
+    return hashlib.sha256(f"{model.text}\x1d{text}\x1d{entities}".encode()).hexdigest()
+
+
+ENTITY_SOURCE = "entities"
+_ACT_LITERAL = re.compile(
+    r"""\br[_.]act\s*==\s*["']([^"']+)["']|["']([^"']+)["']\s*==\s*r[_.]act\b"""
+)
+
+
+def entity_role_rules(model: ModelInfo, entities: EntitySet) -> list[Rule]:
+    """Parents as `g` links, for models whose `g` has two fields (member, role)."""
+    if model.role_arity.get("g") != 2:
+        return []
+    return [Rule("g", link, ENTITY_SOURCE) for link in entities.role_links()]
 
 
 @dataclass(frozen=True)
@@ -84,6 +101,8 @@ class PolicySnapshot:
     content_digest: str = ""  # sha256 of the model and rules: what a revision label stands for
     loaded_at: float = field(default_factory=time.time)
     build_seconds: float = 0.0
+    entities: EntitySet = EMPTY  # the entity store at `entities.revision`
+    source_rules: tuple[Rule, ...] = ()  # the policy's own rules (without entity links)
 
     @property
     def evaluator_name(self) -> str:
@@ -94,8 +113,19 @@ class PolicySnapshot:
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def build(cls, model: ModelInfo, rules: Sequence[Rule], *, revision: int) -> PolicySnapshot:
+    def build(
+        cls,
+        model: ModelInfo,
+        rules: Sequence[Rule],
+        *,
+        revision: int,
+        entities: EntitySet = EMPTY,
+    ) -> PolicySnapshot:
         started = time.perf_counter()
+        source_rules = tuple(rules)
+        entity_links = entity_role_rules(model, entities)
+        if entity_links:
+            rules = [*rules, *entity_links]
         enforcer = casbin.Enforcer(model.new_casbin_model())
         cm = enforcer.get_model()
         index: dict[tuple[str, tuple[str, ...]], Rule] = {}
@@ -155,9 +185,11 @@ class PolicySnapshot:
             rule_index=index,
             indexed=indexed,
             generic_reason="" if indexed else reason,
-            content_digest=content_digest(model, index.values()),
+            content_digest=content_digest(model, index.values(), entities.digest),
             build_seconds=time.perf_counter() - started,
             generics=generics,
+            entities=entities,
+            source_rules=source_rules,
         )
 
     # -- decisions ----------------------------------------------------------------------
@@ -255,11 +287,29 @@ class PolicySnapshot:
             )
         return self.decide_generic(request, explain=explain)
 
+    def enrich(self, request: DecisionRequest) -> DecisionRequest:
+        """`request` with the entity store's properties for its subject and resource."""
+        entities = self.entities
+        if not entities.by_key:
+            return request
+        subject = entities.enrich(request.subject)
+        resource = entities.enrich(request.resource)
+        if subject is request.subject and resource is request.resource:
+            return request
+        return dataclasses.replace(request, subject=subject, resource=resource)
+
+    def with_entities(self, entities: EntitySet) -> PolicySnapshot:
+        """The same policy (same revision) over another entity store content."""
+        return PolicySnapshot.build(
+            self.model, self.source_rules, revision=self.revision, entities=entities
+        )
+
     def decide_generic(self, request: DecisionRequest, *, explain: bool = False) -> Decision:
         """The generic path's answer whatever the model (the reference the index must equal)."""
         definition = self.model.definition(request.definition)
         evaluator = self.generics[definition.suffix]
-        allowed, index = evaluator.evaluate(self.casbin_args(request))
+        missing: list[str] = []
+        allowed, index = evaluator.evaluate(self.casbin_args(self.enrich(request)), missing)
         if not explain:
             return Decision(allowed, self.revision, "generic", definition=definition.suffix)
         rule = self._rule(index, evaluator, f"p{definition.suffix}")
@@ -270,6 +320,7 @@ class PolicySnapshot:
             "generic",
             rule=rule,
             role_path=role_path,
+            missing=tuple(missing),
             definition=definition.suffix,
         )
 
@@ -387,6 +438,70 @@ class PolicySnapshot:
         named = {r.values[sub_i] for r in self.rules if r.ptype == "p"}  # type: ignore[index]
         users = (members | named) - roles
         return users, roles
+
+    @property
+    def generic_rules(self) -> list[list[str]]:
+        """The `p` rules in evaluation order (as the evaluators index them)."""
+        return self.generic._policy
+
+    @cached_property
+    def rules_by_object(self) -> tuple[dict[str, list[int]], list[tuple[str, int]]]:
+        """`p` rule positions by exact resource, and (prefix, position) for `*` patterns."""
+        obj_i = self.model.field_index("p", "obj")
+        exact: dict[str, list[int]] = {}
+        patterns: list[tuple[str, int]] = []
+        if obj_i is None:
+            return exact, patterns
+        for i, values in enumerate(self.generic_rules):
+            obj = values[obj_i]
+            star = obj.find("*")
+            if star >= 0:
+                patterns.append((obj[:star], i))
+            else:
+                exact.setdefault(obj, []).append(i)
+        return exact, patterns
+
+    @cached_property
+    def role_members(self) -> dict[str, list[str]]:
+        """role -> direct members, over every role graph and domain (for backward walks)."""
+        out: dict[str, list[str]] = {}
+        for graph in self.roles.values():
+            for domain in graph.domains:
+                for member in graph.members(domain):
+                    for role in graph.direct_roles(member, domain):
+                        out.setdefault(role, []).append(member)
+        return out
+
+    @cached_property
+    def domains(self) -> frozenset[str]:
+        """Every domain a rule or role link names (models with domains)."""
+        out: set[str] = set()
+        dom_i = self.model.field_index("p", "dom")
+        if dom_i is not None:
+            out |= {r.values[dom_i] for r in self.rules if r.ptype == "p"}
+        for graph in self.roles.values():
+            out |= {d for d in graph.domains if d}
+        return frozenset(out)
+
+    @cached_property
+    def subject_sets(self) -> tuple[frozenset[str], frozenset[str]]:
+        """(users, roles) as `subjects()` gives them, computed once per snapshot."""
+        users, roles = self.subjects()
+        return frozenset(users), frozenset(roles)
+
+    @cached_property
+    def action_names(self) -> tuple[str, ...]:
+        """Every action a rule names or the matcher compares `r.act` with (sorted; `*`
+        and empty values left out)."""
+        names: set[str] = set()
+        for ptype, tokens in self.model.policy_tokens.items():
+            for column in ("act", "action"):
+                if column in tokens:
+                    index = tokens.index(column)
+                    names |= {r.values[index] for r in self.rules if r.ptype == ptype}
+        for a, b in _ACT_LITERAL.findall(self.model.matcher):
+            names.add(a or b)
+        return tuple(sorted(n for n in names if n and n != "*"))
 
     def _require_rbac(self) -> None:
         if not self.model.is_rbac:

@@ -143,7 +143,7 @@ def _entity(ref: Ref, named: dict[str, EntitySpec], kind: str) -> Entity:
     entity_id = spec.id or default_id
     if entity_id is None:
         raise SuiteError(f"a {kind} needs an id (fixtures.{kind}s entries default to their key)")
-    return Entity(entity_id, spec.type, spec.properties, kind=kind)
+    return Entity.typed(spec.type, entity_id, spec.properties, kind=kind)
 
 
 def _expand(case: CaseSpec, line: int, fixtures: FixturesSpec) -> Iterator[Check]:

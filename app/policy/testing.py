@@ -14,8 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.errors import AuthzError
+import yaml
+
+from app.errors import AuthzError, RequestInvalid
 from app.policy.decision import Decision
+from app.policy.entities import ENTITY_FILE, policy_entities
 from app.policy.request import DecisionRequest
 from app.policy.rules import Rule
 from app.policy.snapshot import PolicySnapshot
@@ -180,7 +183,12 @@ class _Policies:
         extra = _fixture_rules(suite, snapshot)
         if not extra:
             return snapshot
-        return PolicySnapshot.build(snapshot.model, [*snapshot.rules, *extra], revision=0)
+        return PolicySnapshot.build(
+            snapshot.model,
+            [*snapshot.source_rules, *extra],
+            revision=0,
+            entities=snapshot.entities,
+        )
 
     def _load(self, policy_dir: Path) -> tuple[PolicySnapshot | None, str | None]:
         name = self.display(policy_dir)
@@ -189,7 +197,11 @@ class _Policies:
         if policy.model is None or errors:
             first = errors[0].text() if errors else "model missing"
             return None, f"policy {name} fails lint ({len(errors)} errors): {first}"
-        snapshot = PolicySnapshot.build(policy.model, policy.rules, revision=0)
+        try:
+            entities = policy_entities(policy_dir)
+        except (OSError, ValueError, yaml.YAMLError, RequestInvalid) as exc:
+            return None, f"policy {name}: {ENTITY_FILE}: {exc}"
+        snapshot = PolicySnapshot.build(policy.model, policy.rules, revision=0, entities=entities)
         self.coverage[policy_dir] = Coverage(snapshot)
         return snapshot, None
 

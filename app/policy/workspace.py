@@ -11,12 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from app.errors import InvalidPolicy
 from app.policy.findings import Finding, LintReport
 from app.policy.lint import lint_errors, lint_rules
 from app.policy.model import ModelInfo, parse_model
 from app.policy.rules import Rule, read_rule_lines
 from app.policy.sources import MODEL_FILE, FileRuleSource, PolicyLoader, rule_files
+from app.policy.typing_lint import SCHEMA_FILE, read_schema, typing_findings
 
 
 @dataclass
@@ -26,11 +29,13 @@ class PolicyInput:
     model: ModelInfo | None
     rules: list[Rule] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    schema: dict[str, list[str]] | None = None  # schema.yaml: type -> guaranteed properties
 
     def lint(self) -> LintReport:
         report = LintReport(list(self.findings))
         if self.model is not None:
             report.extend(lint_rules(self.model, self.rules))
+            report.extend(typing_findings(self.model, self.schema))
         return report
 
 
@@ -86,13 +91,27 @@ def read_policy_dir(policy_dir: Path, *, prefix: str | None = None) -> PolicyInp
         prefix = f"{policy_dir}/" if str(policy_dir) not in ("", ".") else ""
     model, problems = read_model_checked(policy_dir / MODEL_FILE, label=f"{prefix}{MODEL_FILE}")
     read = read_rule_files(rule_files(policy_dir), prefix=prefix)
-    return PolicyInput(model=model, rules=read.rules, findings=problems + read.findings)
+    schema, schema_problems = _schema(policy_dir, prefix)
+    return PolicyInput(
+        model=model,
+        rules=read.rules,
+        findings=problems + read.findings + schema_problems,
+        schema=schema,
+    )
+
+
+def _schema(policy_dir: Path, prefix: str) -> tuple[dict[str, list[str]] | None, list[Finding]]:
+    try:
+        return read_schema(policy_dir), []
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        return None, [Finding(f"{prefix}{SCHEMA_FILE}", 0, "PL009", str(exc))]
 
 
 def read_loader_sources(loader: PolicyLoader) -> PolicyInput:
     """What `loader` would load, read for checking (file rules keep their lines)."""
     model, problems = read_model_checked(loader.policy_dir / MODEL_FILE, label=MODEL_FILE)
-    out = PolicyInput(model=model, findings=problems)
+    schema, schema_problems = _schema(loader.policy_dir, "")
+    out = PolicyInput(model=model, findings=problems + schema_problems, schema=schema)
     for source in loader.sources:
         if isinstance(source, FileRuleSource):
             read = read_rule_files(rule_files(source.policy_dir))

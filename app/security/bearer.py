@@ -71,6 +71,7 @@ def principal_from_claims(claims: AccessClaims) -> Principal:
         is_admin=claims.is_admin,
         client_id=claims.client_id,
         token_id=claims.jti,
+        scoped=claims.scope is not None,
     )
 
 

@@ -25,9 +25,16 @@ class Principal:
     is_admin: bool = False
     client_id: str | None = None
     token_id: str | None = None  # the access token's jti, when a token was used
+    scoped: bool = False  # the token carries a `scope` claim (v2, OAuth): it bounds `scopes`
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+    @property
+    def is_service(self) -> bool:
+        """A machine caller: an API key or a client-credentials token (subject `client:...`),
+        as opposed to a token issued to a person."""
+        return self.method == "api_key" or self.subject.startswith("client:")
 
     @property
     def may_administer_policies(self) -> bool:

@@ -1,10 +1,13 @@
 """Rate limits on credential use (the `limits` library, moving windows).
 
-Login: `rate_limit_login_ip` per client IP and `rate_limit_login_user` per username (unknown
-usernames too, so the limit itself reveals nothing); refresh: `rate_limit_refresh` per user;
-permission checks: `rate_limit_check` per authenticated caller, each check of a batch counted.
-Windows live in Redis when one is configured, so every instance counts together; if Redis
-fails, counting falls back to this process (never a 5xx, and never unlimited). Checks are
+Login: `rate_limit_login_ip` failed attempts per client address (per account, failures
+back off instead: `app.security.login_guard`); refresh: `rate_limit_refresh` per user;
+permission checks per authenticated caller, each check of a batch counted: end users (a token
+issued to a person) get `rate_limit_check`, services (client-credentials tokens and API keys,
+which call a PDP in bulk) get `rate_limit_check_service`.
+Windows live in Redis when one is configured, so every instance and every worker counts
+together; if Redis fails, counting falls back to this process (never a 5xx, never unlimited),
+with sliding-window counters for checks (two numbers per caller, whatever the volume). Checks are
 counted through `CheckBudget`: at most one Redis round trip per caller per `check_window`
 seconds, shared with the request's revocation lookup.
 """
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from loguru import logger
 from redis.asyncio import Redis
 
@@ -50,6 +53,7 @@ class RateLimits:
         login_user: str,
         refresh: str,
         check: str = "1000/minute",
+        check_service: str = "10000000/minute",
         redis: Redis | None = None,
         redis_url: str | None = None,
         prefix: str = "oms-auth:v1",
@@ -60,7 +64,10 @@ class RateLimits:
         self.login_user = Limit.of("login_user", login_user)
         self.refresh_user = Limit.of("refresh_user", refresh)
         self.check_caller = Limit.of("check_caller", check)
-        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self.check_service = Limit.of("check_service", check_service)
+        memory = MemoryStorage()
+        self._memory = MovingWindowRateLimiter(memory)
+        self._memory_counters = SlidingWindowCounterRateLimiter(memory)
         self._shared: MovingWindowRateLimiter | None = None
         if redis is not None and redis_url is not None:
             storage = RedisStorage(
@@ -70,50 +77,69 @@ class RateLimits:
                 connection_pool=redis.connection_pool,  # type: ignore[arg-type]
             )
             self._shared = MovingWindowRateLimiter(storage)
-        self._budget: CheckBudget | None = None
+        self._budgets: dict[bool, CheckBudget] = {}
         if redis is not None:
-            self._budget = CheckBudget(
-                batcher or RedisBatcher(redis),
-                amount=self.check_caller.item.amount,
-                period_seconds=self.check_caller.window_seconds,
-                prefix=prefix,
-                window=check_window,
-            )
+            shared = batcher or RedisBatcher(redis)
+            for service, limit in ((False, self.check_caller), (True, self.check_service)):
+                self._budgets[service] = CheckBudget(
+                    shared,
+                    amount=limit.item.amount,
+                    period_seconds=limit.window_seconds,
+                    prefix=f"{prefix}:service" if service else prefix,
+                    window=check_window,
+                )
 
     async def login(self, *, ip: str | None, username: str) -> None:
-        await self.hit(self.login_ip, ip or "unknown")
-        await self.hit(self.login_user, username.casefold())
+        """Refuse a login attempt from an address over its failure limit (RATE_001).
+        Only failures are counted (`login_failed`); per-account limits are a back-off
+        (`app.security.login_guard`), not a window a sprayer can fill."""
+        await self.check_open(self.login_ip, ip or "unknown")
 
-    async def clear_login(self, *, username: str) -> None:
-        """Forget the username's failed-login window (an administrator unlocks the user)."""
-        for limiter in (self._shared, self._memory):
-            if limiter is None:
-                continue
-            try:
-                await limiter.clear(self.login_user.item, self.login_user.name, username.casefold())
-            except Exception as exc:
-                logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
+    async def login_failed(self, *, ip: str | None) -> None:
+        await self._count(self.login_ip, ip or "unknown", 1)
+
+    async def check_open(self, limit: Limit, identifier: str) -> None:
+        limiter = self._shared or self._memory
+        try:
+            allowed = await limiter.test(limit.item, limit.name, identifier)
+        except Exception as exc:
+            logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
+            limiter = self._memory
+            allowed = await limiter.test(limit.item, limit.name, identifier)
+        if not allowed:
+            await self._refuse(limiter, limit, identifier)
 
     async def refresh(self, *, user_id: str) -> None:
         await self.hit(self.refresh_user, user_id)
 
-    async def checks(self, *, caller: str, count: int = 1) -> None:
-        if self._budget is None:
-            await self.hit(self.check_caller, caller, cost=count)
-            return
-        try:
-            await self._budget.charge(caller, count)
-        except OverLimit as over:
-            raise self._refusal(self.check_caller, over.retry_after) from None
-        except Exception as exc:
-            logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
-            if not await self._memory.hit(
-                self.check_caller.item, "check_caller", caller, cost=count
-            ):
-                raise self._refusal(self.check_caller, self.check_caller.window_seconds) from None
+    def check_limit(self, *, service: bool) -> Limit:
+        """The check limit of a caller: services (client credentials, API keys) or end users."""
+        return self.check_service if service else self.check_caller
+
+    async def checks(self, *, caller: str, count: int = 1, service: bool = False) -> None:
+        limit = self.check_limit(service=service)
+        budget = self._budgets.get(service)
+        if budget is not None:
+            try:
+                await budget.charge(caller, count)
+                return
+            except OverLimit as over:
+                raise self._refusal(limit, over.retry_after) from None
+            except Exception as exc:
+                logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
+        if not await self._memory_counters.hit(limit.item, limit.name, caller, cost=count):
+            retry_after = await self._retry_after(self._memory_counters, limit, caller)
+            raise self._refusal(limit, retry_after) from None
 
     async def hit(self, limit: Limit, identifier: str, *, cost: int = 1) -> None:
         """Count `cost` uses; raise `RateLimited` (RATE_001) when over the limit."""
+        allowed, limiter = await self._count(limit, identifier, cost)
+        if not allowed:
+            await self._refuse(limiter, limit, identifier)
+
+    async def _count(
+        self, limit: Limit, identifier: str, cost: int
+    ) -> tuple[bool, MovingWindowRateLimiter]:
         limiter = self._shared or self._memory
         try:
             allowed = await limiter.hit(limit.item, limit.name, identifier, cost=cost)
@@ -121,8 +147,11 @@ class RateLimits:
             logger.warning("rate_limit.storage_unavailable", error=type(exc).__name__)
             limiter = self._memory
             allowed = await limiter.hit(limit.item, limit.name, identifier, cost=cost)
-        if allowed:
-            return
+        return allowed, limiter
+
+    async def _refuse(
+        self, limiter: MovingWindowRateLimiter, limit: Limit, identifier: str
+    ) -> None:
         retry_after = await self._retry_after(limiter, limit, identifier)
         raise self._refusal(limit, retry_after)
 
@@ -136,7 +165,11 @@ class RateLimits:
         )
 
     @staticmethod
-    async def _retry_after(limiter: MovingWindowRateLimiter, limit: Limit, identifier: str) -> int:
+    async def _retry_after(
+        limiter: MovingWindowRateLimiter | SlidingWindowCounterRateLimiter,
+        limit: Limit,
+        identifier: str,
+    ) -> int:
         try:
             stats = await limiter.get_window_stats(limit.item, limit.name, identifier)
             return max(1, math.ceil(stats.reset_time - time.time()))

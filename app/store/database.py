@@ -67,13 +67,38 @@ def _sqlite_begin(conn: Any) -> None:
 SQLITE_BEGIN = "oms_sqlite_begin"
 
 
+class DatabaseNotFound(RuntimeError):
+    """An SQLite file that does not exist, opened where only `migrate` may create it."""
+
+
+_create_missing_sqlite = True
+
+
+def create_missing_sqlite(enabled: bool) -> None:
+    """Whether opening an SQLite URL whose file does not exist creates it (the library and
+    `migrate` do; every other CLI command refuses, so none leaves a `var/` behind in
+    whatever folder it ran from)."""
+    global _create_missing_sqlite
+    _create_missing_sqlite = enabled
+
+
 def ensure_sqlite_dir(url: str) -> None:
-    """Create the parent folder of an SQLite file so a fresh clone needs no set-up."""
+    """Create the parent folder of an SQLite file so a fresh clone needs no set-up; or,
+    where creating is off, raise `DatabaseNotFound` for a file that does not exist."""
     from pathlib import Path
 
     u = make_url(url)
     if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
-        Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(u.database).expanduser()
+        if not _create_missing_sqlite:
+            if not path.is_file():
+                raise DatabaseNotFound(
+                    f"database {url} does not exist ({path.absolute()}): "
+                    "run `oms-auth migrate` first (or `make migrate`), from the folder "
+                    "the service runs in, or set OMS_AUTH_DATABASE_URL"
+                )
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def make_sync_engine(url: str, *, pool_size: int = 5) -> Engine:

@@ -90,7 +90,25 @@ class PolicyState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    # The fingerprint of the content that `revision` labels (app.policy.fingerprint); NULL
+    # when unknown. A load whose content has this fingerprint adopts the revision.
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped by every entity store change; apart from `revision`, so an entity change
+    # reaches every instance without a policy reload.
+    entity_revision: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class StoredEntityRow(Base):
+    """One entity of the entity store (policy information point): properties and parents."""
+
+    __tablename__ = "entities"
+
+    type: Mapped[str] = mapped_column(String(255), primary_key=True)
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(nullable=False, default=dict)
+    parents: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class User(Base):

@@ -20,6 +20,7 @@ from app.audit.log import AuditLog, AuditNote
 from app.errors import Conflict
 from app.store.cut_offs import advance_cut_off
 from app.store.database import Database
+from app.store.entities import bump_entity_revision
 from app.store.models import CasbinRule, User, utcnow
 from app.store.revisions import bump_revision
 from app.tokens.models import UserRecord
@@ -83,6 +84,7 @@ class UserRepository:
                 if only_if_empty and await s.scalar(select(User.id).limit(1)) is not None:
                     return None
                 s.add(row)
+                await bump_entity_revision(s)  # the user is an entity of the store too
                 for role in roles:
                     s.add(CasbinRule(ptype="g", v0=username, v1=role))
                 revision = None
@@ -122,6 +124,7 @@ class UserRepository:
                 return None
             before = {"disabled": row.disabled}
             row.disabled = True
+            await bump_entity_revision(s)
             if row.tokens_valid_after is None or row.tokens_valid_after < at:
                 row.tokens_valid_after = at
             if audit is not None:

@@ -3,7 +3,7 @@
 Unknown user, wrong password and disabled user all answer AUTH_001 after the same argon2
 verification (a dummy hash for unknown users), so neither the answer nor its timing tells an
 attacker which usernames exist. Rate limits are counted before the password is checked, so a
-brute force cannot even burn our CPU beyond the limit.
+brute force cannot even burn our CPU beyond the limit. Only failures are counted.
 
 Hashing is admission-controlled (see `app.security.passwords`): a login beyond the bounded
 queue gets 503 `SYS_003` at once. A hash whose parameters are out of date is upgraded after
@@ -21,6 +21,7 @@ from loguru import logger
 
 from app.audit.note import SecurityEvents, mask_username
 from app.errors import AuthenticationFailed
+from app.security.login_guard import LoginGuard
 from app.security.passwords import MAX_PASSWORD_LENGTH, PasswordHasher, StillWanted
 from app.tokens.metrics import TokenMetrics
 from app.tokens.models import UserRecord
@@ -29,6 +30,7 @@ from app.tokens.ports import UserStore
 
 class LoginLimiter(Protocol):
     async def login(self, *, ip: str | None, username: str) -> None: ...
+    async def login_failed(self, *, ip: str | None) -> None: ...
 
 
 class LoginObserver(Protocol):
@@ -47,11 +49,13 @@ class Accounts:
         *,
         limiter: LoginLimiter | None = None,
         metrics: TokenMetrics | None = None,
+        guard: LoginGuard | None = None,
     ) -> None:
         self.users = users
         self.hasher = hasher
         self.limiter = limiter
         self.metrics = metrics
+        self.guard = guard
         self._upgrades: set[asyncio.Task[None]] = set()
         self._upgrading: set[str] = set()  # user ids with an upgrade in flight
 
@@ -61,11 +65,17 @@ class Accounts:
         password: str,
         *,
         ip: str | None,
+        fingerprint: str | None = None,
         still_wanted: StillWanted | None = None,
     ) -> UserRecord:
-        """The user, or AUTH_001 (RATE_001 over a login limit, SYS_003 when overloaded)."""
+        """The user, or AUTH_001 (RATE_001 over the address limit or while the account backs
+        off, see `app.security.login_guard`; SYS_003 when overloaded)."""
         if self.limiter is not None:
             await self.limiter.login(ip=ip, username=username)
+        bucket = ""
+        if self.guard is not None:
+            bucket = await self.guard.bucket(username, ip=ip, fingerprint=fingerprint)
+            await self.guard.before(bucket)
         user = await self.users.by_username(username) if username else None
         acceptable = 0 < len(password) <= MAX_PASSWORD_LENGTH
         stored = user.password_hash if user is not None and acceptable else None
@@ -83,9 +93,15 @@ class Accounts:
             self._count("failed")
             logger.warning("auth.login.failed", username=username, reason=reason, ip=ip)
             self._failed(username, reason, ip)
+            if self.limiter is not None:
+                await self.limiter.login_failed(ip=ip)
+            if self.guard is not None:
+                await self.guard.failed(bucket, username=username, ip=ip)
             raise AuthenticationFailed("Invalid username or password")
         if verification.needs_rehash:
             self._schedule_upgrade(user, password)
+        if self.guard is not None:
+            await self.guard.succeeded(bucket, username=username, ip=ip, fingerprint=fingerprint)
         self._count("ok")
         return user
 

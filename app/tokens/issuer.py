@@ -148,6 +148,7 @@ class TokenIssuer:
             requested=requested,
             fpt=None,
             session=None,
+            omit_empty_scope=True,
         )
         self.log(issued, user_id=None, ip=ip, grant="client_credentials", refresh_family=None)
         return issued
@@ -163,6 +164,7 @@ class TokenIssuer:
         requested: Sequence[str] | None,
         fpt: str | None,
         session: str | None,
+        omit_empty_scope: bool = False,
     ) -> IssuedTokens:
         started = time.perf_counter()
         # The instant is taken before the policy is read: a token stamped after a permission
@@ -179,6 +181,8 @@ class TokenIssuer:
                     "None of the requested scopes can be granted",
                     details={"requested": list(requested)},
                 )
+            if omit_empty_scope and not scope:
+                scope = None  # no `"scope": ""`: nothing granted reads as no scope claim
         claims = build_claims(
             issuer=self.config.issuer,
             subject=subject,

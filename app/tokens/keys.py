@@ -3,9 +3,11 @@
 One key is active (it signs); keys demoted by a rotation stay "previous" and keep being
 published while a token they signed can still be alive (`max_token_lifetime` after their
 retirement), so a rotation never breaks a token already handed out. Every instance reloads
-the key set every `reload_interval` seconds, and at once (at most once a second) when it
-meets a token signed with a key it does not know, so a rotation made by the CLI or by another
-instance is picked up without a restart. The `kid` is the RFC 7638 thumbprint of the key.
+the key set every `reload_interval` seconds in the background (never on a request), and at
+once (at most once a second) when it meets a token signed with a key it does not know, so a
+rotation made by the CLI or by another instance is picked up without a restart. Reloads are
+single-flight: requests that meet the same unknown key while one runs wait for that one.
+The `kid` is the RFC 7638 thumbprint of the key.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
 from loguru import logger
 
 from app.errors import DependencyUnavailable
+from app.security.secrets import UnwrapError, is_wrapped, unwrap_private_pem, wrap_private_pem
 from app.tokens.models import StoredKey
 from app.tokens.ports import KeyStore
 
@@ -50,12 +53,32 @@ def new_stored_key(alg: str, *, password: str | None, now: datetime) -> StoredKe
     key = generate_key(alg)
     kid = key.thumbprint()
     public = {**key.as_dict(private=False), "kid": kid, "alg": alg, "use": "sig"}
-    pem = key.as_pem(private=True, password=password).decode()
+    pem = key.as_pem(private=True).decode()
+    if password:
+        pem = wrap_private_pem(pem, password)
+    else:
+        logger.warning(
+            "auth.keys.stored_unencrypted",
+            kid=kid,
+            reason="OMS_AUTH_ENCRYPTION_KEY is unset: the private key is stored in clear",
+        )
     return StoredKey(kid, alg, pem, public, "active", now)
 
 
 def open_private_key(stored: StoredKey, *, password: str | None) -> Key:
     key_type = PUBLIC_KEY_TYPES[stored.alg]
+    if is_wrapped(stored.private_pem):
+        if not password:
+            raise KeyDecryptionError(
+                f"signing key {stored.kid} is encrypted: set OMS_AUTH_ENCRYPTION_KEY"
+            )
+        try:
+            return key_type.import_key(unwrap_private_pem(stored.private_pem, password))
+        except (UnwrapError, ValueError, TypeError) as exc:
+            raise KeyDecryptionError(
+                f"signing key {stored.kid} cannot be opened with OMS_AUTH_ENCRYPTION_KEY"
+            ) from exc
+    # PKCS#8 PEM: clear, or encrypted the old way (PBKDF2); still read, never written.
     encrypted = "ENCRYPTED" in stored.private_pem.split("\n", 1)[0]
     if encrypted and not password:
         raise KeyDecryptionError(
@@ -132,8 +155,13 @@ class KeyRing:
         if active is not None and active.alg == self.alg:
             await asyncio.to_thread(open_private_key, active, password=self.password)
 
-    async def reload(self) -> None:
+    async def reload(self, *, unless_since: float | None = None) -> None:
+        """Read the key set again. With `unless_since`, skip it when a reload that started
+        after that moment has finished meanwhile (the caller queued behind it)."""
         async with self._lock:
+            if unless_since is not None and self._loaded_at >= unless_since:
+                return
+            started = self.clock()
             keys = await self.store.load()
             now = self.clock()
             active = newest_active(keys)
@@ -149,7 +177,7 @@ class KeyRing:
                     key = old.key if old is not None else public_key(stored)
                     published[stored.kid] = _Published(stored, key)
             self._published = published
-            self._loaded_at = now
+            self._loaded_at = started
 
     def _is_published(self, stored: StoredKey, now: float) -> bool:
         if stored.status == "active":
@@ -159,13 +187,30 @@ class KeyRing:
         return stored.retired_at.timestamp() + self.max_token_lifetime > now
 
     async def _fresh(self) -> None:
-        if self.clock() - self._loaded_at >= self.reload_interval:
+        """Requests only wait for a load when nothing was ever loaded (then single-flight)."""
+        if self._signer is None:
+            await self.reload(unless_since=self.clock())
+
+    async def refresh_forever(self) -> None:
+        """Reload every `reload_interval` seconds, off the request path, until cancelled."""
+        failing = False
+        while True:
+            await asyncio.sleep(max(0.0, self._loaded_at + self.reload_interval - self.clock()))
+            if self.clock() - self._loaded_at < self.reload_interval:
+                continue  # an unknown kid reloaded meanwhile
             try:
                 await self.reload()
-            except Exception:
-                logger.warning("auth.keys.reload_failed")
-                if self._signer is None:
-                    raise
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not failing:  # once per outage
+                    logger.warning("auth.keys.reload_failed", error=type(exc).__name__)
+                failing = True
+                await asyncio.sleep(min(self.reload_interval, 5.0))
+                continue
+            if failing:
+                logger.info("auth.keys.reload_recovered")
+                failing = False
 
     async def signer(self) -> Signer:
         await self._fresh()
@@ -177,9 +222,14 @@ class KeyRing:
         """The public key and alg for `kid`; reloads once when the kid is unknown."""
         await self._fresh()
         entry = self._published.get(kid)
-        if entry is None and self.clock() - self._forced_at >= UNKNOWN_KID_RELOAD_SECONDS:
-            self._forced_at = self.clock()
-            await self.reload()
+        if entry is None:
+            asked = self.clock()
+            if asked - self._forced_at >= UNKNOWN_KID_RELOAD_SECONDS:
+                self._forced_at = asked
+                await self.reload(unless_since=asked)
+            elif self._lock.locked():
+                async with self._lock:  # join the reload in flight instead of starting one
+                    pass
             entry = self._published.get(kid)
         if entry is None:
             return None

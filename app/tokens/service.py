@@ -63,7 +63,7 @@ class TokenService:
         still_wanted: StillWanted | None = None,
     ) -> IssuedTokens:
         user = await self.accounts.authenticate(
-            username, password, ip=ip, still_wanted=still_wanted
+            username, password, ip=ip, fingerprint=fingerprint, still_wanted=still_wanted
         )
         return await self.issuer.for_user(
             user,

@@ -116,3 +116,66 @@ async def test_metadata(client: httpx.AsyncClient) -> None:
     assert meta["access_evaluation_endpoint"].endswith("/access/v1/evaluation")
     assert meta["access_evaluations_endpoint"].endswith("/access/v1/evaluations")
     assert meta["policy_decision_point"].startswith("http")
+
+
+async def test_evaluations_item_context_can_be_left_out(
+    client: httpx.AsyncClient, make_settings: Any
+) -> None:
+    with_context = (await client.post("/access/v1/evaluations", json=_evals())).json()
+    assert all(set(e) == {"decision", "context"} for e in with_context["evaluations"])
+    bare = await client.post(
+        "/access/v1/evaluations", json=_evals(options={"include_context": False})
+    )
+    assert bare.json() == {
+        "evaluations": [
+            {"decision": True},
+            {"decision": False},
+            {"decision": True},
+            {"decision": True},
+        ]
+    }
+    # An item error keeps its context: it is the only place the reason is given.
+    errors = await client.post(
+        "/access/v1/evaluations",
+        json={
+            "action": {"name": "read"},
+            "evaluations": [{"subject": ALICE, "resource": SCHEMAS}, {"resource": SCHEMAS}],
+            "options": {"include_context": False},
+        },
+    )
+    first, second = errors.json()["evaluations"]
+    assert first == {"decision": True} and second["context"]["error"]["status"] == 400
+
+
+async def test_evaluations_item_context_setting(make_settings: Any) -> None:
+    from tests.support.apps import serve
+
+    async with serve(make_settings(authzen_item_context=False)) as (_, c):
+        r = await c.post("/access/v1/evaluations", json=_evals())
+        assert [set(e) for e in r.json()["evaluations"]] == [{"decision"}] * 4
+        kept = await c.post(
+            "/access/v1/evaluations", json=_evals(options={"include_context": True})
+        )
+        assert all("decision_id" in e["context"] for e in kept.json()["evaluations"])
+
+
+async def test_type_scopes_the_id(client: httpx.AsyncClient) -> None:
+    async def decide(subject: dict[str, Any]) -> bool:
+        r = await client.post(
+            "/access/v1/evaluation",
+            json={"subject": subject, "action": {"name": "write"}, "resource": SCHEMAS},
+        )
+        return bool(r.json()["decision"])
+
+    assert await decide(ALICE) is True
+    assert await decide({"type": "group", "id": "alice"}) is False
+    assert await decide({"type": "user", "id": "client:ci-pipeline"}) is False
+    v1 = await client.post(
+        "/api/v1/authz/check",
+        json={
+            "subject": {"type": "group", "id": "alice"},
+            "resource": "api:schemas",
+            "action": "write",
+        },
+    )
+    assert v1.json()["allowed"] is False

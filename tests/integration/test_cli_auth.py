@@ -172,9 +172,18 @@ def test_clients_create_prints_the_secret_once(make_settings: SettingsFactory) -
         "refresh_token",
     )
     assert r.exit_code == 0, r.output
+    # the policy grants client:reports nothing: its tokens would carry "scope": ""
+    assert "--scope is only an upper bound" in r.output
+    assert "`g, client:reports, viewer`" in r.output
+    ci = _run(settings, "clients", "create", "ci-pipeline", "--scope", "api:schemas:write")
+    assert ci.exit_code == 0 and "tokens carry now: api:schemas:write" in ci.output
+    assert "upper bound" not in ci.output
     secret = r.stdout.split("client_secret: ")[1].split()[0]
     (row,) = _query(
-        settings, select(OAuthClient.secret_hash, OAuthClient.grant_types, OAuthClient.scope)
+        settings,
+        select(OAuthClient.secret_hash, OAuthClient.grant_types, OAuthClient.scope).where(
+            OAuthClient.client_id == "reports"
+        ),
     )
     assert secret not in row[0] and row[0].startswith("sha256$")
     assert row[1] == "client_credentials refresh_token" and row[2] == "api:*:read"

@@ -56,8 +56,23 @@ async def test_entities_in_check(client: httpx.AsyncClient) -> None:
 async def test_request_id_is_echoed(client: httpx.AsyncClient) -> None:
     r = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
     assert r.headers["x-request-id"] == "abc-123"
-    bad = await client.get("/healthz", headers={"X-Request-ID": "has space\tand tab"})
-    assert bad.headers["x-request-id"].startswith("req_")
+    # Any value up to OMS_AUTH_REQUEST_ID_MAX_BYTES comes back verbatim: spaces, commas,
+    # tabs, 300 characters; error bodies carry a sanitised copy.
+    for sent in ("has space\tand tab", "a, b, c", "x" * 300, 'trace=1; span="2"'):
+        r = await client.get("/healthz", headers={"X-Request-ID": sent})
+        assert r.headers["x-request-id"] == sent
+    odd = "caf\u00e9 id".encode("latin-1")
+    r = await client.post("/api/v1/authz/check", content=b"{", headers={"X-Request-ID": odd})
+    assert r.headers.raw and dict(r.headers.raw)[b"x-request-id"] == odd
+    assert r.json()["error"]["request_id"] == "caf? id"
+    long_id = "y" * 300
+    r = await client.post("/api/v1/authz/check", content=b"{", headers={"X-Request-ID": long_id})
+    assert r.headers["x-request-id"] == long_id
+    assert r.json()["error"]["request_id"] == "y" * 125 + "..."
+    too_long = await client.get("/healthz", headers={"X-Request-ID": "z" * 1025})
+    assert too_long.headers["x-request-id"].startswith("req_")
+    empty = await client.get("/healthz", headers={"X-Request-ID": ""})
+    assert empty.headers["x-request-id"].startswith("req_")
 
 
 async def test_batch_in_order_with_item_errors(client: httpx.AsyncClient) -> None:

@@ -40,7 +40,7 @@ def file_rules(path: Path) -> set[tuple[str, ...]]:
 
 
 def test_push_dry_run_then_push_then_change(database_url: str, policy_dir: Path) -> None:
-    env = {"OMS_AUTH_DATABASE_URL": database_url}
+    env = {"OMS_AUTH_DATABASE_URL": database_url, "OMS_AUTH_POLICY_SOURCE": "db"}
     csv = policy_dir / "policy.csv"
     wanted = file_rules(csv)
 
@@ -76,15 +76,16 @@ def test_push_dry_run_then_push_then_change(database_url: str, policy_dir: Path)
 def test_push_refuses_a_policy_with_lint_errors(sqlite_url: str, tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     shutil.copytree(FIXTURES / "lint" / "broken", broken)
-    result = run_cli("policy", "push", str(broken), env={"OMS_AUTH_DATABASE_URL": sqlite_url})
+    env = {"OMS_AUTH_DATABASE_URL": sqlite_url, "OMS_AUTH_POLICY_SOURCE": "db"}
+    result = run_cli("policy", "push", str(broken), env=env)
     assert result.exit_code == 1 and "lint errors" in result.output
     assert db_state(sqlite_url) == (set(), [], 0)
 
 
 def test_pull_keeps_comments_and_writes_only_without_dry_run(
-    database_url: str, policy_dir: Path
+    database_url: str, policy_dir: Path, tmp_path: Path
 ) -> None:
-    env = {"OMS_AUTH_DATABASE_URL": database_url}
+    env = {"OMS_AUTH_DATABASE_URL": database_url, "OMS_AUTH_POLICY_SOURCE": "db"}
     assert run_cli("policy", "push", str(policy_dir), env=env).exit_code == 0
     engine = create_engine(sync_url(database_url))
     with engine.begin() as conn:
@@ -96,21 +97,42 @@ def test_pull_keeps_comments_and_writes_only_without_dry_run(
         )
         stored = conn.scalar(select(func.count()).select_from(CasbinRule))
     engine.dispose()
-    csv = policy_dir / "policy.csv"
+    csv = tmp_path / "pulled.csv"  # outside the policy folder: a copy to review
+    shutil.copy(policy_dir / "policy.csv", csv)
     before = csv.read_text()
+    out = ["-o", str(csv)]
 
-    dry = run_cli("policy", "pull", str(policy_dir), "--dry-run", env=env)
+    dry = run_cli("policy", "pull", str(policy_dir), *out, "--dry-run", env=env)
     assert dry.exit_code == 0, dry.output
     assert "- g, bob, viewer" in dry.output and "+ g, zoe, auditor  (db)" in dry.output
     assert "1 to add, 1 to remove (dry run: nothing written)" in dry.output
     assert csv.read_text() == before
 
-    pulled = run_cli("policy", "pull", str(policy_dir), env=env)
+    pulled = run_cli("policy", "pull", str(policy_dir), *out, env=env)
     assert pulled.exit_code == 0, pulled.output
     after = csv.read_text()
     assert after.startswith("# Shipped RBAC policy")  # comments and order kept
     assert "g, bob, viewer" not in after
     assert after.endswith("# pulled from the database\ng, zoe, auditor\n")
     assert len(file_rules(csv)) == stored
+    assert "nothing to do" in run_cli("policy", "pull", str(policy_dir), *out, env=env).output
+
+
+def test_pull_refuses_to_write_where_rules_are_loaded(sqlite_url: str, policy_dir: Path) -> None:
+    env = {"OMS_AUTH_DATABASE_URL": sqlite_url, "OMS_AUTH_POLICY_DIR": str(policy_dir)}
+    before = sorted(p.name for p in policy_dir.iterdir())
+    inside = run_cli(
+        "policy", "pull", str(policy_dir), "-o", str(policy_dir / "runtime.csv"), env=env
+    )
+    assert inside.exit_code == 1 and "loaded as policy" in inside.output
+    missing = run_cli("policy", "pull", str(policy_dir), env=env)
+    assert missing.exit_code == 2 and "-o FILE" in missing.output
+    assert sorted(p.name for p in policy_dir.iterdir()) == before
     assert run_cli("policy", "lint", "--strict", str(policy_dir)).exit_code == 0
-    assert "nothing to do" in run_cli("policy", "pull", str(policy_dir), env=env).output
+
+
+def test_push_refuses_under_files_and_db(sqlite_url: str, policy_dir: Path) -> None:
+    env = {"OMS_AUTH_DATABASE_URL": sqlite_url, "OMS_AUTH_POLICY_SOURCE": "files+db"}
+    result = run_cli("policy", "push", str(policy_dir), env=env)
+    assert result.exit_code == 1 and "OMS_AUTH_POLICY_SOURCE=db" in result.output
+    assert db_state(sqlite_url) == (set(), [], 0)

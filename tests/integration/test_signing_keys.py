@@ -53,6 +53,44 @@ async def test_rotation_keeps_old_tokens_valid(
         assert (await env.validate(before))["valid"] is True
 
 
+async def test_requests_never_wait_for_a_periodic_key_reload(
+    token_app_factory: AppFactory,
+) -> None:
+    """A due reload happens in the background; requests keep the keys they have meanwhile."""
+    async with token_app_factory(key_reload_interval=3600) as env:
+        ring = env.tokens.keys
+        for task in env.tokens._tasks:  # only requests may cause a reload in this test
+            if task.get_name() == "key-refresh":
+                task.cancel()
+        reloads = 0
+        load = ring.store.load
+
+        async def counted_load() -> list[signing_keys.StoredKey]:
+            nonlocal reloads
+            reloads += 1
+            return await load()
+
+        ring.store.load = counted_load  # type: ignore[method-assign]
+        ring._loaded_at -= 7200  # long overdue: before, every request reloaded
+        access = (await env.login("alice"))["access_token"]
+        for _ in range(5):
+            assert (await env.validate(access))["valid"]
+        assert reloads == 0
+        known = header_of(access)["kid"]
+        # many requests meeting the same unseen kid at once cause one reload, not one each
+        claims = claims_of(access)
+        db = Database(env.settings.database_url)
+        try:
+            new = await signing_keys.rotate(key_store(env.settings, db), alg="RS256", password=None)
+        finally:
+            await db.close()
+        private = signing_keys.open_private_key(new, password=None)
+        token = jose.sign(claims, key=private, kid=new.kid, alg="RS256")
+        results = await asyncio.gather(*(ring.verification_key(new.kid) for _ in range(20)))
+        assert all(r is not None for r in results) and reloads == 1
+        assert (await env.validate(token))["valid"] is True and known != new.kid
+
+
 async def test_unknown_kid_triggers_a_reload(token_app_factory: AppFactory) -> None:
     async with token_app_factory(key_reload_interval=3600) as env:
         claims = claims_of((await env.login("alice"))["access_token"])
@@ -157,7 +195,7 @@ async def test_private_keys_encrypted_at_rest(
             row = await s.scalar(select(SigningKey))
     finally:
         await db.close()
-    assert row is not None and row.private_key.startswith("-----BEGIN ENCRYPTED PRIVATE KEY")
+    assert row is not None and row.private_key.startswith("-----BEGIN OMS-AUTH WRAPPED PRIVATE")
     same = create_app(settings)
     async with same.router.lifespan_context(same):
         assert (await same.state.services.tokens.keys.signer()).kid == header_of(token)["kid"]

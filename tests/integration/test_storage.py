@@ -74,7 +74,7 @@ async def test_database_rules_are_enforced(
         assert unicode_rule.json()["explain"]["matched_rule"]["source"] == "db"
 
 
-async def test_each_load_takes_a_new_revision(
+async def test_a_load_takes_a_new_revision_only_for_new_content(
     database_url: str, make_settings: SettingsFactory
 ) -> None:
     settings = make_settings(database_url=database_url)
@@ -82,6 +82,10 @@ async def test_each_load_takes_a_new_revision(
     async for client in running_client(app):
         first = (await client.get("/readyz")).json()["checks"]["policy"]["revision"]
         engine = app.state.services.engine
+        snapshot = engine.snapshot
+        await engine.load(trigger="test")  # same content: same revision, not even rebuilt
+        assert engine.revision == first and engine.snapshot is snapshot
+        await _add_rule(database_url, "g", "zoe", "developer")  # written behind its back
         await engine.load(trigger="test")
         second = engine.revision
         assert second == first + 1
@@ -92,6 +96,10 @@ async def test_each_load_takes_a_new_revision(
         db = app.state.services.db
         async with db.sessions() as s:
             assert await s.scalar(select(PolicyState.revision)) == second
+    # another start on the same content adopts the revision
+    again = create_app(settings)
+    async for client in running_client(again):
+        assert (await client.get("/readyz")).json()["checks"]["policy"]["revision"] == second
 
 
 async def test_invalid_db_rule_keeps_old_policy(

@@ -141,3 +141,57 @@ def test_codes_are_listed() -> None:
 )
 def test_pattern_coverage_is_sound(function: str, broad: str, narrow: str, covers: bool) -> None:
     assert FUNCTIONS[function].covers(broad, narrow) is covers
+
+
+def test_star_branch_elsewhere_in_the_matcher_is_a_wildcard_not_pl105(tmp_path: Path) -> None:
+    """`r.obj == p.obj` in one branch and `p.obj == "*"` in another: `*` rules are meant."""
+    (tmp_path / "model.conf").write_text(
+        "[request_definition]\nr = sub, obj, act\n[policy_definition]\np = sub, obj, act\n"
+        "[policy_effect]\ne = some(where (p.eft == allow))\n[matchers]\n"
+        "m = (r.sub == p.sub && r.obj == p.obj && r.act == p.act) || "
+        '(r.sub == p.sub && p.obj == "*" && r.act == p.act)\n'
+    )
+    (tmp_path / "policy.csv").write_text("p, alice, *, read\np, bob, doc:1, read\n")
+    assert found(tmp_path) == set()
+    # Without the `*` branch the same rule is pattern syntax under `==`: still reported.
+    model = (tmp_path / "model.conf").read_text().splitlines()
+    model[-1] = "m = (r.sub == p.sub && r.obj == p.obj) || (r.sub == p.sub && r.act == p.act)"
+    (tmp_path / "model.conf").write_text("\n".join(model) + "\n")
+    assert found(tmp_path) == {("policy.csv", 1, "PL105")}
+
+
+def _abac_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "abac"
+    shutil.copytree(REPO / "policies" / "examples" / "abac", target)
+    return target
+
+
+def test_pl107_a_branch_reading_properties_without_the_type(tmp_path: Path) -> None:
+    policy = _abac_copy(tmp_path)
+    assert found(policy) == set()
+    model = (policy / "model.conf").read_text()
+    (policy / "model.conf").write_text(model.replace('r.obj.type == "doc" && ', "", 1))
+    report = read_policy_dir(policy, prefix="").lint()
+    assert [(f.code, f.line) for f in report.findings] == [("PL107", 21)]
+    assert "branch 1 reads r.obj" in report.findings[0].message
+
+
+def test_pl108_a_property_no_schema_guarantees(tmp_path: Path) -> None:
+    policy = _abac_copy(tmp_path)
+    (policy / "schema.yaml").write_text("user: [department]\ndocument: [department]\n")
+    report = read_policy_dir(policy, prefix="").lint()
+    assert [(f.code, f.message.split(" ")[0]) for f in report.findings] == [
+        ("PL108", "r.obj.owner")
+    ]
+    (policy / "schema.yaml").unlink()
+    codes = sorted(
+        f.message.split(" ")[0] for f in read_policy_dir(policy, prefix="").lint().findings
+    )
+    assert codes == ["r.obj.department", "r.obj.owner", "r.sub.department"]
+    (policy / "schema.yaml").write_text("- not a mapping\n")
+    assert ("schema.yaml", 0, "PL009") in found(policy)
+
+
+def test_shipped_rbac_model_scopes_types_by_key_and_is_not_warned() -> None:
+    report = read_policy_dir(REPO / "policies", prefix="").lint()
+    assert not [f for f in report.findings if f.code in ("PL107", "PL108")]

@@ -82,7 +82,13 @@ def test_shipped_suites_pass_and_cover_every_role_and_deny_rule() -> None:
     assert run.ok, [r.failure for s in run.suites for r in s.failed] + [
         s.error for s in run.suites if s.error
     ]
-    assert {s.name for s in run.suites} == {"shipped-rbac", "abac-documents", "rbac-with-domains"}
+    assert {s.name for s in run.suites} == {
+        "shipped-rbac",
+        "abac-documents",
+        "rbac-with-domains",
+        "authzen-todo-1.0",
+        "authzen-api-gateway",
+    }
     shipped = run.coverage[policies]
     assert shipped.roles() == {"viewer", "developer", "admin", "auditor"}
     assert shipped.roles() <= shipped.roles_used
@@ -91,7 +97,7 @@ def test_shipped_suites_pass_and_cover_every_role_and_deny_rule() -> None:
     unmatched = shipped.unmatched()
     assert not [d for d in denies if d in unmatched]
     assert unmatched == []  # every rule of the shipped policy is exercised by some case
-    for policy in ("examples/abac", "examples/rbac_with_domains"):
+    for policy in ("examples/abac", "examples/rbac_with_domains", "examples/authzen-todo"):
         cov = run.coverage[(policies / policy).resolve()]
         assert cov.undecided() == [] and cov.roles() <= cov.roles_used
 

@@ -60,3 +60,42 @@ def test_production_requires_hardening(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OMS_AUTH_ENVIRONMENT", "production")
     with pytest.raises(ConfigError, match="ENCRYPTION_KEY"):
         load_settings()
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    """Each `OMS_AUTH_*` setting has a row in README.md's configuration table, written in
+    full or as a `_SUFFIX` beside a full name with the same stem."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `OMS_AUTH_")]
+    missing = []
+    for field in Settings.model_fields:
+        name = f"OMS_AUTH_{field.upper()}"
+        if any(f"`{name}`" in row for row in rows):
+            continue
+        parts = name.split("_")
+        shorthand = any(
+            f"`_{'_'.join(parts[i:])}`" in row and f"`{'_'.join(parts[:i])}_" in row
+            for row in rows
+            for i in range(3, len(parts))
+        )
+        if not shorthand:
+            missing.append(name)
+    assert missing == []
+
+
+def test_unknown_variables_are_named_with_a_suggestion() -> None:
+    from app.config import unknown_variables
+
+    env = {
+        "OMS_AUTH_DATABSE_URL": "x",
+        "OMS_AUTH_PORT": "1",
+        "OMS_AUTH_TEST_REDIS_DB": "9",
+        "OMS_AUTH_WHATEVER_THIS_IS": "1",
+        "PATH": "/bin",
+    }
+    assert unknown_variables(env) == [
+        "OMS_AUTH_DATABSE_URL (did you mean OMS_AUTH_DATABASE_URL?)",
+        "OMS_AUTH_WHATEVER_THIS_IS",
+    ]

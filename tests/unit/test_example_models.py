@@ -6,6 +6,8 @@ import pytest
 
 from app.errors import RequestInvalid
 from app.policy.request import DecisionRequest, Entity
+from app.policy.snapshot import PolicySnapshot
+from app.policy.sources import FileRuleSource, PolicyLoader
 from tests.support.policies import EXAMPLES, snapshot_of
 
 abac = snapshot_of(EXAMPLES / "abac")
@@ -13,7 +15,7 @@ domains = snapshot_of(EXAMPLES / "rbac_with_domains")
 
 
 def doc(owner: str, department: str = "eng", id: str = "doc:1") -> Entity:
-    return Entity(id, "document", {"owner": owner, "department": department}, kind="resource")
+    return Entity.typed("doc", id, {"owner": owner, "department": department}, kind="resource")
 
 
 def user(id: str, department: str = "eng") -> Entity:
@@ -44,13 +46,27 @@ def test_rbac_rules_still_apply_in_the_abac_model() -> None:
     assert not ask(user("frank", "legal"), doc("alice", "eng"), "archive")
 
 
-def test_missing_property_is_a_clear_request_error() -> None:
-    request = DecisionRequest(
-        user("alice"), Entity("doc:1", "document", kind="resource"), Entity("edit")
-    )
-    with pytest.raises(RequestInvalid) as info:
-        abac.decide(request)
-    assert info.value.details["missing"] == "resource.owner"
+def test_missing_property_makes_the_rule_not_match_never_an_error() -> None:
+    bare = Entity.typed("doc", "doc:1", kind="resource")  # no owner, no department
+    alice = DecisionRequest(user("alice"), bare, Entity("edit", kind="action"))
+    decision = abac.decide(alice, explain=True)
+    assert decision.allowed is False
+    assert decision.explain()["missing_properties"] == ["resource.owner"]
+    # A branch that needs no property still matches: erin archives through her role.
+    erin = DecisionRequest(user("erin", "legal"), bare, Entity("archive", kind="action"))
+    explained = abac.decide(erin, explain=True)
+    assert explained.allowed is True
+    assert explained.rule is not None and explained.rule.values[0] == "records-manager"
+    assert "resource.owner" in explained.missing
+
+
+def test_missing_property_answer_does_not_depend_on_rule_order() -> None:
+    model, rules = PolicyLoader(EXAMPLES / "abac", [FileRuleSource(EXAMPLES / "abac")]).read()
+    reordered = PolicySnapshot.build(model, list(reversed(rules)), revision=1)
+    bare = Entity.typed("doc", "doc:1", kind="resource")
+    for who, action in (("erin", "archive"), ("erin", "read"), ("alice", "edit"), ("bob", "read")):
+        request = DecisionRequest(user(who, "legal"), bare, Entity(action, kind="action"))
+        assert abac.decide(request).allowed == reordered.decide(request).allowed
 
 
 @pytest.mark.parametrize(

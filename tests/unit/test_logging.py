@@ -82,3 +82,24 @@ def test_exceptions_are_logged_with_traceback_masked() -> None:
 
 def test_mask_text_leaves_ordinary_text() -> None:
     assert mask_text("alice may write api:schemas") == "alice may write api:schemas"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_console_lines_on_a_terminal_json_otherwise() -> None:
+    for stream, is_json in ((_Terminal(), False), (io.StringIO(), True)):
+        remove = setup_logging(level="INFO", json=None, stream=stream)
+        try:
+            logger.info("service.started", url="http://127.0.0.1:8001", password="hunter2")
+        finally:
+            remove()
+        (line,) = stream.getvalue().splitlines()
+        if is_json:
+            assert orjson.loads(line)["url"] == "http://127.0.0.1:8001"
+        else:
+            assert not line.startswith("{") and " INFO    service.started " in line
+            assert "url=http://127.0.0.1:8001" in line and "password=***" in line
+            assert "hunter2" not in line

@@ -70,6 +70,35 @@ class WriteOut(BaseModel):
         )
 
 
+class RemoveOut(BaseModel):
+    ptype: str = Field(examples=["p"])
+    rule: list[str] = Field(examples=[["auditor", "api:reports", "read", "allow"]])
+    removed: bool = Field(default=True, description="Always true: the stored rule is gone")
+    policy_revision: int = Field(examples=[9], description="Revision the change committed as")
+    live: bool = Field(
+        default=True, description="The change is stored and this instance serves it already"
+    )
+    still_defined_in: str | None = Field(
+        default=None,
+        examples=[None],
+        description="Only the stored copy was removed: this file line still defines the rule",
+    )
+    warnings: list[dict[str, Any]] = Field(
+        default_factory=list, description="Lint warnings the change introduced"
+    )
+
+    @classmethod
+    def of(cls, result: WriteResult) -> RemoveOut:
+        return cls(
+            ptype=result.rule.ptype,
+            rule=list(result.rule.values),
+            policy_revision=result.revision,
+            live=result.live,
+            still_defined_in=result.still_defined_in,
+            warnings=[f.as_dict() for f in result.warnings],
+        )
+
+
 class MemberOut(BaseModel):
     subject: str = Field(examples=["alice"])
     source: str = Field(examples=["policy.csv:40"])

@@ -23,7 +23,8 @@ from app.policy.request import DecisionRequest, Entity
 
 
 class EntityIn(BaseModel):
-    """An AuthZEN-style subject or resource: the id is what rules compare against."""
+    """An AuthZEN-style subject or resource. Without `type` the id is the policy key as
+    written; with one, the id is scoped by it (`group` / `alice` is `group:alice`)."""
 
     type: Identifier | None = Field(default=None, examples=["document"])
     id: Identifier = Field(examples=["doc-42"])
@@ -38,7 +39,7 @@ class ActionIn(BaseModel):
 def to_entity(value: str | EntityIn, kind: str) -> Entity:
     if isinstance(value, str):
         return Entity(value, kind=kind)
-    return Entity(value.id, value.type, value.properties, kind=kind)
+    return Entity.typed(value.type, value.id, value.properties, kind=kind)
 
 
 def to_action(value: str | ActionIn) -> Entity:
@@ -148,16 +149,24 @@ class Explanation(BaseModel):
     effect: str = Field(examples=["allow"])
     reason: str = Field(examples=["matched"], description="matched | no_match")
     matched_rule: dict[str, Any] | None = Field(
+        default=None,
+        description="The deciding rule; absent when no rule matched (`reason: no_match`)",
         examples=[
             {
                 "ptype": "p",
                 "rule": ["developer", "api:schemas", "write", "allow"],
                 "source": "policy.csv:14",
             }
-        ]
+        ],
     )
     role_path: list[str] = Field(examples=[["alice", "developer"]])
     evaluator: str = Field(examples=["generic"])
+    missing_properties: list[str] = Field(
+        default_factory=list,
+        examples=[["resource.ownerID"]],
+        description="Properties a rule read that neither the request nor the entity store "
+        "gave; each such rule did not match",
+    )
     definition: dict[str, str] | None = Field(
         default=None,
         description="The request/policy/matcher definitions that decided",

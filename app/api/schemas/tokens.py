@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from app.api.schemas.common import MAX_BATCH, Identifier, refuse_large_batch
 from app.security.passwords import MAX_PASSWORD_LENGTH
@@ -102,6 +102,23 @@ class ScopeCheckRequest(BaseModel):
     resource: Identifier = Field(examples=["api:schemas"])
     action: Identifier = Field(examples=["write"])
     domain: Identifier | None = None
+    subject: None = Field(
+        default=None,
+        description=(
+            "Not accepted: the subject is the bearer token's own. To ask about another "
+            "subject use `POST /api/v1/authz/check`."
+        ),
+    )
+
+    @field_validator("subject", mode="before")
+    @classmethod
+    def _no_subject(cls, value: object) -> None:
+        if value is not None:
+            raise ValueError(
+                "the subject of a v2 check is the bearer token's own; leave it out, or ask "
+                "about another subject with POST /api/v1/authz/check"
+            )
+        return None
 
 
 class ScopeCheckResponse(BaseModel):

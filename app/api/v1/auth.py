@@ -16,6 +16,7 @@ from app.api.bearer import (
     TokensDep,
 )
 from app.api.openapi import error_responses
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import (
     LoginRequest,
     LogoutRequest,
@@ -35,7 +36,7 @@ from app.errors import (
     TokenRevoked,
 )
 
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/auth", tags=["auth"])
 
 TOKEN_ERRORS = (TokenExpired, TokenInvalid, TokenRevoked, DeviceMismatch)
 

@@ -12,6 +12,8 @@ from starlette.requests import HTTPConnection
 from app.api.bearer import TokensDep
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
+from app.api.principals import ValidationCaller
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import (
     BatchTokenItem,
     BatchValidateRequest,
@@ -19,13 +21,20 @@ from app.api.schemas.tokens import (
     ValidateRequest,
     ValidationResult,
 )
-from app.errors import AuthzError, BatchTooLarge, DependencyUnavailable, RequestInvalid
+from app.errors import (
+    AuthenticationFailed,
+    AuthzError,
+    BatchTooLarge,
+    DependencyUnavailable,
+    PermissionDenied,
+    RequestInvalid,
+)
 from app.security.fingerprint import FINGERPRINT_HEADER
 from app.services import Services
 from app.tokens.claims import AccessClaims
 from app.tokens.validator import TokenValidator
 
-router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/tokens", tags=["tokens"])
 
 FingerprintHeader = Annotated[
     str | None,
@@ -50,11 +59,16 @@ def result(outcome: AccessClaims | AuthzError) -> dict[str, Any]:
     "/validate",
     response_model=ValidationResult,
     response_model_exclude_none=True,
-    responses=error_responses(RequestInvalid, DependencyUnavailable),
+    responses=error_responses(
+        AuthenticationFailed, PermissionDenied, RequestInvalid, DependencyUnavailable
+    ),
     summary="Validate one access token: `{valid, claims}` or `{valid: false, error}`",
 )
 async def validate(
-    body: ValidateRequest, tokens: TokensDep, fingerprint: FingerprintHeader = None
+    body: ValidateRequest,
+    tokens: TokensDep,
+    _: ValidationCaller,
+    fingerprint: FingerprintHeader = None,
 ) -> dict[str, Any]:
     validator = tokens.service.validator
     return result(await _outcome(validator, body, body.device_fingerprint or fingerprint))
@@ -73,11 +87,16 @@ async def _outcome(
     "/validate/batch",
     response_model=BatchValidationResponse,
     response_model_exclude_none=True,
-    responses=error_responses(RequestInvalid, BatchTooLarge, DependencyUnavailable),
+    responses=error_responses(
+        AuthenticationFailed, PermissionDenied, RequestInvalid, BatchTooLarge, DependencyUnavailable
+    ),
     summary="Validate up to 1000 tokens: one signature pass, one revocation lookup",
 )
 async def validate_batch(
-    body: BatchValidateRequest, tokens: TokensDep, fingerprint: FingerprintHeader = None
+    body: BatchValidateRequest,
+    tokens: TokensDep,
+    _: ValidationCaller,
+    fingerprint: FingerprintHeader = None,
 ) -> dict[str, Any]:
     texts = [t.token if isinstance(t, BatchTokenItem) else t for t in body.tokens]
     prints = [
@@ -97,6 +116,8 @@ _RESULT = TypeAdapter(ValidationResult)
 async def _validate_fast(
     services: Services, body: bytes, connection: HTTPConnection
 ) -> bytes | None:
+    if services.settings.decision_auth_mode != "open":
+        return None  # token mode: the documented route authenticates the client first
     fingerprint = connection.headers.get(FINGERPRINT_HEADER)
     if services.tokens is None or (fingerprint is not None and len(fingerprint) > 512):
         return None

@@ -9,13 +9,20 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.api.deps import ServicesDep
 from app.api.openapi import error_responses
-from app.api.principals import DecisionCaller
+from app.api.principals import QueryCaller
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.common import Identifier, refuse_large_batch
 from app.decisions.permissions import PermissionService
-from app.errors import AuthenticationFailed, BatchTooLarge, RateLimited, RequestInvalid
+from app.errors import (
+    AuthenticationFailed,
+    BatchTooLarge,
+    PermissionDenied,
+    RateLimited,
+    RequestInvalid,
+)
 from app.services import Services
 
-router = APIRouter(prefix="/api/v1/users", tags=["permissions"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/users", tags=["permissions"])
 
 
 class PermissionsBatchRequest(BaseModel):
@@ -34,12 +41,12 @@ def permission_service(services: Services) -> PermissionService:
 
 @router.get(
     "/{user_id}/permissions",
-    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid),
+    responses=error_responses(AuthenticationFailed, PermissionDenied, RateLimited, RequestInvalid),
     summary="A user's roles (implicit) and the rules that apply to them",
 )
 async def user_permissions(
     services: ServicesDep,
-    caller: DecisionCaller,
+    caller: QueryCaller,
     user_id: Annotated[Identifier, Path()],
     domain: Annotated[Identifier | None, Query()] = None,
 ) -> dict[str, Any]:
@@ -50,11 +57,13 @@ async def user_permissions(
 
 @router.post(
     "/permissions/batch",
-    responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid, BatchTooLarge),
+    responses=error_responses(
+        AuthenticationFailed, PermissionDenied, RateLimited, RequestInvalid, BatchTooLarge
+    ),
     summary="Permissions of up to 1000 users in one call",
 )
 async def users_permissions_batch(
-    body: PermissionsBatchRequest, services: ServicesDep, caller: DecisionCaller
+    body: PermissionsBatchRequest, services: ServicesDep, caller: QueryCaller
 ) -> dict[str, Any]:
     found, revision = await permission_service(services).lookup(body.user_ids, domain=body.domain)
     return {

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from app.api.bearer import NO_STORE, CallerWaiting, ClientIP, DeviceFingerprint, TokensDep
 from app.api.openapi import error_responses
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import LoginV2Request, TokenResponse
 from app.errors import (
     AuthenticationFailed,
@@ -18,7 +19,7 @@ from app.errors import (
 )
 from app.tokens.scopes import parse_scope
 
-router = APIRouter(prefix="/api/v2/auth", tags=["auth"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v2/auth", tags=["auth"])
 
 
 @router.post(

@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from app.api.bearer import BearerClaims, TokensDep
 from app.api.deps import DecisionsDep, ServicesDep
 from app.api.openapi import error_responses
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import ScopeCheckRequest, ScopeCheckResponse
 from app.decisions.service import new_decision_id
 from app.errors import (
@@ -24,7 +25,7 @@ from app.observability.decision_log import set_caller, set_kind
 from app.policy.request import DecisionRequest
 from app.tokens.checks import from_scope
 
-router = APIRouter(prefix="/api/v2/authz", tags=["decisions"])
+router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v2/authz", tags=["decisions"])
 
 
 @router.post(
@@ -55,7 +56,7 @@ async def check(
     decisions: DecisionsDep,
     services: ServicesDep,
 ) -> dict[str, Any]:
-    await tokens.rate_limits.checks(caller=claims.subject)
+    await tokens.rate_limits.checks(caller=claims.subject, service=claims.is_client_token)
     verdict = from_scope(
         claims.scope, resource=body.resource, action=body.action, domain=body.domain
     )

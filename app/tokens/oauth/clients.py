@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from authlib.oauth2.rfc6749 import ClientMixin
+from authlib.oauth2.rfc6749.errors import InvalidClientError
 
 from app.security.client_secrets import client_secret_matches
 from app.tokens.claims import AccessClaims
@@ -36,7 +37,15 @@ class OAuthClient(ClientMixin):  # type: ignore[misc]
         return False
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return client_secret_matches(self.record.secret_hash, client_secret)
+        matches = client_secret_matches(self.record.secret_hash, client_secret)
+        if matches and self.record.disabled:
+            # Said only to a caller that proved it holds the secret (no enumeration).
+            raise InvalidClientError(
+                status_code=401,
+                description=f"client {self.record.client_id!r} is disabled "
+                "(`oms-auth clients disable`); its credentials are no longer accepted",
+            )
+        return matches
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return method in AUTH_METHODS and self.record.secret_hash is not None

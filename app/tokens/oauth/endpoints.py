@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
@@ -34,9 +35,10 @@ TokenHandle = AccessTokenHandle | RefreshTokenHandle
 def _find(
     server: OAuthServer, token: str, hint: str | None, *, fingerprint: str | None, strict: bool
 ) -> TokenHandle | None:
-    looks_refresh = token.startswith(REFRESH_TOKEN_PREFIX)
-    if hint == "refresh_token" or looks_refresh:
-        return server.bridge.run(server.tokens.find_refresh(token)) if looks_refresh else None
+    # The hint is only a hint (RFC 7009 §2.1, RFC 7662 §2.1): a wrong or unknown one must not
+    # change the answer, and our two kinds of token tell themselves apart by shape anyway.
+    if token.startswith(REFRESH_TOKEN_PREFIX):
+        return server.bridge.run(server.tokens.find_refresh(token))
     try:
         claims = server.bridge.run(
             server.tokens.inspect_access(token, fingerprint=fingerprint, strict=strict)
@@ -46,9 +48,19 @@ def _find(
     return AccessTokenHandle(claims)
 
 
+def _check_params(request: FormRequest) -> None:
+    """`token` is required; an unknown `token_type_hint` is ignored, not refused (RFC 7009
+    §2.1: "the authorization server ... MAY ignore", RFC 7662 §2.1 likewise)."""
+    if "token" not in request.form:
+        raise InvalidRequestError("The token parameter is required")
+
+
 class Revocation(RevocationEndpoint):  # type: ignore[misc]
     CLIENT_AUTH_METHODS = AUTH_METHODS
     server: OAuthServer
+
+    def check_params(self, request: FormRequest, client: OAuthClient) -> None:
+        _check_params(request)
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenHandle | None:
         return _find(self.server, token_string, token_type_hint, fingerprint=None, strict=False)
@@ -66,6 +78,9 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
 class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
     CLIENT_AUTH_METHODS = AUTH_METHODS
     server: OAuthServer
+
+    def check_params(self, request: FormRequest, client: OAuthClient) -> None:
+        _check_params(request)
 
     def authenticate_token(self, request: FormRequest, client: OAuthClient) -> Any:
         self.check_params(request, client)

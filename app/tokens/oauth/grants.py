@@ -59,6 +59,7 @@ class PasswordGrant(_OurGrant, grants.ResourceOwnerPasswordCredentialsGrant):  #
                 username,
                 password,
                 ip=self.request.client_ip,
+                fingerprint=self.request.fingerprint,
                 still_wanted=self.request.still_wanted,
             )
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
 
 from app.tokens.accounts import Accounts
 from app.tokens.grant_types import GRANT_TYPES
@@ -46,8 +47,10 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
 
     def query_client(self, client_id: str) -> OAuthClient | None:
         record = self.bridge.run(self.clients.get(client_id))
-        if record is None or record.disabled:
+        if record is None:
             return None
+        # A disabled client is refused after its secret is checked (`check_client_secret`),
+        # with its own message.
         return OAuthClient(record)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
@@ -65,6 +68,12 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         return status, body, headers
 
     def token_response(self, request: OAuth2Request) -> OAuthResponse:
+        if not request.form.get("grant_type"):
+            # RFC 6749 §5.2: a missing parameter is `invalid_request`; Authlib would answer
+            # `unsupported_grant_type`.
+            error = InvalidRequestError("The grant_type parameter is required")
+            failed: OAuthResponse = self.handle_error_response(request, error)
+            return failed
         response: OAuthResponse = self.create_token_response(request)
         return response
 
