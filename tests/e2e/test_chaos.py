@@ -9,7 +9,7 @@ import pytest
 
 from bench import chaos
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(480)]
 
 
 def test_faults_keep_decisions_correct_and_recover(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from bench import scenario
 from tests.support import services as svc
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(480)]
 
 
 def test_short_load_scenario_decides_correctly(tmp_path: Path) -> None:
