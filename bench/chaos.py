@@ -344,8 +344,8 @@ class Run:
         self.admin_token = ""
 
     async def setup(self) -> None:
-        for url in self.stack.urls:
-            self.tokens[url] = (await _must_login(self.client, url, "user001"))["access_token"]
+        for url in self.stack.urls:  # an admin may ask about any subject
+            self.tokens[url] = (await _must_login(self.client, url, ADMIN))["access_token"]
         self.admin_token = (await _must_login(self.client, self.stack.urls[0], ADMIN))[
             "access_token"
         ]
@@ -389,13 +389,15 @@ class Run:
 
     async def revoked_everywhere(self, token: str) -> bool:
         for url in self.stack.urls:
-            r = await _post(self.client, url + "/api/v1/tokens/validate", {"token": token})
+            r = await _post(  # validation itself needs a caller in token mode
+                self.client, url + "/api/v1/tokens/validate", {"token": token}, self.tokens[url]
+            )
             if r is None or r.status_code != 200 or r.json().get("valid") is not False:
                 return False
             r = await _post(
                 self.client,
                 url + "/api/v1/authz/check",
-                {"subject": "user001", **CHECKS[0]},
+                {"subject": "user002", **CHECKS[0]},  # its own subject: only 401 or 200
                 token,
             )
             if r is None or r.status_code != 401:
