@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# Test files run on this many workers (most tests wait on servers, not on the CPU).
+TEST_JOBS ?= 4
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
 .PHONY: run serve migrate test test-fast lint fmt policy-lint policy-test bench load chaos install clean help
@@ -52,7 +54,7 @@ test: install
 	$(BIN)/python -m tests.services_check
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory policy-lint policy-test
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile
 
 test-fast: install
 	$(BIN)/pytest -q -x -m "not e2e and not slow"

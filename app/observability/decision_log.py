@@ -275,7 +275,7 @@ class DecisionLog:
         self._random = random.random
         # Deciding rule and role path per (snapshot, plain request): traffic repeats itself,
         # so most records reuse an explanation instead of evaluating again.
-        self._explained: dict[tuple[Any, ...], tuple[Any, list[str]]] = {}
+        self._explained: dict[tuple[Any, ...], tuple[Any, list[str], tuple[str, ...]]] = {}
         self._explained_for: Any = None
 
     # -- the hot path ----------------------------------------------------------------------
@@ -396,6 +396,7 @@ class DecisionLog:
             allowed = decision.allowed
             if allowed and sample and not self._sampled():
                 continue
+            missing: tuple[str, ...] = decision.missing
             if decision.rule is not None or not explain:
                 rule = decision.rule.as_dict() if decision.rule is not None else None
                 role_path = list(decision.role_path)
@@ -408,40 +409,41 @@ class DecisionLog:
                         if len(explained) >= EXPLAIN_CACHE_SIZE:
                             explained.clear()
                         explained[key] = hit
-                rule, role_path = hit
-            append(
-                {
-                    "decision_id": result.decision_id,
-                    "request_id": request_id,
-                    "timestamp": at,
-                    "instance": instance,
-                    "kind": kind,
-                    "caller": caller,
-                    "subject": subject if plain and "type" not in s_attrs else _entity(subject),
-                    "resource": (
-                        resource if plain and "type" not in r_attrs else _entity(resource)
-                    ),
-                    "action": _entity(action),
-                    "domain": request.domain,
-                    "result": "allow" if allowed else "deny",
-                    "rule": rule,
-                    "role_path": role_path,
-                    "policy_revision": decision.revision,
-                    "evaluator": decision.evaluator,
-                    "cached": result.cached,
-                    "latency_ms": 0.0 if result.cached else per_ms,
-                }
-            )
+                rule, role_path, missing = hit
+            record = {
+                "decision_id": result.decision_id,
+                "request_id": request_id,
+                "timestamp": at,
+                "instance": instance,
+                "kind": kind,
+                "caller": caller,
+                "subject": subject if plain and "type" not in s_attrs else _entity(subject),
+                "resource": (resource if plain and "type" not in r_attrs else _entity(resource)),
+                "action": _entity(action),
+                "domain": request.domain,
+                "result": "allow" if allowed else "deny",
+                "rule": rule,
+                "role_path": role_path,
+                "policy_revision": decision.revision,
+                "evaluator": decision.evaluator,
+                "cached": result.cached,
+                "latency_ms": 0.0 if result.cached else per_ms,
+            }
+            if missing:  # properties a rule read that neither request nor store held
+                record["missing_properties"] = list(missing)
+            append(record)
         return out
 
     @staticmethod
-    def _explain(snapshot: PolicySnapshot, request: DecisionRequest) -> tuple[Any, list[str]]:
+    def _explain(
+        snapshot: PolicySnapshot, request: DecisionRequest
+    ) -> tuple[Any, list[str], tuple[str, ...]]:
         try:
             explained = snapshot.decide(request, explain=True)
         except Exception:
-            return None, []
+            return None, [], ()
         rule = explained.rule.as_dict() if explained.rule is not None else None
-        return rule, list(explained.role_path)
+        return rule, list(explained.role_path), explained.missing
 
     def _emit(self, records: list[dict[str, Any]]) -> None:
         if not records:

@@ -84,6 +84,7 @@ def test_tls_proxy_in_front_of_two_instances(
         "OMS_AUTH_POLICY_DIR": str(POLICY_DIR),
         "OMS_AUTH_POLICY_WATCH": "false",
         "OMS_AUTH_REQUIRE_HTTPS": "true",
+        "OMS_AUTH_WORKERS": "2",  # the production shape: two instances of two workers
         "OMS_AUTH_TRUSTED_PROXIES": "127.0.0.1/32",  # nginx; nobody else's X-Forwarded-*
         "OMS_AUTH_ADMIN_API_KEY": KEY,
         "OMS_AUTH_RATE_LIMIT_LOGIN_IP": "3/minute",

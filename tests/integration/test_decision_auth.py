@@ -123,12 +123,15 @@ async def test_v2_check_is_rate_limited_per_user(token_app_factory: AppFactory) 
 
 @pytest.mark.parametrize("storage", ["memory", "redis"])
 async def test_services_get_the_service_sized_check_limit(
-    token_app_factory: AppFactory, redis_url: str, storage: str
+    token_app_factory: AppFactory, redis_url: str, storage: str, policy_dir: Path
 ) -> None:
     """API keys and client-credentials tokens count against `rate_limit_check_service`; a
     person's token against `rate_limit_check`. Each caller has its own window."""
     redis = {"redis_url": redis_url} if storage == "redis" else {}
+    with (policy_dir / "policy.csv").open("a") as f:
+        f.write("\ng, client:m2m, decision-client\n")  # may ask about others
     async with token_app_factory(
+        policy_dir=policy_dir,
         decision_auth="token",
         rate_limit_check="3/minute",
         rate_limit_check_service="2500/hour",

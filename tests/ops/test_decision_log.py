@@ -19,6 +19,7 @@ from app.cli import cli
 from app.main import create_app
 from app.observability.decision_log import DecisionLog, DecisionLogConfig, DecisionQuery
 from tests.conftest import SettingsFactory, running_client
+from tests.support.policies import EXAMPLES
 from tests.support.tokens import AppFactory, bearer
 from tests.support.waiting import wait_for
 
@@ -283,3 +284,28 @@ def test_a_full_queue_drops_and_counts_without_formatting() -> None:
     found = log.recent(DecisionQuery(subject="viewer"))
     assert len(found) == 2 and found[0]["rule"]["rule"][:2] == ["viewer", "api:schemas"]
     assert found[0]["role_path"] == ["viewer"] and found[0]["policy_revision"] == 7
+
+
+async def test_a_missing_property_is_recorded_with_the_decision(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    """A rule that reads a property nobody supplied does not match; the record says which."""
+    stream = tmp_path / "decisions.jsonl"
+    settings = make_settings(
+        policy_dir=EXAMPLES / "abac",
+        policy_source="files",
+        decision_log_enabled=True,
+        decision_log_path=str(stream),
+        decision_log_flush_interval=0.05,
+    )
+    async for client in running_client(create_app(settings)):
+        stranger = {
+            "subject": {"type": "user", "id": "sam"},
+            "resource": {"type": "doc", "id": "doc:plan", "properties": {"owner": "alice"}},
+            "action": "read",
+        }
+        answer = await client.post("/api/v1/authz/check", json=stranger)
+        assert answer.status_code == 200 and answer.json()["allowed"] is False
+        (record,) = await _until_records(stream, 1)
+        assert record["result"] == "deny"
+        assert record["missing_properties"] == ["subject.department"]
