@@ -10,6 +10,7 @@ route depends on a sync function (each would hop through the thread pool).
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +30,15 @@ CHECK = {"subject": "alice", "resource": "api:schemas", "action": "write"}
 KEY = "k" * 32
 
 
+@pytest.fixture
+def asking_policy(policy_dir: Path) -> Path:
+    """The shipped policy, with client `web` a decision client: in token mode a caller asking
+    about someone else needs `authz:check`, which the policy grants to `decision-client`."""
+    with (policy_dir / "policy.csv").open("a") as f:
+        f.write("\ng, client:web, decision-client\n")
+    return policy_dir
+
+
 def batcher_of(env: TokenApp) -> RedisBatcher:
     cache = env.tokens.service.revocations.cache
     assert isinstance(cache, RedisRevocationCache)
@@ -46,10 +56,10 @@ async def check(http: httpx.AsyncClient, headers: dict[str, str], **body: Any) -
 
 
 async def test_one_round_trip_for_revocation_and_charge(
-    token_app_factory: AppFactory, redis_url: str
+    token_app_factory: AppFactory, redis_url: str, asking_policy: Path
 ) -> None:
     async with token_app_factory(
-        decision_auth="token", redis_url=redis_url, caller_cache_seconds=0
+        policy_dir=asking_policy, decision_auth="token", redis_url=redis_url, caller_cache_seconds=0
     ) as env:
         headers = await service_token(env)
         batcher = batcher_of(env)
@@ -67,10 +77,14 @@ async def test_one_round_trip_for_revocation_and_charge(
 
 
 async def test_no_round_trip_within_the_window(
-    token_app_factory: AppFactory, redis_url: str
+    token_app_factory: AppFactory, redis_url: str, asking_policy: Path
 ) -> None:
     async with token_app_factory(
-        decision_auth="token", redis_url=redis_url, caller_cache_seconds=10, admin_api_key=KEY
+        policy_dir=asking_policy,
+        decision_auth="token",
+        redis_url=redis_url,
+        caller_cache_seconds=10,
+        admin_api_key=KEY,
     ) as env:
         headers = await service_token(env)
         batcher = batcher_of(env)
@@ -157,12 +171,13 @@ async def test_revocation_elsewhere_is_announced_to_other_instances(
 
 
 async def test_check_limit_holds_across_instances(
-    token_app_factory: AppFactory, redis_url: str
+    token_app_factory: AppFactory, redis_url: str, asking_policy: Path
 ) -> None:
     async with token_app_factory(
+        policy_dir=asking_policy,
         decision_auth="token",
         redis_url=redis_url,
-        rate_limit_check="6/minute",
+        rate_limit_check_service="6/minute",
         caller_cache_seconds=0,
     ) as first:
         headers = await service_token(first)
@@ -180,12 +195,13 @@ async def test_check_limit_holds_across_instances(
 
 
 async def test_in_window_admission_still_stops_at_the_limit(
-    token_app_factory: AppFactory, redis_url: str
+    token_app_factory: AppFactory, redis_url: str, asking_policy: Path
 ) -> None:
     async with token_app_factory(
+        policy_dir=asking_policy,
         decision_auth="token",
         redis_url=redis_url,
-        rate_limit_check="5/minute",
+        rate_limit_check_service="5/minute",
         caller_cache_seconds=10,
     ) as env:
         headers = await service_token(env)
@@ -198,12 +214,15 @@ async def test_in_window_admission_still_stops_at_the_limit(
 
 
 async def test_a_request_the_lane_admitted_is_not_charged_twice(
-    token_app_factory: AppFactory, redis_url: str
+    token_app_factory: AppFactory, redis_url: str, asking_policy: Path
 ) -> None:
     """An explained check goes to the documented route; one with a domain the model lacks is
     admitted by the lane, then answered (with its error) by the documented route."""
     async with token_app_factory(
-        decision_auth="token", redis_url=redis_url, rate_limit_check="3/minute"
+        policy_dir=asking_policy,
+        decision_auth="token",
+        redis_url=redis_url,
+        rate_limit_check_service="3/minute",
     ) as env:
         headers = await service_token(env)
         odd = await check(env.http, headers, domain="nowhere")

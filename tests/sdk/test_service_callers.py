@@ -5,6 +5,7 @@ against a real server in token mode, and the FastAPI `Authorizer` refusing revok
 """
 
 import asyncio
+import shutil
 import time
 from collections.abc import Iterator
 from typing import Annotated
@@ -35,9 +36,15 @@ API_KEY = "service-callers-admin-key-0123456789abcdef"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
     workdir = tmp_path_factory.mktemp("sdk-callers")
     port = free_port()
+    # In token mode a caller asking about others needs `authz:check`, which the policy grants
+    # to `decision-client`: the shipped policy, with the service client made one.
+    policy_dir = workdir / "policies"
+    shutil.copytree(POLICY_DIR, policy_dir, ignore=shutil.ignore_patterns("examples", "tests"))
+    with (policy_dir / "policy.csv").open("a") as f:
+        f.write("\ng, client:ci-pipeline, decision-client\n")
     env = {
         "OMS_AUTH_DATABASE_URL": f"sqlite:///{workdir}/sdk.db",
-        "OMS_AUTH_POLICY_DIR": str(POLICY_DIR),
+        "OMS_AUTH_POLICY_DIR": str(policy_dir),
         "OMS_AUTH_ISSUER": f"http://127.0.0.1:{port}",
         "OMS_AUTH_DECISION_AUTH": "token",
         "OMS_AUTH_ADMIN_API_KEY": API_KEY,
