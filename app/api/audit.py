@@ -20,6 +20,15 @@ from app.audit.log import MAX_PAGE, AuditQuery
 from app.errors import AuthenticationFailed, PermissionDenied, RequestInvalid
 
 NDJSON = "application/x-ndjson"
+_EXPORT_EXAMPLE = (
+    '{"id": 41, "occurred_at": "2026-01-05T09:30:00Z", "actor": "admin", '
+    '"action": "policy.rule_added", "source": "api", "request_id": "req_0a1b2c3d", '
+    '"target": "p:viewer,doc:*,read", "before": null, "after": {"ptype": "p", '
+    '"rule": ["viewer", "doc:*", "read"]}, "details": {}}\n'
+    '{"id": 42, "occurred_at": "2026-01-05T09:31:12Z", "actor": "dora", '
+    '"action": "auth.login_failed", "source": "api", "request_id": "req_4e5f6a7b", '
+    '"target": "user:dora", "before": null, "after": null, "details": {"reason": "bad_password"}}\n'
+)
 
 router = APIRouter(
     route_class=StrictJSONRoute,
@@ -91,7 +100,10 @@ async def audit_events(
 @router.get(
     "/audit/export",
     responses={
-        200: {"description": "One event per line, oldest first", "content": {NDJSON: {}}},
+        200: {
+            "description": "One event per line, oldest first",
+            "content": {NDJSON: {"example": _EXPORT_EXAMPLE}},
+        },
         **error_responses(AuthenticationFailed, PermissionDenied, RequestInvalid),
     },
     response_class=StreamingResponse,

@@ -124,6 +124,7 @@ class PolicyEngine:
                     and entities.digest == current.entities.digest
                 ):
                     self._record(trigger, "unchanged")
+                    self.status.confirmed()
                     logger.info(
                         "policy.unchanged",
                         trigger=trigger,

@@ -46,12 +46,19 @@ class PolicyStatus:
         self.trigger: str | None = None
         self.content_digest: str | None = None
         self.last_rejection: Rejection | None = None
+        # when the sources last read back as exactly the serving content (an unchanged load):
+        # an edit rejected before that is no longer pending, though nothing was rebuilt
+        self.confirmed_at: float | None = None
 
     def loaded(self, *, revision: int, trigger: str, digest: str, at: float | None = None) -> None:
         self.revision = revision
         self.trigger = trigger
         self.content_digest = digest
         self.loaded_at = time.time() if at is None else at
+
+    def confirmed(self, at: float | None = None) -> None:
+        """The sources were read again and equal the serving content (nothing to rebuild)."""
+        self.confirmed_at = time.time() if at is None else at
 
     def rejected(
         self,
@@ -84,7 +91,10 @@ class PolicyStatus:
     @property
     def pending_rejection(self) -> Rejection | None:
         r = self.last_rejection
-        if r is None or (self.loaded_at is not None and r.at < self.loaded_at):
+        if r is None:
+            return None
+        settled = [t for t in (self.loaded_at, self.confirmed_at) if t is not None]
+        if settled and r.at < max(settled):
             return None
         return r
 

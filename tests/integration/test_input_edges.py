@@ -17,10 +17,8 @@ JSON = {"content-type": "application/json"}
 
 
 def _body(department: str) -> bytes:
-    subject = '{"id": "alice", "properties": {"department": ' + department + "}}"
-    resource = (
-        '{"type": "document", "id": "doc-1", "properties": {"owner": "bob", "department": null}}'
-    )
+    subject = '{"type": "user", "id": "alice", "properties": {"department": ' + department + "}}"
+    resource = '{"type": "doc", "id": "doc:1", "properties": {"owner": "bob", "department": null}}'
     return ('{"subject": ' + subject + ', "resource": ' + resource + ', "action": "read"}').encode()
 
 
