@@ -241,5 +241,13 @@ def test_attribute_matchers_read_objects_as_casbin_does(
             sub = {"Age": age, "Team": team}
             got = ours.decide(DecisionRequest.positional([sub, obj, act])).allowed
             assert got is want, (matcher, age, team, obj, act)
-    with pytest.raises(RequestInvalid, match="Age"):
-        ours.decide(DecisionRequest.positional([{"Team": "red"}, "/data1", "read"]))
+    # A missing property: Casbin raises (its answer is undefined), ours makes the rule not
+    # match, so the request is denied and explain names the property nobody supplied.
+    with pytest.raises(Exception, match="Age"):
+        oracle.enforce(SimpleNamespace(Team="red"), "/data1", "read")
+    missing = ours.decide(
+        DecisionRequest.positional([{"Team": "red"}, "/data1", "read"]), explain=True
+    )
+    assert missing.allowed is False
+    assert missing.explain()["reason"] == "no_match"
+    assert missing.explain()["missing_properties"] == ["sub.Age"]
