@@ -89,7 +89,10 @@ async def test_logs_of_a_full_flow_hold_no_secret(
     capsys: pytest.CaptureFixture[str],
     json_logs: bool,
 ) -> None:
-    async with token_app_factory(log_level="DEBUG", log_json=json_logs, redis_url=redis_url) as env:
+    # no refresh-retry grace: the second use of a rotated refresh token is reuse at once
+    async with token_app_factory(
+        log_level="DEBUG", log_json=json_logs, redis_url=redis_url, refresh_reuse_grace=0
+    ) as env:
         secrets = await _flow(env)
         keys = [k.decode() async for k in env.services.redis.scan_iter(match="*")]  # type: ignore[union-attr]
         database_url = env.settings.database_url
