@@ -78,7 +78,8 @@ cli.command("decisions")(decisions)
 @cli.command()
 def migrate() -> None:
     """Create or upgrade the database schema to the latest revision."""
-    from app.store.database import create_missing_sqlite, redacted
+    from app.store.database import redacted
+    from app.store.sqlite_files import create_missing_sqlite
     from app.store.schema import head_revision, upgrade
 
     settings = settings_or_exit()
