@@ -78,8 +78,9 @@ cli.command("decisions")(decisions)
 @cli.command()
 def migrate() -> None:
     """Create or upgrade the database schema to the latest revision."""
-    from app.store.database import create_missing_sqlite, redacted
+    from app.store.database import redacted
     from app.store.schema import head_revision, upgrade
+    from app.store.sqlite_files import create_missing_sqlite
 
     settings = settings_or_exit()
     create_missing_sqlite(True)

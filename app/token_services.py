@@ -325,6 +325,24 @@ def _bootstrap_roles(tokens: TokenComponents) -> list[str]:
     return [role]
 
 
+def _refuse_role_name(tokens: TokenComponents, username: str) -> None:
+    """Users and roles share Casbin's subject namespace: a bootstrap admin named like a role
+    (e.g. `admin` with OMS_AUTH_BOOTSTRAP_ADMIN_ROLE=admin) would close a role cycle."""
+    from app.main import StartupError
+    from app.security.names import collides
+
+    roles = {tokens.settings.bootstrap_admin_role} - {""}
+    snapshot = tokens.engine.snapshot if tokens.engine.loaded else None
+    if snapshot is not None and snapshot.model.is_rbac:
+        roles |= set(snapshot.subjects()[1])
+    clash = collides(username, roles)
+    if clash is not None:
+        raise StartupError(
+            f"OMS_AUTH_BOOTSTRAP_ADMIN names the user {username!r}, which is a role name "
+            f"({clash!r}); users and roles may not share a name: choose another username"
+        )
+
+
 async def bootstrap_admin(tokens: TokenComponents) -> None:
     """`OMS_AUTH_BOOTSTRAP_ADMIN=username:password` creates an admin when no user exists,
     with the admin flag and the policy role `OMS_AUTH_BOOTSTRAP_ADMIN_ROLE`."""
@@ -340,6 +358,7 @@ async def bootstrap_admin(tokens: TokenComponents) -> None:
     if await tokens.users.count() > 0:
         logger.warning(ignored[0], reason=ignored[1])
         return
+    _refuse_role_name(tokens, username)
     roles = _bootstrap_roles(tokens)
     created = await tokens.users.create(
         username=username,

@@ -10,18 +10,20 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 import yaml
 
-from app.cache.sync import announce_entity_revision
 from app.commands.common import fail, settings_or_exit
 from app.errors import AuthzError
-from app.policy.entities import StoredEntity, read_entity_file
-from app.store.database import Database, redacted
-from app.store.entities import Actor, EntityStore
+
+if TYPE_CHECKING:
+    from app.policy.entities import StoredEntity
+
+# The entity store, database and cache modules are imported inside the commands: importing the
+# CLI (for `--help` or any other command) must not load SQLAlchemy, Redis or the settings stack.
 
 entities_cli = typer.Typer(
     help="The entity store (properties and parents the engine reads).", no_args_is_help=True
@@ -29,6 +31,11 @@ entities_cli = typer.Typer(
 
 
 async def _import(path: Path, replace: bool) -> None:
+    from app.cache.sync import announce_entity_revision
+    from app.policy.entities import read_entity_file
+    from app.store.database import Database, redacted
+    from app.store.entities import Actor, EntityStore
+
     settings = settings_or_exit()
     try:
         entities = await asyncio.to_thread(read_entity_file, path)
@@ -55,6 +62,9 @@ async def _import(path: Path, replace: bool) -> None:
 
 
 async def _export() -> list[StoredEntity]:
+    from app.store.database import Database, redacted
+    from app.store.entities import EntityStore
+
     settings = settings_or_exit()
     db = Database(settings.database_url)
     try:

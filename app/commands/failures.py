@@ -99,7 +99,7 @@ class GuardedGroup(TyperGroup):
     """The root group: every command's unexpected failure becomes one line + exit 2."""
 
     def invoke(self, ctx: Context) -> Any:
-        from app.store.database import create_missing_sqlite
+        from app.store.sqlite_files import create_missing_sqlite
 
         create_missing_sqlite(False)  # only `migrate` creates an SQLite file
         try:

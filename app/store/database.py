@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.store.sqlite_files import creates_missing_sqlite
+
 
 def sync_url(url: str) -> str:
     """The URL for synchronous drivers (pysqlite, psycopg)."""
@@ -71,17 +73,6 @@ class DatabaseNotFound(RuntimeError):
     """An SQLite file that does not exist, opened where only `migrate` may create it."""
 
 
-_create_missing_sqlite = True
-
-
-def create_missing_sqlite(enabled: bool) -> None:
-    """Whether opening an SQLite URL whose file does not exist creates it (the library and
-    `migrate` do; every other CLI command refuses, so none leaves a `var/` behind in
-    whatever folder it ran from)."""
-    global _create_missing_sqlite
-    _create_missing_sqlite = enabled
-
-
 def ensure_sqlite_dir(url: str) -> None:
     """Create the parent folder of an SQLite file so a fresh clone needs no set-up; or,
     where creating is off, raise `DatabaseNotFound` for a file that does not exist."""
@@ -90,7 +81,7 @@ def ensure_sqlite_dir(url: str) -> None:
     u = make_url(url)
     if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
         path = Path(u.database).expanduser()
-        if not _create_missing_sqlite:
+        if not creates_missing_sqlite():
             if not path.is_file():
                 raise DatabaseNotFound(
                     f"database {url} does not exist ({path.absolute()}): "

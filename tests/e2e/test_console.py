@@ -37,7 +37,7 @@ def test_unknown_variable_stops_production(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(ConfigError, match=r"OMS_AUTH_DATABSE_URL .did you mean"):
         load_settings(
             environment="production",
-            encryption_key="k" * 40,
+            encryption_key="q8Zr3vLx0Tn6Wm2Ys9Kd4Hf7Bp1Cj5Ue+Ga8Ri0No3V=",
             issuer="https://auth.example.com",
         )
     assert load_settings(environment="development").environment == "development"

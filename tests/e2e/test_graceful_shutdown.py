@@ -22,7 +22,7 @@ SHUTDOWN_TIMEOUT = 2
 def test_busy_server_stops_within_its_timeout_without_tracebacks(tmp_path: Path) -> None:
     env = {
         "OMS_AUTH_DATABASE_URL": f"sqlite:///{tmp_path}/oms.db",
-        "OMS_AUTH_BOOTSTRAP_ADMIN": f"admin:{PASSWORD}",
+        "OMS_AUTH_BOOTSTRAP_ADMIN": f"root:{PASSWORD}",
         "OMS_AUTH_SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT),
         # one slow hashing thread and a long queue: logins stay in flight for seconds
         "OMS_AUTH_ARGON2_TIME_COST": "6",
@@ -48,14 +48,14 @@ def test_busy_server_stops_within_its_timeout_without_tracebacks(tmp_path: Path)
                             "/oauth/token",
                             data={
                                 "grant_type": "password",
-                                "username": "admin",
+                                "username": "root",
                                 "password": PASSWORD,
                             },
                             auth=("web", secret.group(1)),
                         )
                     else:
                         r = http.post(
-                            "/api/v1/auth/login", json={"username": "admin", "password": PASSWORD}
+                            "/api/v1/auth/login", json={"username": "root", "password": PASSWORD}
                         )
                 answers.append(r.status_code)
             except httpx.HTTPError as exc:

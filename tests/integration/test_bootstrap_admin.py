@@ -54,6 +54,14 @@ async def test_a_role_the_policy_lacks_is_reported(
     assert any(e["event"] == "auth.bootstrap_admin.role_unknown" for e in log_events(capsys))
 
 
+async def test_a_username_that_is_a_role_stops_the_start(token_app_factory: AppFactory) -> None:
+    from app.main import StartupError
+
+    with pytest.raises(StartupError, match=r"'admin', which is a role name"):
+        async with token_app_factory(users={}, bootstrap_admin="admin:first-admin-pw"):
+            pass
+
+
 async def test_does_nothing_when_users_exist(
     token_app_factory: AppFactory, capsys: pytest.CaptureFixture[str]
 ) -> None:
