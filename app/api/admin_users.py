@@ -19,8 +19,8 @@ from app.api.deps import ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
 from app.api.responses import FastJSONResponse
-from app.api.schemas.common import Identifier
 from app.api.routing import StrictJSONRoute
+from app.api.schemas.common import Identifier
 from app.audit.note import AuditNote
 from app.errors import (
     AuthenticationFailed,

@@ -18,8 +18,8 @@ from app.api.admin import admin_api_key_scheme
 from app.api.deps import EngineDep, ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
-from app.api.schemas.common import Identifier
 from app.api.routing import StrictJSONRoute
+from app.api.schemas.common import Identifier
 from app.errors import (
     AuthenticationFailed,
     BatchTooLarge,
