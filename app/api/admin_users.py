@@ -19,6 +19,7 @@ from app.api.deps import ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
 from app.api.responses import FastJSONResponse
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.common import Identifier
 from app.audit.note import AuditNote
 from app.errors import (
@@ -36,6 +37,7 @@ from app.observability.logging import request_id_var
 from app.security.principal import Principal
 
 router = APIRouter(
+    route_class=StrictJSONRoute,
     prefix="/api/v1/admin/users",
     tags=["user administration"],
     dependencies=[Security(admin_api_key_scheme)],

@@ -18,6 +18,7 @@ from app.api.admin import admin_api_key_scheme
 from app.api.deps import EngineDep, ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
+from app.api.routing import StrictJSONRoute
 from app.api.schemas.common import Identifier
 from app.errors import (
     AuthenticationFailed,
@@ -35,6 +36,7 @@ from app.services import Services
 from app.store.entities import Actor, EntityStore
 
 router = APIRouter(
+    route_class=StrictJSONRoute,
     prefix="/api/v1/entities",
     tags=["entity store"],
     dependencies=[Security(admin_api_key_scheme)],

@@ -30,6 +30,8 @@ FAST = {
     "OMS_AUTH_ARGON2_PARALLELISM": "1",
     "OMS_AUTH_POLICY_WATCH": "false",
     "OMS_AUTH_LOG_LEVEL": "WARNING",
+    # GET /api/v1/decisions answers 503 while the decision log is off: run it for real.
+    "OMS_AUTH_DECISION_LOG_ENABLED": "true",
 }
 
 
