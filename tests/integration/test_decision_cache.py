@@ -142,10 +142,14 @@ async def test_a_policy_change_is_never_answered_from_the_old_revision(
 
 
 async def test_permission_sets_are_cached_per_revision(
-    make_settings: SettingsFactory, redis_url: str, service_name: str, shared_redis: redis.Redis
+    make_settings: SettingsFactory,
+    redis_url: str,
+    service_name: str,
+    shared_redis: redis.Redis,
+    abac_dir: Path,
 ) -> None:
     """Generic path: sets live in L1 and Redis, each stored with its revision."""
-    settings = make_settings(policy_dir=EXAMPLES / "abac", redis_url=redis_url)
+    settings = make_settings(policy_dir=abac_dir, redis_url=redis_url)
     async with serve(settings) as (app, client):
         first = (await client.get("/api/v1/users/erin/permissions")).json()
         second = (await client.get("/api/v1/users/erin/permissions")).json()
@@ -157,6 +161,9 @@ async def test_permission_sets_are_cached_per_revision(
             "/api/v1/users/permissions/batch", json={"user_ids": ["erin", "bob"]}
         )
         assert [u["cached"] for u in batch.json()["users"]] == [True, False]
+        # Reloading identical content keeps its revision; changed content takes a new one.
+        with (abac_dir / "policy.csv").open("a") as f:
+            f.write("g, zed, records-manager\n")
         await services_of(app).engine.load(trigger="reload")  # a new revision: recomputed
         third = (await client.get("/api/v1/users/erin/permissions")).json()
         assert third["cached"] is False and third["policy_revision"] > first["policy_revision"]

@@ -3,6 +3,9 @@ decision API and in AuthZEN, each answer equal to `casbin.Enforcer` on the same 
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import httpx
 import pytest
 
@@ -54,9 +57,15 @@ async def test_values_context_and_definition_in_the_decision_api(
 
 
 async def test_authzen_context_selects_definitions_and_fills_tokens(
-    make_settings: SettingsFactory,
+    make_settings: SettingsFactory, tmp_path: Path
 ) -> None:
-    async with serve(make_settings(policy_dir=FIDELITY / "abac_context")) as (_app, client):
+    # AuthZEN ids are scoped by type: resource {"type": "room", "id": "vault"} is the policy
+    # key `room:vault`, so this copy of the fidelity policy names the room by that key.
+    policy = tmp_path / "abac_context"
+    shutil.copytree(FIDELITY / "abac_context", policy)
+    rules = (policy / "policy.csv").read_text(encoding="utf-8")
+    (policy / "policy.csv").write_text(rules.replace(", vault,", ", room:vault,"), "utf-8")
+    async with serve(make_settings(policy_dir=policy)) as (_app, client):
 
         async def decide(env: str | None) -> dict[str, object]:
             body: dict[str, object] = {
