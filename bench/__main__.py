@@ -137,7 +137,6 @@ def main() -> int:
             except RuntimeError as exc:  # a server that never became ready on a busy machine
                 say(f"  memory run failed: {exc}")
                 results.missing.append("memory and load time (server not ready)")
-            results.memory = run_memory(workdir, large, SIZES[2], seconds=seconds)
             say("1 vs 2 workers, Redis, 11,000 rules")
             results.workers = run_workers(
                 workdir, medium, SIZES[1], seconds=seconds, rounds=rounds, log=say
