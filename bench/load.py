@@ -50,7 +50,7 @@ def _lua_script(path: str, bodies: list[str], headers: dict[str, str] | None = N
     table = ",\n".join(_lua_quote(b) for b in bodies)
     make = "i = i + 1\n  if i > #bodies then i = 1 end\n  local body = bodies[i]"
     head = f"local bodies = {{\n{table}\n}}\n"
-    extra = "".join(f"[{_lua_quote(k)}] = {_lua_quote(v)}, " for k, v in (headers or {}).items())
+    extra = "".join(f"[ {_lua_quote(k)} ] = {_lua_quote(v)}, " for k, v in (headers or {}).items())
     return f"""{head}
 local i = 0
 local headers = {{{extra}["Content-Type"] = "application/json"}}
@@ -99,7 +99,11 @@ def run_wrk(
         ).stdout
     finally:
         Path(script).unlink(missing_ok=True)
-    data = json.loads(out.strip().splitlines()[-1])
+    lines = out.strip().splitlines()
+    try:
+        data = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError) as exc:
+        raise RuntimeError(f"wrk printed no summary for {path}: {out[-500:]!r}") from exc
     return LoadResult(
         requests_per_s=data["requests"] / (data["duration_us"] / 1e6),
         p50_ms=data["p50_us"] / 1000,
