@@ -61,6 +61,9 @@ test-fast: install
 
 bench: install
 	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
+	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || apt-get install -y -q wrk >/dev/null 2>&1 \
+		|| (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q wrk >/dev/null 2>&1) \
+		|| echo "wrk could not be installed; the bench uses its asyncio load generator"
 	$(BIN)/python -m bench
 
 # LOAD_ARGS="--users 1000 --duration 60 [--no-redis] [--no-decision-cache]"
