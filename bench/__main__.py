@@ -362,7 +362,8 @@ def render_markdown(results: Results, has_chart: bool) -> str:
         "otherwise rescans millions of long-lived objects as requests allocate.",
         "",
         "Run it: `make bench` (installs the `bench` extra: matplotlib, cedarpy). HTTP load "
-        "comes from `wrk` when installed (`apt-get install wrk`); otherwise from a keep-alive "
+        "comes from `wrk` (installed with `apt-get` when missing and run as root); otherwise "
+        "from a keep-alive "
         "HTTP/1.1 client on `asyncio.Protocol` under uvloop (`bench/load.py`), which takes the "
         "core the server does not use, like wrk would. Either way the load generator shares "
         "this 2-core machine with the server: ratios from one run are what to compare.",
