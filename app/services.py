@@ -17,12 +17,13 @@ from functools import partial
 from loguru import logger
 from redis.asyncio import Redis
 
+from app.adapters.redis.client import close_redis, make_redis
+from app.adapters.redis.layer import CacheLayer, build_cache_layer
 from app.administration.policies import PolicyAdministration
 from app.administration.reload import PolicyReloader
 from app.api.writes import Writes
 from app.audit.log import AuditLog
 from app.audit.writer import AuditWriter
-from app.cache.layer import CacheLayer, build_cache_layer
 from app.config import Settings
 from app.decisions.permissions import PermissionService
 from app.decisions.service import DecisionService
@@ -40,7 +41,6 @@ from app.store.database import Database
 from app.store.entities import EntityStore
 from app.store.idempotency import IdempotencyStore
 from app.store.policy_rules import DatabaseRuleSource
-from app.store.redis import close_redis, make_redis
 from app.store.revisions import DatabaseRevisionStore
 from app.token_services import TokenComponents, install_tokens
 

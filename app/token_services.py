@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING
 from loguru import logger
 from redis.asyncio import Redis
 
+from app.adapters.redis.batch import RedisBatcher
+from app.adapters.redis.login_failures import RedisFailureStore
+from app.adapters.redis.rate_limits import redis_rate_limits
+from app.adapters.redis.revocation_cache import RedisRevocationCache
 from app.audit.note import AuditNote, SecurityAlert
-from app.cache.login_failures import RedisFailureStore
 from app.config import Settings
 from app.policy.engine import PolicyEngine
 from app.security.bearer import BearerTokenResolver
@@ -31,9 +34,7 @@ from app.store.availability import is_unavailable
 from app.store.clients import ClientRepository
 from app.store.database import Database
 from app.store.key_files import FileKeyStore
-from app.store.redis_batch import RedisBatcher
 from app.store.refresh_tokens import RefreshTokenRepository
-from app.store.revocation_cache import RedisRevocationCache
 from app.store.revocations import DatabaseRevocationStore
 from app.store.signing_keys import DatabaseKeyStore
 from app.store.users import UserRepository
@@ -177,7 +178,7 @@ def build_token_components(
     hasher = password_hasher(settings)
     # One pipeline per loop turn for a request's revocation lookup and check charge.
     batcher = RedisBatcher(redis) if redis is not None else None
-    limits = RateLimits(
+    limits = redis_rate_limits(
         login_ip=settings.rate_limit_login_ip,
         login_user=settings.rate_limit_login_user,
         refresh=settings.rate_limit_refresh,

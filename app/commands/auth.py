@@ -108,7 +108,7 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a user; each --role becomes a Casbin `g` rule in the database."""
-    from app.cache.sync import announce_current_revision
+    from app.adapters.redis.sync import announce_current_revision
     from app.security.passwords import WeakPassword, check_password_policy
     from app.store.users import UserRepository
 
@@ -193,8 +193,8 @@ def users_import(
         fail(f"cannot read {str(file)!r}: {exc}")
 
     async def work(settings: Settings, db: Database) -> None:
+        from app.adapters.redis.sync import announce_current_revision
         from app.administration.users import policy_roles, unknown_roles
-        from app.cache.sync import announce_current_revision
         from app.policy.snapshot import PolicySnapshot
         from app.policy.sources import PolicyLoader
         from app.services import rule_sources
@@ -281,7 +281,7 @@ def users_list(json: Annotated[bool, typer.Option("--json")] = False) -> None:
 async def _revocations(settings: Settings, db: Database) -> AsyncIterator[Revocations]:
     """The revocation record a disabling command writes to: the DB, then Redis if configured.
     Warns when Redis did not take the change (instances then learn it from the DB)."""
-    from app.store.redis import make_redis
+    from app.adapters.redis.client import make_redis
     from app.token_services import revocations_for
 
     redis = make_redis(settings)
@@ -332,7 +332,7 @@ def users_unlock(name: str) -> None:
     async def work(settings: Settings, db: Database) -> None:
         from redis.asyncio import Redis
 
-        from app.cache.login_failures import RedisFailureStore
+        from app.adapters.redis.login_failures import RedisFailureStore
         from app.security.login_guard import LoginGuard, unlock_account
         from app.store.alerts import AuditWriter
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
+from app.adapters.redis.sync import announce_revision
 from app.administration.sync import RuleChanges, pull_into, push_rules, stored_rules
 from app.audit.log import AuditLog
-from app.cache.sync import announce_revision
 from app.commands.common import fail, settings_or_exit
 from app.commands.failures import describe_failure
 from app.policy.workspace import read_policy_dir

@@ -18,8 +18,8 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from app.adapters.redis.sync import announce_revision, publish_revision
 from app.cache.keys import CacheKeys
-from app.cache.sync import announce_revision, publish_revision
 from app.config import Settings
 from tests.conftest import SettingsFactory
 from tests.support.apps import serve, services_of

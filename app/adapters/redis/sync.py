@@ -24,14 +24,14 @@ import time
 from loguru import logger
 from redis.asyncio import Redis
 
-from app.cache.availability import RedisAvailability, is_redis_failure
+from app.adapters.redis.availability import RedisAvailability, is_redis_failure
+from app.adapters.redis.client import make_redis
 from app.cache.keys import CacheKeys
 from app.cache.metrics import CacheMetrics
 from app.config import Settings
 from app.policy.engine import PolicyEngine
 from app.policy.snapshot import PolicySnapshot
 from app.store.database import Database
-from app.store.redis import make_redis
 from app.store.revisions import DatabaseRevisionStore
 
 LOCAL_ONLY_TRIGGERS = frozenset({"remote", "poll", "entities-remote"})
