@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from loguru import logger
 
+from app.adapters.http.responses import FastJSONResponse
 from app.administration.reload import policy_watcher
 from app.api import admin, admin_users, audit, authzen, entities, health, oauth, operations
 from app.api.edge import EdgeMiddleware
@@ -26,7 +27,6 @@ from app.api.openapi import (
     complete_examples,
     document_validation_errors,
 )
-from app.api.responses import FastJSONResponse
 from app.api.v1 import auth as v1_auth
 from app.api.v1 import authz as v1_authz
 from app.api.v1 import tokens as v1_tokens

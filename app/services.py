@@ -17,11 +17,13 @@ from functools import partial
 from loguru import logger
 from redis.asyncio import Redis
 
+from app.adapters.http.api_key import AdminApiKeyResolver
+from app.adapters.http.principal import PrincipalResolver
+from app.adapters.http.writes import Writes
 from app.adapters.redis.client import close_redis, make_redis
 from app.adapters.redis.layer import CacheLayer, build_cache_layer
 from app.administration.policies import PolicyAdministration
 from app.administration.reload import PolicyReloader
-from app.api.writes import Writes
 from app.audit.log import AuditLog
 from app.audit.writer import AuditWriter
 from app.config import Settings
@@ -34,9 +36,7 @@ from app.policy.engine import PolicyEngine
 from app.policy.snapshot import PolicySnapshot
 from app.policy.sources import FileRuleSource, RuleSource
 from app.policy.workspace import LintedLoader
-from app.security.api_key import AdminApiKeyResolver
 from app.security.detection import Detector, Thresholds
-from app.security.principal import PrincipalResolver
 from app.store.database import Database
 from app.store.entities import EntityStore
 from app.store.idempotency import IdempotencyStore
@@ -59,7 +59,7 @@ class Services:
     redis: Redis | None = None
     cache: CacheLayer | None = None  # tiers, cross-instance invalidation, warming
     permissions: PermissionService | None = None
-    # Authentication methods, asked in order (see app.security.principal).
+    # Authentication methods, asked in order (see app.adapters.http.principal).
     principal_resolvers: list[PrincipalResolver] = field(default_factory=list)
     audit: AuditLog = field(default_factory=AuditLog)
     policy_admin: PolicyAdministration = field(init=False)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from loguru import logger
 from redis.asyncio import Redis
 
+from app.adapters.http.bearer import BearerTokenResolver
+from app.adapters.http.oauth import OAuthHTTP
 from app.adapters.redis.batch import RedisBatcher
 from app.adapters.redis.login_failures import RedisFailureStore
 from app.adapters.redis.rate_limits import redis_rate_limits
@@ -25,7 +27,6 @@ from app.adapters.redis.revocation_cache import RedisRevocationCache
 from app.audit.note import AuditNote, SecurityAlert
 from app.config import Settings
 from app.policy.engine import PolicyEngine
-from app.security.bearer import BearerTokenResolver
 from app.security.login_guard import BackoffPolicy, FailureStore, LoginGuard, MemoryFailureStore
 from app.security.passwords import PasswordHasher
 from app.security.rate_limits import RateLimits
@@ -43,7 +44,6 @@ from app.tokens.issuer import ClientContext, TokenConfig, TokenIssuer
 from app.tokens.keys import KeyRing
 from app.tokens.metrics import TokenMetrics
 from app.tokens.oauth.bridge import Bridge
-from app.tokens.oauth.http import OAuthHTTP
 from app.tokens.oauth.server import OAuthServer
 from app.tokens.ports import KeyStore, RevocationCache
 from app.tokens.revocation import MemoryRevocationCache, Revocations

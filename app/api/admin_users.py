@@ -13,12 +13,12 @@ from fastapi import APIRouter, Depends, Path, Request, Security
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from app.adapters.http.responses import FastJSONResponse
 from app.administration.users import UserAdministration
 from app.api.admin import IdempotencyKeyHeader, WritesDep, admin_api_key_scheme
 from app.api.deps import ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
-from app.api.responses import FastJSONResponse
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.common import Identifier
 from app.audit.note import AuditNote

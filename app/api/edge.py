@@ -23,8 +23,8 @@ import orjson
 from loguru import logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.adapters.http.responses import envelope
 from app.addresses import Network
-from app.api.errors import envelope
 
 # Routes that take or return a credential or a token (prefix match).
 CREDENTIAL_PREFIXES: tuple[str, ...] = (
