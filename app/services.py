@@ -24,7 +24,6 @@ from app.adapters.redis.client import close_redis, make_redis
 from app.adapters.redis.layer import CacheLayer, build_cache_layer
 from app.administration.policies import PolicyAdministration
 from app.administration.reload import PolicyReloader
-from app.audit.log import AuditLog
 from app.audit.writer import AuditWriter
 from app.config import Settings
 from app.decisions.permissions import PermissionService
@@ -37,9 +36,11 @@ from app.policy.snapshot import PolicySnapshot
 from app.policy.sources import FileRuleSource, RuleSource
 from app.policy.workspace import LintedLoader
 from app.security.detection import Detector, Thresholds
+from app.store.audit_log import AuditLog, AuditTrailStore
 from app.store.database import Database
 from app.store.entities import EntityStore
 from app.store.idempotency import IdempotencyStore
+from app.store.policy_changes import SqlPolicyStore
 from app.store.policy_rules import DatabaseRuleSource
 from app.store.revisions import DatabaseRevisionStore
 from app.token_services import TokenComponents, install_tokens
@@ -153,10 +154,11 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
     services.on_close(db.close)
     decision_log.start()
     services.on_close(decision_log.close)
+    policy_store = SqlPolicyStore(db, services.audit)
     services.policy_admin = PolicyAdministration(
-        db=db, engine=engine, audit=services.audit, db_is_source="db" in settings.policy_source
+        store=policy_store, engine=engine, db_is_source="db" in settings.policy_source
     )
-    services.policy_reloader = PolicyReloader(engine=engine, db=db, audit=services.audit)
+    services.policy_reloader = PolicyReloader(engine=engine, store=policy_store)
     entities.audit = services.audit
     services.writes = Writes(IdempotencyStore(db, ttl_seconds=settings.idempotency_ttl))
     services.monitor = DependencyMonitor(interval=settings.health_check_interval)
@@ -177,8 +179,7 @@ def install_audit_trail(services: Services) -> None:
     """The background audit writer, the detector, and the hooks that feed them."""
     settings = services.settings
     writer = AuditWriter(
-        services.db,
-        services.audit,
+        AuditTrailStore(services.db, services.audit),
         capacity=settings.audit_queue_size,
         registry=services.metrics.registry,
     )

@@ -194,11 +194,12 @@ def users_import(
 
     async def work(settings: Settings, db: Database) -> None:
         from app.adapters.redis.sync import announce_current_revision
+        from app.administration.ports import NewUser
         from app.administration.users import policy_roles, unknown_roles
         from app.policy.snapshot import PolicySnapshot
         from app.policy.sources import PolicyLoader
         from app.services import rule_sources
-        from app.store.users import NewUser, UserAdminRepository
+        from app.store.users import UserAdminRepository
         from app.token_services import password_hasher
 
         wanted = {r for u in users for r in u.roles}
@@ -457,7 +458,7 @@ def keys_rotate(
     alg: Annotated[str | None, typer.Option(help="RS256, ES256 or EdDSA")] = None,
 ) -> None:
     """Make a new signing key; the old one keeps verifying until its tokens expire."""
-    from app.audit.log import AuditLog
+    from app.store.audit_log import AuditLog
     from app.tokens import keys as signing_keys
 
     async def work(settings: Settings, db: Database) -> None:

@@ -75,7 +75,7 @@ def audit_export(
     until: Annotated[str | None, typer.Option(help="Exclusive, ISO 8601 with zone")] = None,
 ) -> None:
     """Every matching audit event, oldest first, one JSON object per line on stdout."""
-    from app.audit.log import AuditLog, AuditQuery
+    from app.store.audit_log import AuditLog, AuditQuery
     from app.store.database import Database
 
     settings = settings_or_exit()
@@ -109,7 +109,7 @@ def audit_purge(
     ] = None,
 ) -> None:
     """Delete audit events older than the retention period (the service also does this)."""
-    from app.audit.log import AuditLog
+    from app.store.audit_log import AuditLog
     from app.store.database import Database
 
     settings = settings_or_exit()

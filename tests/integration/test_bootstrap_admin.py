@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from app.audit.log import AuditQuery
 from app.config import ConfigError, load_settings
+from app.store.audit_log import AuditQuery
 from tests.support.tokens import AppFactory, claims_of
 
 
