@@ -26,9 +26,9 @@ from app.administration.policies import PolicyAdministration
 from app.administration.reload import PolicyReloader
 from app.audit.writer import AuditWriter
 from app.config import Settings
+from app.decisions.log import DecisionLog, DecisionLogConfig
 from app.decisions.permissions import PermissionService
 from app.decisions.service import DecisionService
-from app.observability.decision_log import DecisionLog, DecisionLogConfig
 from app.observability.health import DependencyMonitor
 from app.observability.metrics import Metrics
 from app.policy.engine import PolicyEngine

@@ -41,7 +41,7 @@ def decisions(
     ] = None,
 ) -> None:
     """Recent decisions from the decision-log stream file, newest first, as JSON lines."""
-    from app.observability.decision_log import DecisionQuery, read_stream
+    from app.decisions.log import DecisionQuery, read_stream
 
     if result is not None and result not in ("allow", "deny", "error"):
         fail("--result must be allow, deny or error")
