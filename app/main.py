@@ -38,6 +38,7 @@ from app.errors import AuthzError
 from app.observability.logging import setup_logging
 from app.observability.metrics import Metrics, worker_exited
 from app.services import Services, build_services
+from app.startup import StartupError
 from app.store.database import redacted
 from app.store.schema import current_revision, head_revision
 from app.token_services import start_tokens
@@ -47,10 +48,6 @@ from app.tokens.keys import KeyDecryptionError
 async def _close(services: Services, remove_sink: Callable[[], None]) -> None:
     await services.close()
     remove_sink()
-
-
-class StartupError(RuntimeError):
-    """The instance cannot serve; the message is one line for the operator."""
 
 
 def start_failure(exc: BaseException) -> str:

@@ -55,7 +55,7 @@ async def test_a_role_the_policy_lacks_is_reported(
 
 
 async def test_a_username_that_is_a_role_stops_the_start(token_app_factory: AppFactory) -> None:
-    from app.main import StartupError
+    from app.startup import StartupError
 
     with pytest.raises(StartupError, match=r"'admin', which is a role name"):
         async with token_app_factory(users={}, bootstrap_admin="admin:first-admin-pw"):
