@@ -70,7 +70,7 @@ async def test_announced_db_change_flips_the_other_instance_before_its_poll(
     # The poll is slowed to 30 s, so only the announcement can deliver the change within 10 s.
     settings = make_settings(database_url=pg_url, redis_url=redis_url, policy_poll_interval=30)
     redis = Redis.from_url(redis_url)
-    keys = CacheKeys.from_settings(settings)
+    keys = CacheKeys(settings.key_prefix)
     try:
         async with two_instances(settings) as (_a, (_app_b, b)):
             assert (await check(b, ZOE_WRITES))["allowed"] is False

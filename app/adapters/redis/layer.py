@@ -69,7 +69,7 @@ class CacheLayer:
 def build_cache_layer(
     settings: Settings, engine: PolicyEngine, *, redis: Redis | None, metrics: Metrics
 ) -> CacheLayer:
-    keys = CacheKeys.from_settings(settings)
+    keys = CacheKeys(settings.key_prefix)
     cache_metrics = CacheMetrics(metrics)
     availability = RedisAvailability(redis, metrics=cache_metrics) if redis is not None else None
     remote = RedisTier(redis, availability) if redis is not None and availability else None

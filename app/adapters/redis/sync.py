@@ -62,7 +62,7 @@ async def announce_revision(settings: Settings, revision: int) -> bool:
     if redis is None:
         return False
     try:
-        await publish_revision(redis, keys=CacheKeys.from_settings(settings), revision=revision)
+        await publish_revision(redis, keys=CacheKeys(settings.key_prefix), revision=revision)
     except Exception as exc:
         if not is_redis_failure(exc):
             raise
@@ -80,7 +80,7 @@ async def announce_entity_revision(settings: Settings, revision: int) -> bool:
     if redis is None:
         return False
     try:
-        channel = CacheKeys.from_settings(settings).policy_channel
+        channel = CacheKeys(settings.key_prefix).policy_channel
         await redis.publish(channel, f"{ENTITY_MESSAGE}{revision}")
     except Exception as exc:
         if not is_redis_failure(exc):
