@@ -94,8 +94,9 @@ def migrate() -> None:
 async def _preflight(settings: Settings) -> None:
     """Checks worth one clear line before the workers start: the schema and the signing key.
     The policy is read once, by each worker itself."""
-    from app.main import StartupError, _check_schema
+    from app.main import _check_schema
     from app.services import build_services
+    from app.startup import StartupError
     from app.tokens.keys import KeyDecryptionError
 
     services = await build_services(settings)

@@ -7,7 +7,6 @@ value stops the process at start with one line naming the variable, never later.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -15,9 +14,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.addresses import Network, parse_networks, parse_sentinel_url
+
 SigningAlg = Literal["RS256", "ES256", "EdDSA"]
 PolicySource = Literal["files", "db", "files+db"]
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPNetwork = Network
 Environment = Literal["development", "test", "production"]
 
 _SUPPORTED_DB_SCHEMES = ("sqlite", "postgresql")
@@ -179,9 +180,6 @@ class Settings(BaseSettings):
                 "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB]"
             )
         if value.startswith("redis+sentinel://"):
-            # Imported here: config is imported by everything, the Redis bindings only by some.
-            from app.store.redis import parse_sentinel_url
-
             parse_sentinel_url(value)  # raises ValueError with the reason
         return value
 
@@ -205,8 +203,6 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _trusted_proxies_are_networks(cls, value: str) -> str:
-        from app.api.edge import parse_networks
-
         parse_networks(value.split(","))
         return value
 
@@ -285,8 +281,6 @@ class Settings(BaseSettings):
 
     @property
     def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
-        from app.api.edge import parse_networks
-
         return parse_networks(self.trusted_proxies.split(","))
 
     @property

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from loguru import logger
 
+from app.adapters.http.responses import FastJSONResponse
 from app.administration.reload import policy_watcher
 from app.api import admin, admin_users, audit, authzen, entities, health, oauth, operations
 from app.api.edge import EdgeMiddleware
@@ -26,7 +27,6 @@ from app.api.openapi import (
     complete_examples,
     document_validation_errors,
 )
-from app.api.responses import FastJSONResponse
 from app.api.v1 import auth as v1_auth
 from app.api.v1 import authz as v1_authz
 from app.api.v1 import tokens as v1_tokens
@@ -38,6 +38,7 @@ from app.errors import AuthzError
 from app.observability.logging import setup_logging
 from app.observability.metrics import Metrics, worker_exited
 from app.services import Services, build_services
+from app.startup import StartupError
 from app.store.database import redacted
 from app.store.schema import current_revision, head_revision
 from app.token_services import start_tokens
@@ -47,10 +48,6 @@ from app.tokens.keys import KeyDecryptionError
 async def _close(services: Services, remove_sink: Callable[[], None]) -> None:
     await services.close()
     remove_sink()
-
-
-class StartupError(RuntimeError):
-    """The instance cannot serve; the message is one line for the operator."""
 
 
 def start_failure(exc: BaseException) -> str:

@@ -17,30 +17,31 @@ from functools import partial
 from loguru import logger
 from redis.asyncio import Redis
 
+from app.adapters.http.api_key import AdminApiKeyResolver
+from app.adapters.http.principal import PrincipalResolver
+from app.adapters.http.writes import Writes
+from app.adapters.redis.client import close_redis, make_redis
+from app.adapters.redis.layer import CacheLayer, build_cache_layer
 from app.administration.policies import PolicyAdministration
 from app.administration.reload import PolicyReloader
-from app.api.writes import Writes
-from app.audit.log import AuditLog
 from app.audit.writer import AuditWriter
-from app.cache.layer import CacheLayer, build_cache_layer
 from app.config import Settings
+from app.decisions.log import DecisionLog, DecisionLogConfig
 from app.decisions.permissions import PermissionService
 from app.decisions.service import DecisionService
-from app.observability.decision_log import DecisionLog, DecisionLogConfig
 from app.observability.health import DependencyMonitor
 from app.observability.metrics import Metrics
 from app.policy.engine import PolicyEngine
 from app.policy.snapshot import PolicySnapshot
 from app.policy.sources import FileRuleSource, RuleSource
 from app.policy.workspace import LintedLoader
-from app.security.api_key import AdminApiKeyResolver
 from app.security.detection import Detector, Thresholds
-from app.security.principal import PrincipalResolver
+from app.store.audit_log import AuditLog, AuditTrailStore
 from app.store.database import Database
 from app.store.entities import EntityStore
 from app.store.idempotency import IdempotencyStore
+from app.store.policy_changes import SqlPolicyStore
 from app.store.policy_rules import DatabaseRuleSource
-from app.store.redis import close_redis, make_redis
 from app.store.revisions import DatabaseRevisionStore
 from app.token_services import TokenComponents, install_tokens
 
@@ -59,7 +60,7 @@ class Services:
     redis: Redis | None = None
     cache: CacheLayer | None = None  # tiers, cross-instance invalidation, warming
     permissions: PermissionService | None = None
-    # Authentication methods, asked in order (see app.security.principal).
+    # Authentication methods, asked in order (see app.adapters.http.principal).
     principal_resolvers: list[PrincipalResolver] = field(default_factory=list)
     audit: AuditLog = field(default_factory=AuditLog)
     policy_admin: PolicyAdministration = field(init=False)
@@ -153,10 +154,11 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
     services.on_close(db.close)
     decision_log.start()
     services.on_close(decision_log.close)
+    policy_store = SqlPolicyStore(db, services.audit)
     services.policy_admin = PolicyAdministration(
-        db=db, engine=engine, audit=services.audit, db_is_source="db" in settings.policy_source
+        store=policy_store, engine=engine, db_is_source="db" in settings.policy_source
     )
-    services.policy_reloader = PolicyReloader(engine=engine, db=db, audit=services.audit)
+    services.policy_reloader = PolicyReloader(engine=engine, store=policy_store)
     entities.audit = services.audit
     services.writes = Writes(IdempotencyStore(db, ttl_seconds=settings.idempotency_ttl))
     services.monitor = DependencyMonitor(interval=settings.health_check_interval)
@@ -177,8 +179,7 @@ def install_audit_trail(services: Services) -> None:
     """The background audit writer, the detector, and the hooks that feed them."""
     settings = services.settings
     writer = AuditWriter(
-        services.db,
-        services.audit,
+        AuditTrailStore(services.db, services.audit),
         capacity=settings.audit_queue_size,
         registry=services.metrics.registry,
     )

@@ -13,27 +13,33 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from loguru import logger
 from redis.asyncio import Redis
 
+from app.adapters.http.bearer import BearerTokenResolver
+from app.adapters.http.oauth import OAuthHTTP
+from app.adapters.http.principal import PrincipalResolver
+from app.adapters.http.writes import Writes
+from app.adapters.redis.batch import RedisBatcher
+from app.adapters.redis.login_failures import RedisFailureStore
+from app.adapters.redis.rate_limits import redis_rate_limits
+from app.adapters.redis.revocation_cache import RedisRevocationCache
 from app.audit.note import AuditNote, SecurityAlert
-from app.cache.login_failures import RedisFailureStore
 from app.config import Settings
+from app.observability.metrics import Metrics
 from app.policy.engine import PolicyEngine
-from app.security.bearer import BearerTokenResolver
 from app.security.login_guard import BackoffPolicy, FailureStore, LoginGuard, MemoryFailureStore
 from app.security.passwords import PasswordHasher
 from app.security.rate_limits import RateLimits
+from app.startup import StartupError
 from app.store.alerts import AlertRecorder
 from app.store.availability import is_unavailable
 from app.store.clients import ClientRepository
 from app.store.database import Database
 from app.store.key_files import FileKeyStore
-from app.store.redis_batch import RedisBatcher
 from app.store.refresh_tokens import RefreshTokenRepository
-from app.store.revocation_cache import RedisRevocationCache
 from app.store.revocations import DatabaseRevocationStore
 from app.store.signing_keys import DatabaseKeyStore
 from app.store.users import UserRepository
@@ -42,7 +48,6 @@ from app.tokens.issuer import ClientContext, TokenConfig, TokenIssuer
 from app.tokens.keys import KeyRing
 from app.tokens.metrics import TokenMetrics
 from app.tokens.oauth.bridge import Bridge
-from app.tokens.oauth.http import OAuthHTTP
 from app.tokens.oauth.server import OAuthServer
 from app.tokens.ports import KeyStore, RevocationCache
 from app.tokens.revocation import MemoryRevocationCache, Revocations
@@ -54,8 +59,6 @@ from app.tokens.validator import TokenValidator
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
-
-    from app.services import Services
 
 REDIS_COMPLETE_SECONDS = 60.0  # how long a filled Redis revocation cache is trusted
 PURGE_EVERY_SECONDS = 600.0
@@ -90,6 +93,36 @@ class TokenComponents:
         self.hasher.close()
         if self.oauth is not None:
             self.oauth.close()
+
+
+class TokenHost(Protocol):
+    """What `install_tokens` and `start_tokens` use of the instance (`app.services.Services`,
+    which calls them: typed by shape so this module does not import its caller)."""
+
+    tokens: TokenComponents | None
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def redis(self) -> Redis | None: ...
+
+    @property
+    def engine(self) -> PolicyEngine: ...
+
+    @property
+    def principal_resolvers(self) -> list[PrincipalResolver]: ...
+
+    @property
+    def writes(self) -> Writes: ...
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None: ...
 
 
 def key_store(settings: Settings, db: Database) -> KeyStore:
@@ -177,7 +210,7 @@ def build_token_components(
     hasher = password_hasher(settings)
     # One pipeline per loop turn for a request's revocation lookup and check charge.
     batcher = RedisBatcher(redis) if redis is not None else None
-    limits = RateLimits(
+    limits = redis_rate_limits(
         login_ip=settings.rate_limit_login_ip,
         login_user=settings.rate_limit_login_user,
         refresh=settings.rate_limit_refresh,
@@ -237,7 +270,7 @@ def build_token_components(
     return TokenComponents(settings, service, hasher, limits, metrics, users, clients, engine)
 
 
-def install_tokens(services: Services) -> None:
+def install_tokens(services: TokenHost) -> None:
     """Build the token components into `services` (called from `build_services`)."""
     services.tokens = build_token_components(
         services.settings,
@@ -250,7 +283,7 @@ def install_tokens(services: Services) -> None:
     services.on_close(services.tokens.close)
 
 
-async def start_tokens(services: Services) -> None:
+async def start_tokens(services: TokenHost) -> None:
     """Start-up work that needs the database (called from the lifespan)."""
     tokens = services.tokens
     if tokens is None:
@@ -328,7 +361,6 @@ def _bootstrap_roles(tokens: TokenComponents) -> list[str]:
 def _refuse_role_name(tokens: TokenComponents, username: str) -> None:
     """Users and roles share Casbin's subject namespace: a bootstrap admin named like a role
     (e.g. `admin` with OMS_AUTH_BOOTSTRAP_ADMIN_ROLE=admin) would close a role cycle."""
-    from app.main import StartupError
     from app.security.names import collides
 
     roles = {tokens.settings.bootstrap_admin_role} - {""}

@@ -15,11 +15,11 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from app.cache.availability import RedisAvailability
+from app.adapters.redis.availability import RedisAvailability
+from app.adapters.redis.remote import RedisTier
 from app.cache.decisions import TieredDecisionCache
 from app.cache.keys import CacheKeys
 from app.cache.permissions import PermissionSetCache
-from app.cache.remote import RedisTier
 from app.decisions.permissions import permission_set
 from app.decisions.service import DecisionService
 from app.policy.engine import PolicyEngine

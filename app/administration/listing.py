@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import RequestInvalid, RoleNotFound
-from app.policy.rules import Rule
+from app.policy.rules import DB_SOURCE, Rule
 from app.policy.snapshot import PolicySnapshot
-from app.store.rule_rows import DB_SOURCE
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,14 @@ from typing import Literal
 
 from loguru import logger
 
-from app.audit.log import AuditLog
+from app.administration.ports import PolicyStore
 from app.errors import AuthzError, Conflict, InvalidPolicy, NotFound, RoleNotFound
 from app.policy.engine import PolicyEngine
 from app.policy.findings import Finding, new_findings
 from app.policy.lint import lint_rules, role_cycles_closed_by
 from app.policy.model import ModelInfo
-from app.policy.rules import Rule, rule_problems
-from app.store.database import Database
-from app.store.revisions import bump_revision
-from app.store.rule_rows import DB_SOURCE, delete_rule, insert_rules, read_rules
+from app.policy.rules import DB_SOURCE, Rule, rule_problems
+from app.security.names import canonical_name
 
 Kind = Literal["rule", "member"]
 WARNING_LINT_LIMIT = 5_000  # rules; above it a write reports errors only (see _findings)
@@ -60,12 +58,9 @@ class _Change:
 
 
 class PolicyAdministration:
-    def __init__(
-        self, *, db: Database, engine: PolicyEngine, audit: AuditLog, db_is_source: bool
-    ) -> None:
-        self.db = db
+    def __init__(self, *, store: PolicyStore, engine: PolicyEngine, db_is_source: bool) -> None:
+        self.store = store
         self.engine = engine
-        self.audit = audit
         self.db_is_source = db_is_source
         self._lock = asyncio.Lock()
 
@@ -107,11 +102,7 @@ class PolicyAdministration:
     async def _refuse_role_named_like_user(self, role: str) -> None:
         """A role may not be named like a user: `g, x, alice` would hand every member of
         `x` whatever alice holds, and alice would read as a role in every listing."""
-        from app.security.names import canonical_name
-        from app.store.users import UserRepository
-
-        user = await UserRepository(self.db).by_username(canonical_name(role))
-        if user is not None:
+        if await self.store.user_exists(canonical_name(role)):
             raise Conflict(
                 f"{role!r} is a user's name; a role may not be named like a user",
                 details={"role": role, "collides_with": "user"},
@@ -169,9 +160,9 @@ class PolicyAdministration:
 
     # -- the write path -----------------------------------------------------------------
     async def _apply(self, change: _Change, *, actor: str, request_id: str | None) -> WriteResult:
-        async with self._lock, self.db.transaction() as session:
-            revision = await bump_revision(session)  # locks the policy_state row first
-            stored = await read_rules(session)
+        async with self._lock, self.store.transaction() as tx:
+            revision = await tx.bump_revision()  # locks the policy_state row first
+            stored = await tx.read_rules()
             files = [r for r in self.engine.snapshot.rules if r.source != DB_SOURCE]
             current = files + stored
             in_file = self._check_target(change, files, stored, current)
@@ -184,12 +175,11 @@ class PolicyAdministration:
                     details={"rule": rule.as_dict(), "findings": [f.as_dict() for f in errors]},
                 )
             if change.add:
-                await insert_rules(session, [rule])
+                await tx.insert_rules([rule])
             else:
-                await delete_rule(session, rule)
+                await tx.delete_rule(rule)
             document = {"ptype": rule.ptype, "rule": list(rule.values)}
-            await self.audit.record(
-                session,
+            await tx.record(
                 actor=actor,
                 action=change.action,
                 source="api",

@@ -15,13 +15,13 @@ from typing import Any
 
 from loguru import logger
 
-from app.audit.log import AuditLog, Source
+from app.administration.ports import PolicyStore
+from app.audit.note import Source
 from app.errors import AuthzError, InvalidPolicy
 from app.policy.engine import PolicyEngine
 from app.policy.findings import Finding
 from app.policy.watcher import PolicyWatcher
 from app.policy.workspace import read_loader_sources
-from app.store.database import Database
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,9 @@ class ReloadOutcome:
 
 
 class PolicyReloader:
-    def __init__(self, *, engine: PolicyEngine, db: Database, audit: AuditLog) -> None:
+    def __init__(self, *, engine: PolicyEngine, store: PolicyStore) -> None:
         self.engine = engine
-        self.db = db
-        self.audit = audit
+        self.store = store
         self._lock = asyncio.Lock()
 
     async def reload(
@@ -139,9 +138,8 @@ class PolicyReloader:
     ) -> None:
         """Audit a reload; a database outage must not stop the policy from reloading."""
         try:
-            async with self.db.transaction() as session:
-                await self.audit.record(
-                    session,
+            async with self.store.transaction() as tx:
+                await tx.record(
                     actor=actor,
                     action=action,
                     source=source,

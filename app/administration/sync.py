@@ -14,11 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.audit.log import AuditLog
-from app.policy.rules import Rule, read_rule_lines
-from app.store.database import Database
-from app.store.revisions import bump_revision
-from app.store.rule_rows import delete_rule, insert_rules, read_rules
+from app.administration.ports import PolicyStore
+from app.policy.rules import DB_SOURCE, Rule, read_rule_lines
 
 
 @dataclass
@@ -50,20 +47,19 @@ class _DryRun(Exception):
 
 
 async def push_rules(
-    db: Database, audit: AuditLog, rules: Sequence[Rule], *, actor: str, dry_run: bool
+    store: PolicyStore, rules: Sequence[Rule], *, actor: str, dry_run: bool
 ) -> RuleChanges:
     changes = RuleChanges()
     try:
-        async with db.transaction() as session:
-            revision = await bump_revision(session)  # serialise with API writers
-            changes = rule_changes(await read_rules(session), rules)
+        async with store.transaction() as tx:
+            revision = await tx.bump_revision()  # serialise with API writers
+            changes = rule_changes(await tx.read_rules(), rules)
             if dry_run or changes.empty:
                 raise _DryRun
             for rule in changes.removed:
-                await delete_rule(session, rule)
-            await insert_rules(session, [Rule(r.ptype, r.values, "db") for r in changes.added])
-            await audit.record(
-                session,
+                await tx.delete_rule(rule)
+            await tx.insert_rules([Rule(r.ptype, r.values, DB_SOURCE) for r in changes.added])
+            await tx.record(
                 actor=actor,
                 action="policy.pushed",
                 source="cli",
@@ -78,9 +74,9 @@ async def push_rules(
     return changes
 
 
-async def stored_rules(db: Database) -> list[Rule]:
-    async with db.transaction() as session:
-        return await read_rules(session)
+async def stored_rules(store: PolicyStore) -> list[Rule]:
+    async with store.transaction() as tx:
+        return await tx.read_rules()
 
 
 def pull_into(path: Path, rules: Sequence[Rule], *, dry_run: bool) -> RuleChanges:

@@ -11,25 +11,23 @@ instance picks it up on its next reload). Disabling and deleting cut off the use
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from loguru import logger
 
+from app.administration.ports import NewUser, UserAdminStore
 from app.audit.note import AuditNote
 from app.errors import AuthzError, NotFound, RequestInvalid, RoleNotFound
 from app.policy.engine import PolicyEngine
 from app.policy.snapshot import PolicySnapshot
-from app.security.login_guard import LoginGuard, unlock_account
+from app.security.login_guard import AuditWriter, LoginGuard, unlock_account
 from app.security.names import InvalidName, check_username
 from app.security.passwords import PasswordHasher, WeakPassword, check_password_policy
-from app.store.alerts import AuditWriter
-from app.store.database import Database
-from app.store.refresh_tokens import RefreshTokenRepository
-from app.store.users import NewUser, UserAdminRepository
 from app.tokens.models import RevocationState
+from app.tokens.ports import RefreshTokenStore
 from app.tokens.revocation import Revocations
 from app.tokens.service import disable_user
 
@@ -68,15 +66,15 @@ def unknown_roles(roles: Sequence[str], known: set[str]) -> list[str]:
 
 @dataclass
 class UserAdministration:
-    db: Database
+    repo: UserAdminStore
+    refresh_tokens: RefreshTokenStore
     engine: PolicyEngine
     hasher: PasswordHasher
     revocations: Revocations
     guard: LoginGuard | None  # the per-account login back-off (None: no token service)
-
-    @property
-    def repo(self) -> UserAdminRepository:
-        return UserAdminRepository(self.db)
+    # The audit writer for an unlock, by its author (its own transaction: an unlock changes
+    # no row of ours).
+    unlock_audit: Callable[[AuditNote], AuditWriter]
 
     def _check_roles(self, roles: Sequence[str]) -> list[str]:
         roles = list(dict.fromkeys(roles))
@@ -136,7 +134,7 @@ class UserAdministration:
         user = await disable_user(
             valid_username(username),
             users=self.repo,
-            refresh_tokens=RefreshTokenRepository(self.db),
+            refresh_tokens=self.refresh_tokens,
             revocations=self.revocations,
             audit=audit,
         )
@@ -147,7 +145,7 @@ class UserAdministration:
     async def unlock(self, username: str, *, audit: AuditNote) -> dict[str, Any]:
         found = await self.get(username)
         if self.guard is not None:
-            await unlock_account(self.guard, username, audit=AuditWriter(self.db, audit))
+            await unlock_account(self.guard, username, audit=self.unlock_audit(audit))
         return found
 
     async def delete(self, username: str, *, audit: AuditNote) -> dict[str, Any]:
@@ -158,7 +156,7 @@ class UserAdministration:
         # Sessions first: access tokens name their session, and the revocation record of a
         # session outlives the user row (a cut-off on the row would go with it).
         now = time.time()
-        families = await RefreshTokenRepository(self.db).revoke_user(
+        families = await self.refresh_tokens.revoke_user(
             user_id=existing.id, at=datetime.fromtimestamp(now, UTC)
         )
         if families:

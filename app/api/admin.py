@@ -13,17 +13,17 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.responses import Response
 
+from app.adapters.http.responses import FastJSONResponse
+from app.adapters.http.writes import Writes
 from app.administration.listing import RuleFilter, list_rules, role_members
 from app.administration.policies import PolicyAdministration, WriteResult
 from app.administration.reload import PolicyReloader
 from app.api.deps import EngineDep, ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
-from app.api.responses import FastJSONResponse
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.admin import MembersOut, ReloadOut, RemoveOut, RuleIn, RulePage, WriteOut
 from app.api.schemas.common import Identifier
-from app.api.writes import Writes
 from app.errors import (
     AuthenticationFailed,
     Conflict,

@@ -7,18 +7,19 @@ audited with the caller as actor. The work happens in `app.administration.users`
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Security
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from app.adapters.http.responses import FastJSONResponse
 from app.administration.users import UserAdministration
 from app.api.admin import IdempotencyKeyHeader, WritesDep, admin_api_key_scheme
 from app.api.deps import ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
-from app.api.responses import FastJSONResponse
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.common import Identifier
 from app.audit.note import AuditNote
@@ -35,6 +36,9 @@ from app.errors import (
 )
 from app.observability.logging import request_id_var
 from app.security.principal import Principal
+from app.store.alerts import AuditWriter
+from app.store.refresh_tokens import RefreshTokenRepository
+from app.store.users import UserAdminRepository
 
 router = APIRouter(
     route_class=StrictJSONRoute,
@@ -81,11 +85,13 @@ def get_users_admin(services: ServicesDep) -> UserAdministration:
     if tokens is None:
         raise DependencyUnavailable("the token service is not running")
     return UserAdministration(
-        db=services.db,
+        repo=UserAdminRepository(services.db),
+        refresh_tokens=RefreshTokenRepository(services.db),
         engine=services.engine,
         hasher=tokens.hasher,
         revocations=tokens.service.revocations,
         guard=tokens.service.accounts.guard,
+        unlock_audit=partial(AuditWriter, services.db),
     )
 
 

@@ -16,8 +16,8 @@ from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.admin import AuditPageOut
-from app.audit.log import MAX_PAGE, AuditQuery
 from app.errors import AuthenticationFailed, PermissionDenied, RequestInvalid
+from app.store.audit_log import MAX_PAGE, AuditQuery
 
 NDJSON = "application/x-ndjson"
 _EXPORT_EXAMPLE = (

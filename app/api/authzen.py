@@ -22,6 +22,7 @@ from app.api.openapi import error_responses
 from app.api.principals import DecisionCaller, QueryCaller, admit_decision_caller, charge_checks
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.common import Identifier, Properties, refuse_large_batch
+from app.decisions.log import set_kind
 from app.decisions.service import DecisionResult, DecisionService
 from app.errors import (
     AuthenticationFailed,
@@ -32,7 +33,6 @@ from app.errors import (
     RateLimited,
     RequestInvalid,
 )
-from app.observability.decision_log import set_kind
 from app.policy.request import DecisionRequest, Entity
 from app.policy.search import (
     MAX_LIMIT,

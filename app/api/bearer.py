@@ -10,9 +10,9 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from app.adapters.http.bearer import CHALLENGE, verify_bearer
 from app.api.deps import ServicesDep
 from app.errors import AuthenticationFailed, DependencyUnavailable
-from app.security.bearer import CHALLENGE, verify_bearer
 from app.security.passwords import StillWanted
 from app.token_services import TokenComponents
 from app.tokens.claims import AccessClaims

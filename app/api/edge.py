@@ -17,15 +17,14 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import orjson
 from loguru import logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import envelope
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from app.adapters.http.responses import envelope
+from app.addresses import Network
 
 # Routes that take or return a credential or a token (prefix match).
 CREDENTIAL_PREFIXES: tuple[str, ...] = (
@@ -53,20 +52,6 @@ _STATIC_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
 )
-
-
-def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
-    """CIDRs (or single addresses) as networks; ValueError names the bad entry."""
-    out = []
-    for value in values:
-        text = value.strip()
-        if not text:
-            continue
-        try:
-            out.append(ipaddress.ip_network(text, strict=False))
-        except ValueError:
-            raise ValueError(f"{text!r} is not an IP address or CIDR") from None
-    return tuple(out)
 
 
 def is_trusted(host: str | None, networks: Sequence[Network]) -> bool:

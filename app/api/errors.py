@@ -1,4 +1,5 @@
-"""The one place failures become HTTP responses: the README's error envelope.
+"""The one place failures become HTTP responses: the README's error envelope (rendered by
+`app.adapters.http.responses`, which the write runner shares).
 
 ``{"error": {"code", "message", "details", "request_id"}}``. Validation errors list the
 offending fields; unknown exceptions become SYS_002 with no trace of their internals.
@@ -15,7 +16,7 @@ from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.api.responses import FastJSONResponse
+from app.adapters.http.responses import error_response
 from app.errors import (
     AuthzError,
     BatchTooLarge,
@@ -26,31 +27,9 @@ from app.errors import (
     PayloadTooLarge,
     RequestInvalid,
 )
-from app.observability.logging import request_id_var
 from app.store.availability import CONNECTION_ERRORS
 
 BATCH_TOO_LARGE = "batch_too_large"
-
-
-def envelope(
-    code: str, message: str, details: dict[str, Any] | None = None, request_id: str | None = None
-) -> dict[str, Any]:
-    return {
-        "error": {
-            "code": code,
-            "message": message,
-            "details": details or {},
-            "request_id": request_id or request_id_var.get(),
-        }
-    }
-
-
-def error_response(exc: AuthzError, *, status: int | None = None) -> Response:
-    return FastJSONResponse(
-        envelope(exc.code, exc.message, exc.details),
-        status_code=status or exc.status,
-        headers=exc.headers or None,
-    )
 
 
 def _is_union_tag(part: object) -> bool:

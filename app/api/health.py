@@ -13,8 +13,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from app.adapters.http.responses import FastJSONResponse
 from app.api.deps import ServicesDep
-from app.api.responses import FastJSONResponse
 from app.api.routing import StrictJSONRoute
 from app.policy.status import readiness_fields
 from app.services import Services

@@ -24,7 +24,7 @@ import orjson
 from loguru import logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.errors import envelope
+from app.adapters.http.responses import envelope
 from app.api.fastlane import FastLane, replay_body
 from app.errors import AuthzError, InternalError, Overloaded, PayloadTooLarge
 from app.observability.logging import info_event, request_id_var

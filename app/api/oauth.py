@@ -8,12 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
+from app.adapters.http.oauth import OAuthHTTP
 from app.api.bearer import TokensDep
 from app.api.routing import StrictJSONRoute
 from app.errors import DependencyUnavailable
 from app.token_services import TokenComponents
 from app.tokens.metadata import server_metadata
-from app.tokens.oauth.http import OAuthHTTP
 
 router = APIRouter(route_class=StrictJSONRoute, tags=["oauth"])
 

@@ -13,8 +13,8 @@ from app.api.audit import _utc
 from app.api.deps import ServicesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
+from app.decisions.log import DecisionQuery
 from app.errors import AuthenticationFailed, DependencyUnavailable, PermissionDenied, RequestInvalid
-from app.observability.decision_log import DecisionQuery
 
 router = APIRouter(
     prefix="/api/v1",

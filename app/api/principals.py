@@ -10,8 +10,8 @@ from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from app.api.deps import ServicesDep
+from app.decisions.log import set_caller
 from app.errors import AuthenticationFailed, AuthzError, PermissionDenied
-from app.observability.decision_log import set_caller
 from app.policy.request import DecisionRequest
 from app.security.asking import Question, check_asker
 from app.security.principal import Alongside, Principal

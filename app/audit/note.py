@@ -1,7 +1,7 @@
 """Who makes a change, as plain data the domain core can pass to storage without knowing SQL.
 
 A repository that receives an `AuditNote` writes the audit event inside the same transaction
-as the change (`AuditLog.write`).
+as the change (`app.store.audit_log.AuditLog.write`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ refreshed, revoked or cut off, failed logins, alerts), written in batches off th
 transaction per batch. When the queue is full the event is dropped, counted in
 `oms_auth_audit_dropped_total` and logged: a flood of failed logins must not stall logins.
 Changes to roles, rules, users, clients and keys are not written here: they are audited in
-the transaction of the change itself (`AuditLog.write`).
+the transaction of the change itself (`app.audit.ports.AuditRecorder`). The table behind
+the trail is `app.store.audit_log`.
 """
 
 from __future__ import annotations
@@ -13,45 +14,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
 from prometheus_client import CollectorRegistry, Counter
 
-from app.audit.log import AuditLog
 from app.audit.note import Source
+from app.audit.ports import AuditRecord, AuditTrail
 from app.observability.logging import request_id_var
-from app.store.database import Database
-
-
-@dataclass(frozen=True, slots=True)
-class _Event:
-    action: str
-    actor: str
-    target: str | None
-    details: dict[str, Any] | None
-    source: Source
-    request_id: str | None
 
 
 class AuditWriter:
     def __init__(
         self,
-        db: Database,
-        audit: AuditLog,
+        trail: AuditTrail,
         *,
         capacity: int = 10_000,
         batch: int = 500,
         interval: float = 0.2,
         registry: CollectorRegistry | None = None,
     ) -> None:
-        self.db = db
-        self.audit = audit
+        self.trail = trail
         self.capacity = capacity
         self.batch = batch
         self.interval = interval
-        self._queue: deque[_Event] = deque()
+        self._queue: deque[AuditRecord] = deque()
         self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self.written = Counter(
@@ -79,7 +66,9 @@ class AuditWriter:
             self.dropped.inc()
             logger.warning("audit.dropped", action=action, reason="queue_full")
             return
-        self._queue.append(_Event(action, actor, target, details, source, request_id_var.get()))
+        self._queue.append(
+            AuditRecord(action, actor, source, request_id_var.get(), target, details)
+        )
         if self._wake is not None and len(self._queue) >= self.batch:
             self._wake.set()
 
@@ -104,17 +93,7 @@ class AuditWriter:
         while self._queue:
             events = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
             try:
-                async with self.db.transaction() as session:
-                    for e in events:
-                        await self.audit.record(
-                            session,
-                            actor=e.actor,
-                            action=e.action,
-                            source=e.source,
-                            request_id=e.request_id,
-                            target=e.target,
-                            details=e.details,
-                        )
+                await self.trail.append(events)
             except Exception as exc:
                 self.dropped.inc(len(events))
                 logger.error("audit.write_failed", events=len(events), error=str(exc))

@@ -10,7 +10,9 @@ remembers verified signatures in process. Every decision key
 carries the policy revision and content digest, so a change is never answered from the old
 policy, whatever the cache holds.
 
-Modules: `keys` (key names), `local` (L1), `remote` + `availability` (Redis tier, degraded
-mode), `decisions`, `permissions` (the caches), `metrics`, `sync` (announce, subscribe,
-poll), `warming` (activity and warming), `layer` (wiring for one instance).
+Modules here are pure: `keys` (key names), `local` (L1), `decisions`, `permissions` (the
+caches and what they share), `metrics`, `ports` (the shared tier they need). The Redis side
+lives in `app.adapters.redis`: `remote` + `availability` (the L2 tier, degraded mode), `sync`
+(announce, subscribe, poll), `warming` (activity and warming), `layer` (wiring for one
+instance).
 """

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from app.cache.keys import CacheKeys
 from app.cache.local import RevisionScopedCache
 from app.cache.metrics import CacheMetrics
-from app.cache.remote import RedisTier
+from app.cache.ports import RemoteTier
 
 _TRUE, _FALSE = b"1", b"0"
 
@@ -26,7 +26,7 @@ class TieredDecisionCache:
         keys: CacheKeys,
         max_entries: int,
         ttl: int,
-        remote: RedisTier | None = None,
+        remote: RemoteTier | None = None,
         metrics: CacheMetrics | None = None,
     ) -> None:
         self.keys = keys

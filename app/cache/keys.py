@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from app.config import Settings
-
 
 def decision_digest(policy_digest: str, request_fingerprint: str) -> str:
     """The `sha256(...)` of a decision key: the request (sub|obj|act|dom and properties, see
@@ -25,10 +23,6 @@ def decision_digest(policy_digest: str, request_fingerprint: str) -> str:
 @dataclass(frozen=True, slots=True)
 class CacheKeys:
     prefix: str  # "{service}:{version}", e.g. "oms-auth:v1"
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CacheKeys:
-        return cls(settings.key_prefix)
 
     def decision(self, revision: int, fingerprint: str) -> str:
         """`fingerprint` is `decision_digest(...)` of the request under the policy."""

@@ -21,7 +21,7 @@ import orjson
 from app.cache.keys import CacheKeys
 from app.cache.local import RevisionScopedCache
 from app.cache.metrics import CacheMetrics
-from app.cache.remote import RedisTier
+from app.cache.ports import RemoteTier
 
 PermissionSet = dict[str, Any]
 
@@ -33,7 +33,7 @@ class PermissionSetCache:
         keys: CacheKeys,
         max_entries: int,
         ttl: int,
-        remote: RedisTier | None = None,
+        remote: RemoteTier | None = None,
         metrics: CacheMetrics | None = None,
     ) -> None:
         self.keys = keys

@@ -108,7 +108,7 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a user; each --role becomes a Casbin `g` rule in the database."""
-    from app.cache.sync import announce_current_revision
+    from app.adapters.redis.sync import announce_current_revision
     from app.security.passwords import WeakPassword, check_password_policy
     from app.store.users import UserRepository
 
@@ -193,12 +193,13 @@ def users_import(
         fail(f"cannot read {str(file)!r}: {exc}")
 
     async def work(settings: Settings, db: Database) -> None:
+        from app.adapters.redis.sync import announce_current_revision
+        from app.administration.ports import NewUser
         from app.administration.users import policy_roles, unknown_roles
-        from app.cache.sync import announce_current_revision
         from app.policy.snapshot import PolicySnapshot
         from app.policy.sources import PolicyLoader
         from app.services import rule_sources
-        from app.store.users import NewUser, UserAdminRepository
+        from app.store.users import UserAdminRepository
         from app.token_services import password_hasher
 
         wanted = {r for u in users for r in u.roles}
@@ -281,7 +282,7 @@ def users_list(json: Annotated[bool, typer.Option("--json")] = False) -> None:
 async def _revocations(settings: Settings, db: Database) -> AsyncIterator[Revocations]:
     """The revocation record a disabling command writes to: the DB, then Redis if configured.
     Warns when Redis did not take the change (instances then learn it from the DB)."""
-    from app.store.redis import make_redis
+    from app.adapters.redis.client import make_redis
     from app.token_services import revocations_for
 
     redis = make_redis(settings)
@@ -332,7 +333,7 @@ def users_unlock(name: str) -> None:
     async def work(settings: Settings, db: Database) -> None:
         from redis.asyncio import Redis
 
-        from app.cache.login_failures import RedisFailureStore
+        from app.adapters.redis.login_failures import RedisFailureStore
         from app.security.login_guard import LoginGuard, unlock_account
         from app.store.alerts import AuditWriter
 
@@ -457,7 +458,7 @@ def keys_rotate(
     alg: Annotated[str | None, typer.Option(help="RS256, ES256 or EdDSA")] = None,
 ) -> None:
     """Make a new signing key; the old one keeps verifying until its tokens expire."""
-    from app.audit.log import AuditLog
+    from app.store.audit_log import AuditLog
     from app.tokens import keys as signing_keys
 
     async def work(settings: Settings, db: Database) -> None:

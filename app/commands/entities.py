@@ -31,7 +31,7 @@ entities_cli = typer.Typer(
 
 
 async def _import(path: Path, replace: bool) -> None:
-    from app.cache.sync import announce_entity_revision
+    from app.adapters.redis.sync import announce_entity_revision
     from app.policy.entities import read_entity_file
     from app.store.database import Database, redacted
     from app.store.entities import Actor, EntityStore

@@ -41,7 +41,7 @@ def decisions(
     ] = None,
 ) -> None:
     """Recent decisions from the decision-log stream file, newest first, as JSON lines."""
-    from app.observability.decision_log import DecisionQuery, read_stream
+    from app.decisions.log import DecisionQuery, read_stream
 
     if result is not None and result not in ("allow", "deny", "error"):
         fail("--result must be allow, deny or error")
@@ -75,7 +75,7 @@ def audit_export(
     until: Annotated[str | None, typer.Option(help="Exclusive, ISO 8601 with zone")] = None,
 ) -> None:
     """Every matching audit event, oldest first, one JSON object per line on stdout."""
-    from app.audit.log import AuditLog, AuditQuery
+    from app.store.audit_log import AuditLog, AuditQuery
     from app.store.database import Database
 
     settings = settings_or_exit()
@@ -109,7 +109,7 @@ def audit_purge(
     ] = None,
 ) -> None:
     """Delete audit events older than the retention period (the service also does this)."""
-    from app.audit.log import AuditLog
+    from app.store.audit_log import AuditLog
     from app.store.database import Database
 
     settings = settings_or_exit()

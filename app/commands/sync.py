@@ -7,13 +7,14 @@ from pathlib import Path
 
 import typer
 
+from app.adapters.redis.sync import announce_revision
 from app.administration.sync import RuleChanges, pull_into, push_rules, stored_rules
-from app.audit.log import AuditLog
-from app.cache.sync import announce_revision
 from app.commands.common import fail, settings_or_exit
 from app.commands.failures import describe_failure
 from app.policy.workspace import read_policy_dir
+from app.store.audit_log import AuditLog
 from app.store.database import Database, redacted
+from app.store.policy_changes import SqlPolicyStore
 
 Display = Callable[[Path], str]
 
@@ -57,7 +58,9 @@ async def push_command(policy_dir: Path, *, dry_run: bool, actor: str, display: 
         fail(f"refusing to push a policy with lint errors: {first}", code=1)
     db = Database(settings.database_url)
     try:
-        changes = await push_rules(db, AuditLog(), policy.rules, actor=actor, dry_run=dry_run)
+        changes = await push_rules(
+            SqlPolicyStore(db, AuditLog()), policy.rules, actor=actor, dry_run=dry_run
+        )
     except Exception as exc:
         fail(describe_failure(exc))
     finally:
@@ -87,7 +90,7 @@ async def pull_command(policy_dir: Path, target: Path, *, dry_run: bool, display
         fail(f"{display(policy_dir)} has no valid model: {policy.findings[0].text()}", code=1)
     db = Database(settings.database_url)
     try:
-        rules = await stored_rules(db)
+        rules = await stored_rules(SqlPolicyStore(db))
     except Exception as exc:
         fail(describe_failure(exc))
     finally:

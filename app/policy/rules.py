@@ -18,6 +18,7 @@ from app.policy.model import ModelInfo
 
 MAX_VALUE_LENGTH = 255  # the casbin_rule column size
 MAX_FIELDS = 6  # v0..v5
+DB_SOURCE = "db"  # the source of every rule stored in the database
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,17 +1,14 @@
 """Who is calling: the identity every authenticated route sees, however it was proven.
 
 Authentication methods (bearer JWTs, the admin API key, ...) each implement
-`PrincipalResolver`; the API asks them in order and takes the first answer. Routes depend on
-`Principal` only, never on how it was established.
+`app.adapters.http.principal.PrincipalResolver`; the API asks them in order and takes the
+first answer. Routes depend on `Principal` only, never on how it was established.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
-
-from starlette.requests import HTTPConnection
 
 POLICY_ADMIN_SCOPE = "authz:policies:write"
 
@@ -44,13 +41,3 @@ class Principal:
 # Work for once the caller is known (charging its rate limit), run by a resolver alongside
 # its own remaining I/O (a token's revocation lookup): one Redis round trip for both.
 Alongside = Callable[[Principal], Awaitable[None]]
-
-
-class PrincipalResolver(Protocol):
-    """Returns the caller's principal, None when its credentials are absent, and raises an
-    `AuthzError` (AUTH_00x) when credentials are present but wrong. When it returns a
-    principal it has awaited `alongside(principal)` (whose errors it raises after its own)."""
-
-    async def resolve(
-        self, connection: HTTPConnection, *, alongside: Alongside | None = None
-    ) -> Principal | None: ...

@@ -5,28 +5,43 @@ back off instead: `app.security.login_guard`); refresh: `rate_limit_refresh` per
 permission checks per authenticated caller, each check of a batch counted: end users (a token
 issued to a person) get `rate_limit_check`, services (client-credentials tokens and API keys,
 which call a PDP in bulk) get `rate_limit_check_service`.
-Windows live in Redis when one is configured, so every instance and every worker counts
-together; if Redis fails, counting falls back to this process (never a 5xx, never unlimited),
-with sliding-window counters for checks (two numbers per caller, whatever the volume). Checks are
-counted through `CheckBudget`: at most one Redis round trip per caller per `check_window`
-seconds, shared with the request's revocation lookup.
+Windows live in Redis when one is configured (`app.adapters.redis.rate_limits` builds that
+binding), so every instance and every worker counts together; if Redis fails, counting falls
+back to this process (never a 5xx, never unlimited), with sliding-window counters for checks
+(two numbers per caller, whatever the volume). Checks are counted through a `CheckCharger`
+(`app.adapters.redis.check_budget.CheckBudget`): at most one Redis round trip per caller per
+`check_window` seconds, shared with the request's revocation lookup.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from loguru import logger
-from redis.asyncio import Redis
 
 from app.errors import RateLimited
-from app.security.check_budget import CheckBudget, OverLimit
-from app.store.redis_batch import RedisBatcher
+
+
+class OverLimit(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"over the limit; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+class CheckCharger(Protocol):
+    """A caller's check budget shared between instances (`app.adapters.redis.check_budget`)."""
+
+    async def charge(self, caller: str, cost: int) -> None:
+        """Count `cost` checks; raise `OverLimit` past the limit, anything else when the
+        shared store failed (counting then falls back to this process)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -54,12 +69,12 @@ class RateLimits:
         refresh: str,
         check: str = "1000/minute",
         check_service: str = "10000000/minute",
-        redis: Redis | None = None,
-        redis_url: str | None = None,
-        prefix: str = "oms-auth:v1",
-        batcher: RedisBatcher | None = None,
-        check_window: float = 1.0,
+        shared: MovingWindowRateLimiter | None = None,
+        check_budgets: Callable[[Limit, bool], CheckCharger] | None = None,
     ) -> None:
+        """`shared` counts in a store every instance sees (Redis); `check_budgets` makes the
+        shared check budget of a limit (`(limit, service)`). Without them, counting stays in
+        this process."""
         self.login_ip = Limit.of("login_ip", login_ip)
         self.login_user = Limit.of("login_user", login_user)
         self.refresh_user = Limit.of("refresh_user", refresh)
@@ -68,26 +83,11 @@ class RateLimits:
         memory = MemoryStorage()
         self._memory = MovingWindowRateLimiter(memory)
         self._memory_counters = SlidingWindowCounterRateLimiter(memory)
-        self._shared: MovingWindowRateLimiter | None = None
-        if redis is not None and redis_url is not None:
-            storage = RedisStorage(
-                "async+" + redis_url,
-                implementation="redispy",
-                key_prefix=f"{prefix}:rate",
-                connection_pool=redis.connection_pool,  # type: ignore[arg-type]
-            )
-            self._shared = MovingWindowRateLimiter(storage)
-        self._budgets: dict[bool, CheckBudget] = {}
-        if redis is not None:
-            shared = batcher or RedisBatcher(redis)
+        self._shared = shared
+        self._budgets: dict[bool, CheckCharger] = {}
+        if check_budgets is not None:
             for service, limit in ((False, self.check_caller), (True, self.check_service)):
-                self._budgets[service] = CheckBudget(
-                    shared,
-                    amount=limit.item.amount,
-                    period_seconds=limit.window_seconds,
-                    prefix=f"{prefix}:service" if service else prefix,
-                    window=check_window,
-                )
+                self._budgets[service] = check_budgets(limit, service)
 
     async def login(self, *, ip: str | None, username: str) -> None:
         """Refuse a login attempt from an address over its failure limit (RATE_001).

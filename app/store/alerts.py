@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.audit.log import AuditLog
 from app.audit.note import AuditNote, SecurityAlert
+from app.store.audit_log import AuditLog
 from app.store.database import Database
 
 

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from app.audit.log import AuditLog, AuditNote
 from app.errors import Conflict
+from app.store.audit_log import AuditLog, AuditNote
 from app.store.cut_offs import advance_cut_off
 from app.store.database import Database
 from app.store.models import OAuthClient

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.log import AuditLog
 from app.audit.note import Source
 from app.policy.entities import EntitySet, StoredEntity
+from app.store.audit_log import AuditLog
 from app.store.database import Database
 from app.store.models import PolicyState, StoredEntityRow, User, utcnow
 

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import delete, select, update
 
-from app.audit.log import AuditLog, AuditNote
 from app.audit.note import SecurityAlert
+from app.store.audit_log import AuditLog, AuditNote
 from app.store.database import Database
 from app.store.models import RefreshToken
 from app.tokens.models import RefreshRecord

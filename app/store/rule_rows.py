@@ -12,10 +12,8 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.policy.rules import MAX_FIELDS, Rule
+from app.policy.rules import DB_SOURCE, MAX_FIELDS, Rule
 from app.store.models import CasbinRule
-
-DB_SOURCE = "db"
 
 
 def _columns() -> list[ColumnElement[str | None]]:

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.audit.log import AuditLog, AuditNote
+from app.administration.ports import NewUser
+from app.audit.note import AuditNote
 from app.errors import Conflict
+from app.store.audit_log import AuditLog
 from app.store.cut_offs import advance_cut_off
 from app.store.database import Database
 from app.store.entities import bump_entity_revision
@@ -142,15 +143,6 @@ class UserRepository:
         """Move `tokens_valid_after` forward to `at` (never back) for the users that exist."""
         async with self.db.transaction() as s:
             return await advance_cut_off(s, User, User.username, usernames, at, updated_at=utcnow())
-
-
-@dataclass(frozen=True)
-class NewUser:
-    username: str
-    password_hash: str
-    is_admin: bool = False
-    roles: tuple[str, ...] = ()
-    attributes: dict[str, Any] | None = None
 
 
 def _role_rules(username: str, roles: Sequence[str]) -> list[CasbinRule]:

@@ -1,8 +1,8 @@
 """OAuth2 tokens: identities, scope-carrying JWT access tokens, refresh, revocation.
 
 The package is the domain core: it imports neither FastAPI nor SQLAlchemy nor redis. Storage
-and Redis sit behind the small interfaces of `ports`; the one module that knows about HTTP
-is `oauth.http` (the Authlib `AuthorizationServer` adapter for FastAPI/Starlette).
+and Redis sit behind the small interfaces of `ports`; the Authlib `AuthorizationServer`
+adapter for FastAPI/Starlette is `app.adapters.http.oauth`.
 
     accounts     who may log in (argon2id, equal timing for unknown users), user admin
     scopes       which `resource:action` scopes a subject gets, and what a scope covers
@@ -19,6 +19,6 @@ is `oauth.http` (the Authlib `AuthorizationServer` adapter for FastAPI/Starlette
     models       records the service reads and writes, independent of storage
     metrics      token metrics
     service      the token service the API calls
-    oauth/       Authlib grants, endpoints and the FastAPI adapter (`oauth.http`)
+    oauth/       Authlib grants and endpoints (its FastAPI adapter: `app.adapters.http.oauth`)
     metadata     RFC 8414 authorization server metadata
 """

@@ -1,7 +1,7 @@
 """The storage the token service needs, as small interfaces.
 
 The database implementations live in `app.store` (users, clients, refresh_tokens,
-signing_keys, revocations), the Redis fast path in `app.store.revocation_cache`; the
+signing_keys, revocations), the Redis fast path in `app.adapters.redis.revocation_cache`; the
 in-process fast path is `app.tokens.revocation.MemoryRevocationCache`.
 """
 

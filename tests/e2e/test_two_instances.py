@@ -1,7 +1,7 @@
 """Two real server processes sharing one PostgreSQL database and one Redis.
 
 A rule change committed for instance A (rules and `bump_revision` in one transaction, then
-announced with `app.cache.sync.publish_revision`, as the admin API's reload does) flips the
+announced with `app.adapters.redis.sync.publish_revision`, as the admin API's reload does) flips the
 decision on instance B, and its removal flips it back; B never answers from
 an older revision once it has answered from the newer one. With Redis stopped, the database
 poll carries the change instead.
@@ -17,8 +17,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from app.adapters.redis.sync import publish_revision
 from app.cache.keys import CacheKeys
-from app.cache.sync import publish_revision
 from tests.support.policies import EXAMPLES, SHIPPED
 from tests.support.policy_writes import add_rule, remove_rule
 from tests.support.redis_server import RedisServer

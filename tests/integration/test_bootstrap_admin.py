@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from app.audit.log import AuditQuery
 from app.config import ConfigError, load_settings
+from app.store.audit_log import AuditQuery
 from tests.support.tokens import AppFactory, claims_of
 
 
@@ -55,7 +55,7 @@ async def test_a_role_the_policy_lacks_is_reported(
 
 
 async def test_a_username_that_is_a_role_stops_the_start(token_app_factory: AppFactory) -> None:
-    from app.main import StartupError
+    from app.startup import StartupError
 
     with pytest.raises(StartupError, match=r"'admin', which is a role name"):
         async with token_app_factory(users={}, bootstrap_admin="admin:first-admin-pw"):

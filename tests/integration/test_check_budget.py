@@ -10,8 +10,9 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from app.security.check_budget import CheckBudget, OverLimit
-from app.store.redis_batch import RedisBatcher
+from app.adapters.redis.batch import RedisBatcher
+from app.adapters.redis.check_budget import CheckBudget
+from app.security.rate_limits import OverLimit
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
-from app.cache.availability import RedisAvailability
+from app.adapters.redis.availability import RedisAvailability
+from app.adapters.redis.remote import RedisTier
 from app.cache.decisions import TieredDecisionCache
 from app.cache.keys import CacheKeys
-from app.cache.remote import RedisTier
 from app.policy.request import DecisionRequest
 from tests.conftest import SettingsFactory
 from tests.support.apps import serve, services_of

@@ -18,8 +18,8 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from app.adapters.redis.sync import announce_revision, publish_revision
 from app.cache.keys import CacheKeys
-from app.cache.sync import announce_revision, publish_revision
 from app.config import Settings
 from tests.conftest import SettingsFactory
 from tests.support.apps import serve, services_of
@@ -70,7 +70,7 @@ async def test_announced_db_change_flips_the_other_instance_before_its_poll(
     # The poll is slowed to 30 s, so only the announcement can deliver the change within 10 s.
     settings = make_settings(database_url=pg_url, redis_url=redis_url, policy_poll_interval=30)
     redis = Redis.from_url(redis_url)
-    keys = CacheKeys.from_settings(settings)
+    keys = CacheKeys(settings.key_prefix)
     try:
         async with two_instances(settings) as (_a, (_app_b, b)):
             assert (await check(b, ZOE_WRITES))["allowed"] is False

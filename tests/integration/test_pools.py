@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import redis.exceptions
 
+from app.adapters.redis.client import make_redis
+from app.adapters.redis.revocation_cache import RedisRevocationCache
 from app.config import Settings
 from app.store.database import Database
-from app.store.redis import make_redis
-from app.store.revocation_cache import RedisRevocationCache
 from app.store.revocations import DatabaseRevocationStore
 from app.tokens.models import TokenRef
 from app.tokens.revocation import Revocations

@@ -7,8 +7,8 @@ import asyncio
 
 import pytest
 
+from app.addresses import parse_sentinel_url
 from app.config import Settings
-from app.store.redis import parse_sentinel_url
 from tests.support.redis_sentinel import SERVICE, SentinelSet, sentinel_set
 from tests.support.tokens import AppFactory, bearer
 from tests.support.waiting import wait_for

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import update
 
-from app.audit.log import AuditQuery
+from app.store.audit_log import AuditQuery
 from app.store.database import Database
 from app.store.models import RefreshToken
 from app.tokens.refresh_tokens import hash_refresh_token

@@ -18,9 +18,9 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from app.adapters.redis.batch import RedisBatcher
+from app.adapters.redis.revocation_cache import RedisRevocationCache
 from app.main import create_app
-from app.store.redis_batch import RedisBatcher
-from app.store.revocation_cache import RedisRevocationCache
 from tests.support.tokens import AppFactory, TokenApp, bearer
 from tests.support.waiting import wait_for
 

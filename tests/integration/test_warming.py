@@ -6,7 +6,7 @@ import httpx
 import pytest
 import redis
 
-from app.cache.layer import CacheLayer
+from app.adapters.redis.layer import CacheLayer
 from tests.conftest import SettingsFactory
 from tests.support.apps import serve, services_of
 

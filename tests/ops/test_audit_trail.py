@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
 
-from app.audit.log import AuditLog
 from app.audit.note import mask_username
 from app.cli import cli
 from app.main import create_app
+from app.store.audit_log import AuditLog
 from app.store.database import Database
 from app.store.models import AuditEvent
 from tests.conftest import SettingsFactory, running_client

@@ -16,8 +16,8 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.decisions.log import DecisionLog, DecisionLogConfig, DecisionQuery
 from app.main import create_app
-from app.observability.decision_log import DecisionLog, DecisionLogConfig, DecisionQuery
 from tests.conftest import SettingsFactory, running_client
 from tests.support.policies import EXAMPLES
 from tests.support.tokens import AppFactory, bearer

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import HTTPConnection
 
+from app.adapters.http.responses import envelope
 from app.api.deps import DecisionsDep, EngineDep, ServicesDep
-from app.api.errors import envelope
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
 from app.api.principals import DecisionCaller, QueryCaller, admit_decision_caller

@@ -11,6 +11,7 @@ from app.api.deps import DecisionsDep, ServicesDep
 from app.api.openapi import error_responses
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import ScopeCheckRequest, ScopeCheckResponse
+from app.decisions.log import set_caller, set_kind
 from app.decisions.service import new_decision_id
 from app.errors import (
     AuthenticationFailed,
@@ -21,7 +22,6 @@ from app.errors import (
     TokenInvalid,
     TokenRevoked,
 )
-from app.observability.decision_log import set_caller, set_kind
 from app.policy.request import DecisionRequest
 from app.tokens.checks import from_scope
 

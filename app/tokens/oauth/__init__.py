@@ -2,5 +2,5 @@
 
 Authlib's server API is synchronous: each request runs in a worker thread, and the grants
 reach our async services (storage, password hashing, rate limits) through a `Bridge` back to
-the event loop. Only `http` knows about FastAPI/Starlette.
+the event loop. Nothing here knows about FastAPI/Starlette: `app.adapters.http.oauth` does.
 """

@@ -1,7 +1,8 @@
 """Our `AuthorizationServer`: Authlib's protocol engine over `TokenService`.
 
-`handle_response` returns the `(status, body, headers)` triple unchanged; `oauth.http` turns
-it into a Starlette response, so nothing here depends on a web framework.
+`handle_response` returns the `(status, body, headers)` triple unchanged;
+`app.adapters.http.oauth` turns it into a Starlette response, so nothing here depends on a
+web framework.
 """
 
 from __future__ import annotations

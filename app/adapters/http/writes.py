@@ -26,7 +26,7 @@ from fastapi import Request
 from loguru import logger
 from starlette.responses import Response
 
-from app.api.errors import error_response
+from app.adapters.http.responses import error_response
 from app.errors import AuthzError, Conflict, IdempotencyMismatch, RequestInvalid
 from app.security.principal import Principal
 from app.store.availability import is_unavailable

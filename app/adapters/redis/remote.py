@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
-from app.cache.availability import RedisAvailability, is_redis_failure
+from app.adapters.redis.availability import RedisAvailability, is_redis_failure
 
 
 class RedisTier:

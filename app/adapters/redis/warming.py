@@ -20,7 +20,7 @@ import time
 from loguru import logger
 from redis.asyncio import Redis
 
-from app.cache.availability import RedisAvailability, is_redis_failure
+from app.adapters.redis.availability import RedisAvailability, is_redis_failure
 from app.cache.keys import CacheKeys
 from app.cache.metrics import CacheMetrics
 from app.decisions.permissions import PermissionService

@@ -23,7 +23,7 @@ from loguru import logger
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from app.store.redis_batch import RedisBatcher
+from app.adapters.redis.batch import RedisBatcher
 from app.tokens.models import RevocationState
 from app.tokens.revocation import MAX_TOKEN_LIFETIME
 

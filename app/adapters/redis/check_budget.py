@@ -24,13 +24,8 @@ from dataclasses import dataclass
 
 from redis.asyncio.client import Pipeline
 
-from app.store.redis_batch import RedisBatcher
-
-
-class OverLimit(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"over the limit; retry after {retry_after} s")
-        self.retry_after = retry_after
+from app.adapters.redis.batch import RedisBatcher
+from app.security.rate_limits import OverLimit
 
 
 @dataclass

@@ -16,10 +16,19 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.note import AuditNote, Source
+from app.audit.ports import AuditRecord
 from app.store.database import Database
 from app.store.models import AuditEvent, AuditPurge, utcnow
 
-__all__ = ["AuditEntry", "AuditLog", "AuditNote", "AuditPage", "AuditQuery", "Source"]
+__all__ = [
+    "AuditEntry",
+    "AuditLog",
+    "AuditNote",
+    "AuditPage",
+    "AuditQuery",
+    "AuditTrailStore",
+    "Source",
+]
 
 MAX_PAGE = 500
 
@@ -232,3 +241,24 @@ class AuditLog:
                     details={"cutoff": cutoff.isoformat(), "removed": removed},
                 )
         return removed
+
+
+class AuditTrailStore:
+    """`app.audit.ports.AuditTrail` on the audit table: one transaction per batch."""
+
+    def __init__(self, db: Database, audit: AuditLog | None = None) -> None:
+        self.db = db
+        self.audit = audit or AuditLog()
+
+    async def append(self, records: Sequence[AuditRecord]) -> None:
+        async with self.db.transaction() as session:
+            for r in records:
+                await self.audit.record(
+                    session,
+                    actor=r.actor,
+                    action=r.action,
+                    source=r.source,
+                    request_id=r.request_id,
+                    target=r.target,
+                    details=r.details,
+                )

@@ -12,14 +12,14 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from app.cache.availability import RedisAvailability
+from app.adapters.redis.availability import RedisAvailability
+from app.adapters.redis.remote import RedisTier
+from app.adapters.redis.sync import PolicySync
+from app.adapters.redis.warming import ActivityTracker, CacheWarmer
 from app.cache.decisions import TieredDecisionCache
 from app.cache.keys import CacheKeys
 from app.cache.metrics import CacheMetrics
 from app.cache.permissions import PermissionSetCache
-from app.cache.remote import RedisTier
-from app.cache.sync import PolicySync
-from app.cache.warming import ActivityTracker, CacheWarmer
 from app.config import Settings
 from app.decisions.permissions import PermissionService
 from app.observability.metrics import Metrics
@@ -69,7 +69,7 @@ class CacheLayer:
 def build_cache_layer(
     settings: Settings, engine: PolicyEngine, *, redis: Redis | None, metrics: Metrics
 ) -> CacheLayer:
-    keys = CacheKeys.from_settings(settings)
+    keys = CacheKeys(settings.key_prefix)
     cache_metrics = CacheMetrics(metrics)
     availability = RedisAvailability(redis, metrics=cache_metrics) if redis is not None else None
     remote = RedisTier(redis, availability) if redis is not None and availability else None

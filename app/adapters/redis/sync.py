@@ -24,14 +24,14 @@ import time
 from loguru import logger
 from redis.asyncio import Redis
 
-from app.cache.availability import RedisAvailability, is_redis_failure
+from app.adapters.redis.availability import RedisAvailability, is_redis_failure
+from app.adapters.redis.client import make_redis
 from app.cache.keys import CacheKeys
 from app.cache.metrics import CacheMetrics
 from app.config import Settings
 from app.policy.engine import PolicyEngine
 from app.policy.snapshot import PolicySnapshot
 from app.store.database import Database
-from app.store.redis import make_redis
 from app.store.revisions import DatabaseRevisionStore
 
 LOCAL_ONLY_TRIGGERS = frozenset({"remote", "poll", "entities-remote"})
@@ -62,7 +62,7 @@ async def announce_revision(settings: Settings, revision: int) -> bool:
     if redis is None:
         return False
     try:
-        await publish_revision(redis, keys=CacheKeys.from_settings(settings), revision=revision)
+        await publish_revision(redis, keys=CacheKeys(settings.key_prefix), revision=revision)
     except Exception as exc:
         if not is_redis_failure(exc):
             raise
@@ -80,7 +80,7 @@ async def announce_entity_revision(settings: Settings, revision: int) -> bool:
     if redis is None:
         return False
     try:
-        channel = CacheKeys.from_settings(settings).policy_channel
+        channel = CacheKeys(settings.key_prefix).policy_channel
         await redis.publish(channel, f"{ENTITY_MESSAGE}{revision}")
     except Exception as exc:
         if not is_redis_failure(exc):

@@ -9,50 +9,17 @@ revocations from the database), never an error, and the next ones reach the new 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 
+from app.addresses import SENTINEL_SCHEME, parse_sentinel_url
+
 if TYPE_CHECKING:
     from app.config import Settings
-
-SENTINEL_SCHEME = "redis+sentinel"
-
-
-@dataclass(frozen=True)
-class SentinelTarget:
-    sentinels: tuple[tuple[str, int], ...]
-    service: str
-    db: int
-    password: str | None
-
-
-def parse_sentinel_url(url: str) -> SentinelTarget:
-    """`redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`; ValueError if not."""
-    parts = urlsplit(url)
-    if parts.scheme != SENTINEL_SCHEME:
-        raise ValueError(f"not a {SENTINEL_SCHEME}:// URL")
-    credentials, _, hosts = parts.netloc.rpartition("@")
-    password = unquote(credentials.partition(":")[2]) or None if credentials else None
-    sentinels = []
-    for item in hosts.split(","):
-        host, _, port = item.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"sentinel address {item!r} is not HOST:PORT")
-        sentinels.append((host.strip("[]"), int(port)))
-    path = [p for p in parts.path.split("/") if p]
-    if not path or len(path) > 2:
-        raise ValueError("the path must be /SERVICE or /SERVICE/DB (the monitored primary)")
-    if len(path) == 2 and not path[1].isdigit():
-        raise ValueError("the database number must be an integer")
-    return SentinelTarget(
-        tuple(sentinels), path[0], int(path[1]) if len(path) == 2 else 0, password
-    )
 
 
 def make_redis(settings: Settings) -> Redis | None:

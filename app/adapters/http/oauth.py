@@ -1,5 +1,5 @@
 """The FastAPI/Starlette adapter for Authlib (Authlib ships server integrations for Flask and
-Django only). This is the one module of `app.tokens` that knows about HTTP frameworks.
+Django only). `app.tokens.oauth` stays framework-free; this module is its only HTTP binding.
 
 The form body is read on the event loop first (Authlib expects it parsed), then the whole
 Authlib request runs in a worker thread, since its API is synchronous; storage and password

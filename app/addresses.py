@@ -1,0 +1,62 @@
+"""Address syntax shared by the settings (which validate it) and the bindings that use it.
+
+Kept free of any client library so `app.config` can check a value without importing Redis or
+the HTTP layer.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
+    """CIDRs (or single addresses) as networks; ValueError names the bad entry."""
+    out = []
+    for value in values:
+        text = value.strip()
+        if not text:
+            continue
+        try:
+            out.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise ValueError(f"{text!r} is not an IP address or CIDR") from None
+    return tuple(out)
+
+
+SENTINEL_SCHEME = "redis+sentinel"
+
+
+@dataclass(frozen=True)
+class SentinelTarget:
+    sentinels: tuple[tuple[str, int], ...]
+    service: str
+    db: int
+    password: str | None
+
+
+def parse_sentinel_url(url: str) -> SentinelTarget:
+    """`redis+sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/SERVICE[/DB]`; ValueError if not."""
+    parts = urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        raise ValueError(f"not a {SENTINEL_SCHEME}:// URL")
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    password = unquote(credentials.partition(":")[2]) or None if credentials else None
+    sentinels = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"sentinel address {item!r} is not HOST:PORT")
+        sentinels.append((host.strip("[]"), int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2:
+        raise ValueError("the path must be /SERVICE or /SERVICE/DB (the monitored primary)")
+    if len(path) == 2 and not path[1].isdigit():
+        raise ValueError("the database number must be an integer")
+    return SentinelTarget(
+        tuple(sentinels), path[0], int(path[1]) if len(path) == 2 else 0, password
+    )
