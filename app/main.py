@@ -40,7 +40,7 @@ from app.observability.metrics import Metrics, worker_exited
 from app.services import Services, build_services
 from app.startup import StartupError
 from app.store.database import redacted
-from app.store.schema import current_revision, head_revision
+from app.store.schema import EXPECTED_HEAD, current_revision
 from app.token_services import start_tokens
 from app.tokens.keys import KeyDecryptionError
 
@@ -73,7 +73,7 @@ async def _check_schema(services: Services) -> None:
         raise StartupError(
             f"database {redacted(services.settings.database_url)} is unreachable: {exc}"
         ) from None
-    head = head_revision()
+    head = EXPECTED_HEAD
     if current != head:
         raise StartupError(
             f"database schema is at {current or 'nothing'}, code expects {head}: "

@@ -39,6 +39,13 @@ from bench.web import run_http, run_memory
 from bench.workers import run_workers
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
+# `--only-<name>` runs just these sections (the in-process ones run only in a full run).
+SECTIONS = {
+    "http": "the HTTP section (11,000 rules, decision log on/off, batches)",
+    "memory": "the memory and load-time section (110,000 rules)",
+    "workers": "the 1 vs 2 workers section",
+    "tokens": "the token-mode section",
+}
 
 
 def say(text: str) -> None:
@@ -92,12 +99,20 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short runs (a smoke test)")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP sections")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/")
-    parser.add_argument(
-        "--only-tokens",
-        action="store_true",
-        help="only the token-mode section (implies --no-docs)",
-    )
+    for section, what in SECTIONS.items():
+        parser.add_argument(
+            f"--only-{section}",
+            action="store_true",
+            help=f"only {what} (implies --no-docs; may be combined)",
+        )
     args = parser.parse_args()
+    only = {section for section in SECTIONS if getattr(args, f"only_{section}")}
+    if only:
+        args.no_docs = True  # a partial run must not overwrite the full report
+
+    def wanted(section: str) -> bool:
+        return not only or section in only
+
     logger.remove()  # the engine's own log lines would drown the tables
     budget = 0.3 if args.quick else 1.5
     seconds, rounds = (2.0, 1) if args.quick else (5.0, 3)
@@ -111,9 +126,7 @@ def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="oms-auth-bench-") as tmp:
         workdir = Path(tmp)
-        if args.only_tokens:
-            args.no_docs = True
-        else:
+        if not only:
             say("in-process check latency")
             run_engines(results, workdir, budget)
             say("search, 110,000 rules")
@@ -124,12 +137,13 @@ def main() -> int:
             results.models = run_models(workdir, budget / 3)
             say("cache tiers (11,000 rules)")
             results.tiers = run_tiers(workdir, SIZES[1], budget=budget)
-        if not args.no_http and not args.only_tokens:
+        medium = write_policy(workdir / "http-medium", SIZES[1])
+        if not args.no_http and wanted("http"):
             say(f"HTTP, 11,000 rules (load: {tool})")
-            medium = write_policy(workdir / "http-medium", SIZES[1])
             results.http = run_http(
                 workdir, medium, SIZES[1], seconds=seconds, rounds=rounds, log=say
             )
+        if not args.no_http and wanted("memory"):
             say("memory and load time, 110,000 rules")
             large = write_policy(workdir / "http-large", SIZES[2])
             try:
@@ -137,11 +151,12 @@ def main() -> int:
             except RuntimeError as exc:  # a server that never became ready on a busy machine
                 say(f"  memory run failed: {exc}")
                 results.missing.append("memory and load time (server not ready)")
+        if not args.no_http and wanted("workers"):
             say("1 vs 2 workers, Redis, 11,000 rules")
             results.workers = run_workers(
                 workdir, medium, SIZES[1], seconds=seconds, rounds=rounds, log=say
             )
-        if not args.no_http:
+        if not args.no_http and wanted("tokens"):
             say(f"token mode vs open mode, 11,000 rules (load: {tool})")
             medium = write_policy(workdir / "token-medium", SIZES[1])
             results.tokens = run_token_mode(

@@ -191,7 +191,7 @@ class Target:
     what: str
     goal: str
     measured: str
-    met: bool
+    met: bool | None  # None: this machine cannot measure it (the row says why)
 
 
 def targets(results: Results) -> list[Target]:
@@ -316,15 +316,19 @@ def targets(results: Results) -> list[Target]:
                 )
             )
         pinned = w.ratio(pinned=True)
-        if pinned is not None and w.cores >= 3:
-            out.append(
-                Target(
-                    "2 workers: req/s vs 1 (load pinned apart)",
-                    "≥ 1.6x",
-                    f"{pinned[0]:.2f}x",
-                    pinned[0] >= 1.6,
+        if pinned is not None:
+            what = "2 workers: req/s vs 1 (load pinned apart)"
+            if w.cores >= 3:
+                out.append(Target(what, "≥ 1.6x", f"{pinned[0]:.2f}x", pinned[0] >= 1.6))
+            else:  # the load generator's core leaves the workers one core to share
+                out.append(
+                    Target(
+                        what,
+                        "≥ 1.6x (needs ≥ 3 cores)",
+                        f"{pinned[0]:.2f}x with both workers on 1 core ({w.cores} cores)",
+                        None,
+                    )
                 )
-            )
     if results.tokens is not None:
         out += _token_targets(results.tokens)
     return out
@@ -385,7 +389,8 @@ def models_table(results: Results) -> str:
 
 
 def targets_table(results: Results) -> str:
-    rows = [[t.what, t.goal, t.measured, "met" if t.met else "MISSED"] for t in targets(results)]
+    verdict = {True: "met", False: "MISSED", None: "not measurable here"}
+    rows = [[t.what, t.goal, t.measured, verdict[t.met]] for t in targets(results)]
     return table(["target", "goal", "measured", ""], rows)
 
 

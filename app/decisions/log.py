@@ -139,7 +139,12 @@ _Pending = tuple[
 ]
 
 
+# An explanation: (rule, role path, missing properties, `,"rule":...,"role_path":...` as JSON).
+_Explained = tuple[Any, list[str], tuple[str, ...], bytes]
+
 _get = object.__getattribute__
+_dumps = orjson.dumps
+_RESULT = {True: b',"result":"allow"', False: b',"result":"deny"'}
 
 
 def _attrs(value: Any) -> dict[str, Any]:
@@ -193,6 +198,43 @@ def mask_fields(record: dict[str, Any], paths: Iterable[str]) -> None:
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _rule_json(rule: Any, role_path: list[str]) -> bytes:
+    return b',"rule":' + _dumps(rule) + b',"role_path":' + _dumps(role_path)
+
+
+def _error_record(
+    request: DecisionRequest,
+    error: AuthzError,
+    request_id: str | None,
+    at: str,
+    instance: str,
+    kind: str,
+    caller: str | None,
+    snapshot: PolicySnapshot,
+    per_ms: float,
+) -> dict[str, Any]:
+    return {
+        "decision_id": None,
+        "request_id": request_id,
+        "timestamp": at,
+        "instance": instance,
+        "kind": kind,
+        "caller": caller,
+        "subject": _entity(request.subject),
+        "resource": _entity(request.resource),
+        "action": _entity(request.action),
+        "domain": request.domain,
+        "result": "error",
+        "error": {"code": error.code, "message": error.message},
+        "rule": None,
+        "role_path": [],
+        "policy_revision": snapshot.revision,
+        "evaluator": snapshot.evaluator_name,
+        "cached": False,
+        "latency_ms": per_ms,
+    }
 
 
 @dataclass(frozen=True)
@@ -265,7 +307,8 @@ class DecisionLog:
         self.clock = clock
         self._pending: deque[_Pending] = deque()
         self._pending_items = 0
-        self._recent: deque[dict[str, Any]] = deque(maxlen=max(1, config.recent))
+        # Encoded records: evicting bytes costs nothing, evicting dicts with nested values does.
+        self._recent: deque[bytes] = deque(maxlen=max(1, config.recent))
         self._push: deque[bytes] = deque()
         self._http = http
         self._own_http = False
@@ -275,7 +318,7 @@ class DecisionLog:
         self._random = random.random
         # Deciding rule and role path per (snapshot, plain request): traffic repeats itself,
         # so most records reuse an explanation instead of evaluating again.
-        self._explained: dict[tuple[Any, ...], tuple[Any, list[str], tuple[str, ...]]] = {}
+        self._explained: dict[tuple[Any, ...], _Explained] = {}
         self._explained_for: Any = None
 
     # -- the hot path ----------------------------------------------------------------------
@@ -352,46 +395,46 @@ class DecisionLog:
         self.metrics.count("sampled_out")
         return False
 
-    def records_of(self, item: _Pending) -> list[dict[str, Any]]:
+    def _explanation(
+        self, snapshot: PolicySnapshot, request: DecisionRequest, key: tuple[Any, ...] | None
+    ) -> _Explained:
+        """The deciding rule and role path of `request`, from the per-snapshot cache."""
+        if self._explained_for is not snapshot:
+            self._explained, self._explained_for = {}, snapshot
+        explained = self._explained
+        hit = explained.get(key) if key is not None else None
+        if hit is None:
+            rule, role_path, missing = self._explain(snapshot, request)
+            hit = (rule, role_path, missing, _rule_json(rule, role_path))
+            if key is not None:
+                if len(explained) >= EXPLAIN_CACHE_SIZE:
+                    explained.clear()
+                explained[key] = hit
+        return hit
+
+    def records_of(self, item: _Pending, per_ms: float | None = None) -> list[dict[str, Any]]:
+        """The records of one queued call, as dicts (what `lines_of` writes, field by field);
+        `per_ms` overrides the call's time per decision."""
         ts, request_id, kind, caller, snapshot, requests, results, seconds = item
-        per_ms = round(seconds * 1000 / max(1, len(results)), 4)
+        if per_ms is None:
+            per_ms = round(seconds * 1000 / max(1, len(results)), 4)
         at = _iso(ts)
         instance = self.instance
         sample = self.config.allow_sample_rate < 1.0
         explain = self.config.explain
-        if self._explained_for is not snapshot:
-            self._explained, self._explained_for = {}, snapshot
-        explained = self._explained
         out: list[dict[str, Any]] = []
         append = out.append
         for request, result in zip(requests, results, strict=False):
+            if isinstance(result, AuthzError):
+                append(
+                    _error_record(
+                        request, result, request_id, at, instance, kind, caller, snapshot, per_ms
+                    )
+                )
+                continue
             subject, resource, action = request.subject, request.resource, request.action
             s_attrs, r_attrs = _attrs(subject), _attrs(resource)
             plain = "properties" not in s_attrs and "properties" not in r_attrs
-            if isinstance(result, AuthzError):
-                append(
-                    {
-                        "decision_id": None,
-                        "request_id": request_id,
-                        "timestamp": at,
-                        "instance": instance,
-                        "kind": kind,
-                        "caller": caller,
-                        "subject": _entity(subject),
-                        "resource": _entity(resource),
-                        "action": _entity(action),
-                        "domain": request.domain,
-                        "result": "error",
-                        "error": {"code": result.code, "message": result.message},
-                        "rule": None,
-                        "role_path": [],
-                        "policy_revision": snapshot.revision,
-                        "evaluator": snapshot.evaluator_name,
-                        "cached": False,
-                        "latency_ms": per_ms,
-                    }
-                )
-                continue
             decision = result.decision
             allowed = decision.allowed
             if allowed and sample and not self._sampled():
@@ -402,14 +445,7 @@ class DecisionLog:
                 role_path = list(decision.role_path)
             else:
                 key = (subject, resource, action, request.domain) if plain else None
-                hit = explained.get(key) if key is not None else None
-                if hit is None:
-                    hit = self._explain(snapshot, request)
-                    if key is not None:
-                        if len(explained) >= EXPLAIN_CACHE_SIZE:
-                            explained.clear()
-                        explained[key] = hit
-                rule, role_path, missing = hit
+                rule, role_path, missing, _ = self._explanation(snapshot, request, key)
             record = {
                 "decision_id": result.decision_id,
                 "request_id": request_id,
@@ -434,6 +470,111 @@ class DecisionLog:
             append(record)
         return out
 
+    def lines_of(self, item: _Pending) -> list[bytes]:
+        """The records of one queued call as JSON lines, the same bytes as encoding
+        `records_of(item)` one by one, without a dict per record: the fields every record of
+        the call shares are encoded once, ids once per distinct value. Entities with a type
+        or properties, and errors, take the dict path."""
+        ts, request_id, kind, caller, snapshot, requests, results, seconds = item
+        per_ms = round(seconds * 1000 / max(1, len(results)), 4)
+        at = _iso(ts)
+        sample = self.config.allow_sample_rate < 1.0
+        explain = self.config.explain
+        head = b"".join(
+            (
+                b',"request_id":',
+                _dumps(request_id),
+                b',"timestamp":',
+                _dumps(at),
+                b',"instance":',
+                _dumps(self.instance),
+                b',"kind":',
+                _dumps(kind),
+                b',"caller":',
+                _dumps(caller),
+                b',"subject":',
+            )
+        )
+        timing = {
+            True: b',"cached":true,"latency_ms":0.0',
+            False: b',"cached":false,"latency_ms":' + _dumps(per_ms),
+        }
+        names: dict[str, bytes] = {}  # id -> its JSON string, for ids without type/properties
+        labels: dict[tuple[int, str], bytes] = {}  # (revision, evaluator) -> their fields
+        out: list[bytes] = []
+        append = out.append
+        for request, result in zip(requests, results, strict=False):
+            subject, resource, action = request.subject, request.resource, request.action
+            s_attrs, r_attrs, a_attrs = _attrs(subject), _attrs(resource), _attrs(action)
+            if (
+                isinstance(result, AuthzError)
+                or "properties" in s_attrs
+                or "properties" in r_attrs
+                or "type" in s_attrs
+                or "type" in r_attrs
+                or "type" in a_attrs
+                or "properties" in a_attrs
+                or (decision := result.decision).rule is not None
+            ):
+                one = self.records_of(
+                    (ts, request_id, kind, caller, snapshot, (request,), (result,), seconds),
+                    per_ms,
+                )
+                out.extend(_dumps(record) for record in one)
+                continue
+            allowed = decision.allowed
+            if allowed and sample and not self._sampled():
+                continue
+            missing: tuple[str, ...] = decision.missing
+            if explain:
+                _, _, missing, rule_json = self._explanation(
+                    snapshot, request, (subject, resource, action, request.domain)
+                )
+            else:
+                rule_json = _rule_json(None, list(decision.role_path))
+            subject_json = names.get(subject)
+            if subject_json is None:
+                subject_json = names[subject] = _dumps(subject)
+            resource_json = names.get(resource)
+            if resource_json is None:
+                resource_json = names[resource] = _dumps(resource)
+            action_json = names.get(action)
+            if action_json is None:
+                action_json = names[action] = _dumps(action)
+            label_key = (decision.revision, decision.evaluator)
+            label = labels.get(label_key)
+            if label is None:
+                label = labels[label_key] = (
+                    b',"policy_revision":'
+                    + _dumps(decision.revision)
+                    + b',"evaluator":'
+                    + _dumps(decision.evaluator)
+                )
+            domain = request.domain
+            append(
+                b"".join(
+                    (
+                        b'{"decision_id":',
+                        _dumps(result.decision_id),
+                        head,
+                        subject_json,
+                        b',"resource":',
+                        resource_json,
+                        b',"action":',
+                        action_json,
+                        b',"domain":null' if domain is None else b',"domain":' + _dumps(domain),
+                        _RESULT[allowed],
+                        rule_json,
+                        label,
+                        timing[result.cached],
+                        b',"missing_properties":' + _dumps(list(missing)) + b"}"
+                        if missing
+                        else b"}",
+                    )
+                )
+            )
+        return out
+
     @staticmethod
     def _explain(
         snapshot: PolicySnapshot, request: DecisionRequest
@@ -451,11 +592,14 @@ class DecisionLog:
         if self.config.mask:
             for record in records:
                 mask_fields(record, self.config.mask)
-        self._recent.extend(records)
-        self.metrics.count("logged", len(records))
-        if not self.config.push_url and self._stream is None:
+        self._store([_dumps(r) for r in records])
+
+    def _store(self, encoded: list[bytes]) -> None:
+        """Hand encoded records to the recent ring and the sinks."""
+        if not encoded:
             return
-        encoded = [orjson.dumps(r) for r in records]
+        self._recent.extend(encoded)
+        self.metrics.count("logged", len(encoded))
         if self.config.push_url:
             room = max(0, self.config.push_buffer - len(self._push))
             if room < len(encoded):
@@ -469,12 +613,22 @@ class DecisionLog:
         while self._pending:
             item = self._pending.popleft()
             self._pending_items -= len(item[6])
-            self._emit(self.records_of(item))
+            if self.config.mask:
+                self._emit(self.records_of(item))
+            else:
+                self._store(self.lines_of(item))
 
     # -- queries ---------------------------------------------------------------------------
     def recent(self, query: DecisionQuery) -> list[dict[str, Any]]:
         self.drain()
-        return query.select(self._recent)
+        out: list[dict[str, Any]] = []
+        for line in reversed(self._recent):  # newest first
+            record = orjson.loads(line)
+            if query.matches(record):
+                out.append(record)
+                if len(out) >= query.limit:
+                    break
+        return out
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import insert, inspect, select, text
 from app.main import create_app
 from app.store.database import Database
 from app.store.models import AuditEvent, CasbinRule, PolicyState, utcnow
-from app.store.schema import head_revision, upgrade
+from app.store.schema import EXPECTED_HEAD, current_revision, head_revision, upgrade
 from tests.conftest import SettingsFactory, running_client
 
 TABLES = {
@@ -36,8 +36,21 @@ async def test_migrations_create_every_table_and_are_idempotent(database_url: st
             version = (
                 await conn.exec_driver_sql("SELECT version_num FROM alembic_version")
             ).scalar()
+            current = await current_revision(conn)
         assert names >= TABLES
-        assert version == head_revision()
+        assert version == head_revision() == current
+    finally:
+        await db.close()
+
+
+async def test_the_start_up_check_expects_alembic_s_head(tmp_path: Path) -> None:
+    """`EXPECTED_HEAD` (what start-up compares without importing alembic) is the scripts'
+    head, and an empty database has no revision."""
+    assert head_revision() == EXPECTED_HEAD
+    db = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        async with db.engine.connect() as conn:
+            assert await current_revision(conn) is None
     finally:
         await db.close()
 

@@ -62,3 +62,38 @@ async def test_a_new_instance_warms_what_the_fleet_uses(
     async with serve(settings) as (app, client):
         await services_of(app).cache.warmer.wait()  # type: ignore[union-attr]
         assert await cached(client, "carol")
+
+
+async def test_activity_flush_adds_halves_and_trims_in_redis(
+    redis_url: str, service_name: str
+) -> None:
+    """Counts add up across flushes, every `decay_every` flushes they are halved, and only
+    the `max_tracked` most active subjects stay, over more subjects than one script call."""
+    from redis.asyncio import Redis
+
+    from app.cache.keys import CacheKeys
+    from app.cache.warming import _FLUSH_CHUNK, ActivityTracker
+
+    keys = CacheKeys(f"{service_name}:v1")
+    client = Redis.from_url(redis_url)
+    tracker = ActivityTracker(keys=keys, redis=client, max_tracked=3, decay_every=2)
+    try:
+        for n, subject in enumerate(["a", "b", "c", "d"], start=1):
+            for _ in range(n):
+                tracker.record(subject)
+        await tracker.flush()
+        scores = await client.zrange(keys.active_subjects, 0, -1, withscores=True)
+        assert scores == [(b"b", 2.0), (b"c", 3.0), (b"d", 4.0)]  # "a" trimmed
+        for _ in range(5):
+            tracker.record("d", "tenant")
+        await tracker.flush()  # the second flush decays: (old + new) / 2, then trims "b"
+        scores = await client.zrange(keys.active_subjects, 0, -1, withscores=True)
+        assert scores == [(b"c", 1.5), (b"d", 2.0), (b"d\x1ftenant", 2.5)]
+        wide = ActivityTracker(keys=keys, redis=client, max_tracked=10 * _FLUSH_CHUNK)
+        for i in range(_FLUSH_CHUNK + 5):
+            wide.record(f"u{i}")
+        await wide.flush()
+        assert await client.zscore(keys.active_subjects, f"u{_FLUSH_CHUNK + 4}") == 1.0
+        assert await client.zcard(keys.active_subjects) == _FLUSH_CHUNK + 5 + 3
+    finally:
+        await client.aclose()

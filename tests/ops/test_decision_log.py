@@ -309,3 +309,49 @@ async def test_a_missing_property_is_recorded_with_the_decision(
         (record,) = await _until_records(stream, 1)
         assert record["result"] == "deny"
         assert record["missing_properties"] == ["subject.department"]
+
+
+def test_lines_are_the_encoded_records_of_every_kind_of_decision() -> None:
+    """The writer's direct encoding gives the same bytes as encoding each record's dict:
+    allows, denies, cached answers, explained answers, domains, errors, typed entities."""
+    import orjson
+
+    from app.decisions.service import DecisionResult
+    from app.errors import AuthzError, InvalidPolicy
+    from app.policy.decision import Decision
+    from app.policy.request import DecisionRequest, Entity
+    from app.policy.snapshot import PolicySnapshot
+    from app.policy.sources import FileRuleSource, PolicyLoader
+    from tests.conftest import POLICY_DIR
+
+    model, rules = PolicyLoader(POLICY_DIR, [FileRuleSource(POLICY_DIR)]).read()
+    snapshot = PolicySnapshot.build(model, rules, revision=7)
+    allow = DecisionRequest.of("viewer", "api:schemas", "read")
+    deny = DecisionRequest.of("viewer", "api:schemas", "write")
+    typed = DecisionRequest.of(
+        Entity.typed("user", "viewer", {"team": "a"}, kind="subject"), "api:schemas", "read"
+    )
+    scoped = DecisionRequest.of("viewer", 'api:"quoted"', "read", domain="acme")
+    requests = [allow, deny, allow, allow, typed, scoped, deny]
+    results: list[DecisionResult | AuthzError] = [
+        DecisionResult(snapshot.decide(allow), "dec_1", False),
+        DecisionResult(snapshot.decide(deny), "dec_2", False),
+        DecisionResult(Decision(True, 7, "indexed"), "dec_3", True),
+        DecisionResult(snapshot.decide(allow, explain=True), "dec_4", False),
+        DecisionResult(Decision(False, 7, "indexed", missing=("subject.x",)), "dec_5", False),
+        DecisionResult(Decision(False, 7, "indexed"), "dec_6", False),
+        InvalidPolicy("bad request"),
+    ]
+    log = DecisionLog(DecisionLogConfig(enabled=True), instance='oms-auth@"h":1')
+    item = (1.5e9, "req-1", "batch", "alice", snapshot, requests, results, 0.0123)
+    records = log.records_of(item)
+    assert [orjson.loads(line) for line in log.lines_of(item)] == orjson.loads(
+        orjson.dumps(records)
+    )
+    assert log.lines_of(item) == [orjson.dumps(r) for r in records]
+    outcomes = ["allow", "deny", "allow", "allow", "deny", "deny", "error"]
+    assert [r["result"] for r in records] == outcomes
+    assert records[0]["rule"] is not None and records[4]["subject"]["type"] == "user"
+    log.decided(snapshot, requests, results, 0.0123, "batch")
+    found = log.recent(DecisionQuery(limit=3))
+    assert [r["result"] for r in found] == ["error", "deny", "deny"]  # newest first

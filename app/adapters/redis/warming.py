@@ -30,6 +30,25 @@ from app.policy.snapshot import PolicySnapshot
 SEP = "\x1f"  # between subject and domain in a tracked member (ids carry no control chars)
 Subject = tuple[str, str | None]
 
+# ARGV: decay (1: halve every count after adding), how many to keep (-1: no trim), then
+# member, increment pairs. Same effect as ZINCRBY per member, ZUNIONSTORE with weight 0.5 and
+# ZREMRANGEBYRANK, in one round trip whose client-side cost does not grow per member.
+_ADD_ACTIVITY = """
+local key = KEYS[1]
+for i = 3, #ARGV, 2 do
+  redis.call('ZINCRBY', key, ARGV[i + 1], ARGV[i])
+end
+if ARGV[1] == '1' then
+  redis.call('ZUNIONSTORE', key, 1, key, 'WEIGHTS', 0.5)
+end
+local keep = tonumber(ARGV[2])
+if keep >= 0 then
+  redis.call('ZREMRANGEBYRANK', key, 0, -(keep + 1))
+end
+return 1
+"""
+_FLUSH_CHUNK = 2_000
+
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -87,14 +106,17 @@ class ActivityTracker:
     async def _flush_redis(self, pending: dict[str, int], decay: bool) -> None:
         assert self.redis is not None
         key = self.keys.active_subjects
+        members = list(pending.items())
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for member, n in pending.items():
-                    pipe.zincrby(key, n, member)
-                if decay:
-                    pipe.zunionstore(key, {key: 0.5})
-                pipe.zremrangebyrank(key, 0, -(self.max_tracked + 1))
-                await pipe.execute()
+            # One script call per chunk instead of one ZINCRBY per subject: every worker
+            # flushes the subjects it saw, so per-command client work would grow with workers.
+            for start in range(0, max(1, len(members)), _FLUSH_CHUNK):
+                chunk = members[start : start + _FLUSH_CHUNK]
+                last = start + _FLUSH_CHUNK >= len(members)
+                args: list[str | int] = [int(decay and last), self.max_tracked if last else -1]
+                for member, n in chunk:
+                    args += (member, n)
+                await self.redis.eval(_ADD_ACTIVITY, 1, key, *args)
         except Exception as exc:
             if not is_redis_failure(exc):
                 raise
