@@ -6,11 +6,12 @@ BIN    := $(VENV)/bin
 TEST_JOBS ?= 4
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run serve migrate test test-fast lint fmt policy-lint policy-test bench load chaos install clean help
+.PHONY: run serve migrate test test-loaded test-fast lint fmt policy-lint policy-test bench load chaos install clean help
 
 help:
 	@echo "make run          create .venv, install, migrate, serve on http://127.0.0.1:8001"
 	@echo "make test         install test tools, check services, lint, run the whole suite"
+	@echo "make test-loaded  the same beside busy loops on every core (it must still pass)"
 	@echo "make lint | fmt   ruff + mypy --strict | ruff format"
 	@echo "make migrate      apply database migrations"
 	@echo "make policy-lint  lint policies/ | make policy-test  run policies/tests/*_test.yaml"
@@ -50,11 +51,25 @@ policy-lint: install
 policy-test: install
 	$(BIN)/oms-auth policy test policies
 
+# mypy --strict runs beside the suite (the tests mostly wait on servers): its output is printed
+# after the tests' and either failing fails the target.
 test: install
 	$(BIN)/python -m tests.services_check
-	$(MAKE) --no-print-directory lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(MAKE) --no-print-directory policy-lint policy-test
-	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile
+	@mkdir -p var; echo "$(BIN)/mypy > var/mypy.log (beside the tests)"; \
+	$(BIN)/mypy > var/mypy.log 2>&1 & mypy=$$!; \
+	echo "$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile"; \
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile; tests=$$?; \
+	wait $$mypy; types=$$?; \
+	echo "--- mypy --strict (exit $$types):"; cat var/mypy.log; \
+	test $$tests -eq 0 && test $$types -eq 0
+
+# The whole suite beside busy loops of its own (one per core unless HOGS=N): it must pass.
+HOGS ?= $(shell nproc 2>/dev/null || echo 2)
+test-loaded: install
+	$(BIN)/python -m tests.loaded --hogs $(HOGS) -- $(MAKE) --no-print-directory test
 
 test-fast: install
 	$(BIN)/pytest -q -x -m "not e2e and not slow"

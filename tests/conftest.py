@@ -29,8 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 POLICY_DIR = REPO / "policies"
 
 
-# Folders whose tests talk to the machine's services or start server processes.
+# Every test folder and its markers: `unit` needs neither PostgreSQL, Redis nor a server
+# process; `integration` talks to the machine's services; `e2e` starts server processes.
 _MARKERS = {
+    "unit": ("unit",),
+    "policy": ("unit",),
     "integration": ("integration",),
     "ops": ("integration",),
     "e2e": ("e2e", "integration"),
@@ -39,19 +42,37 @@ _MARKERS = {
 _SERVICE_FIXTURES = {"pg_url", "pg_template", "redis_url", "database_url"}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "unit: needs neither PostgreSQL, Redis nor a server (tests/unit, tests/policy)"
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test by its folder, and check the services only if a selected test needs them.
 
-    `pytest tests/unit` therefore runs on a machine with neither PostgreSQL nor Redis.
+    `pytest tests/unit` (or `-m unit`) therefore runs on a machine with neither PostgreSQL nor
+    Redis: a unit test that asks for one of them is refused here, as is a test folder
+    without markers.
     """
     needs_services = False
+    misplaced = []
     for item in items:
-        folder = Path(str(item.path)).relative_to(REPO / "tests").parts[0]
-        for marker in _MARKERS.get(folder, ()):
+        parts = Path(str(item.path)).relative_to(REPO / "tests").parts
+        folder = parts[0] if len(parts) > 1 else ""
+        if folder not in _MARKERS:
+            raise pytest.UsageError(f"{item.nodeid}: declare the markers of tests/{folder}")
+        for marker in _MARKERS[folder]:
             item.add_marker(marker)
         fixtures = set(getattr(item, "fixturenames", ()))
-        if folder in _MARKERS or fixtures & _SERVICE_FIXTURES:
+        if fixtures & _SERVICE_FIXTURES:
+            if "unit" in _MARKERS[folder]:
+                misplaced.append(item.nodeid)
             needs_services = True
+        elif "unit" not in _MARKERS[folder]:
+            needs_services = True
+    if misplaced:
+        raise pytest.UsageError(f"unit tests that need PostgreSQL or Redis: {misplaced}")
     if not needs_services:
         return
     for name, check, where in (

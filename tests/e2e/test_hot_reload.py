@@ -33,7 +33,7 @@ def server(
         "OMS_AUTH_LOG_JSON": "true",
     }
     with serve(env, log_dir=tmp_path, migrate=False) as srv:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 10 * DEADLINE_SCALE
         while not srv.events("policy.watch.started") and time.monotonic() < deadline:
             time.sleep(0.05)
         yield srv
@@ -66,7 +66,7 @@ def test_valid_edit_goes_live_and_invalid_edit_is_rejected(
     good = csv.read_text()
     csv.write_text(good + "p, bob, api:schemas, write\n")  # one value short
     bad_line = len(good.splitlines()) + 1
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 10 * DEADLINE_SCALE
     while not server.events("policy.reload.rejected") and time.monotonic() < deadline:
         time.sleep(0.05)
     rejected = server.events("policy.reload.rejected")

@@ -22,6 +22,7 @@ from tests.conftest import POLICY_DIR
 from tests.support.nginx import Nginx
 from tests.support.server import Server, instances
 from tests.support.tls import make_pki
+from tests.support.waiting import DEADLINE_SCALE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(540)]
 
@@ -61,7 +62,7 @@ def _audit(server: Server, **params: str) -> list[dict[str, Any]]:
 
 
 def _until(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * DEADLINE_SCALE
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         time.sleep(0.1)

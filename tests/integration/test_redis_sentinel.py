@@ -62,7 +62,12 @@ async def test_checks_survive_a_primary_failover(
             return bool(await env.services.redis.set(f"{SERVICE}:probe", b"1"))  # type: ignore[union-attr]
 
         await wait_for(on_the_new_primary, timeout=30)
-        await asyncio.sleep(0.3)  # a few more checks against the new primary
+        answered = len(statuses)
+
+        async def more_checks_answered() -> bool:  # a few more checks against the new primary
+            return len(statuses) >= answered + 10
+
+        await wait_for(more_checks_answered, timeout=30)
         stop.set()
         await checker
         assert statuses and set(statuses) == {200}, sorted(set(statuses))

@@ -19,6 +19,7 @@ import httpx
 from tests.support.debian import ensure_binary
 from tests.support.server import REPO, free_port
 from tests.support.tls import TestPki
+from tests.support.waiting import DEADLINE_SCALE
 
 SITE = REPO / "deploy" / "nginx" / "oms-auth.conf"
 
@@ -98,7 +99,7 @@ class Nginx:
         self.process = subprocess.Popen(
             self._args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * DEADLINE_SCALE
         while True:
             try:
                 httpx.get(self.http_url + "/livez", timeout=1)

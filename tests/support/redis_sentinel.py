@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from tests.support.server import free_port
+from tests.support.waiting import DEADLINE_SCALE
 
 SERVICE = "oms-primary"
 
@@ -34,7 +35,7 @@ def redis_server_binary() -> str:
 
 
 def _wait(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * DEADLINE_SCALE
     while True:
         try:
             if condition():
@@ -42,7 +43,7 @@ def _wait(condition: Callable[[], bool], what: str, timeout: float = 30) -> None
         except redis.RedisError:
             pass
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout} s")
+            raise AssertionError(f"{what} within {timeout * DEADLINE_SCALE} s")
         time.sleep(0.05)
 
 

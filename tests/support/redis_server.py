@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from tests.support.server import free_port
+from tests.support.waiting import DEADLINE_SCALE
 
 
 class RedisServer:
@@ -42,7 +43,7 @@ class RedisServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 10 * DEADLINE_SCALE
         while True:
             try:
                 client = redis.Redis(port=self.port, socket_connect_timeout=0.2)

@@ -70,7 +70,8 @@ def run_cli(
         input=input,
         capture_output=True,
         text=True,
-        timeout=60,
+        # A CLI run is a whole Python start-up: on busy cores that alone can take a minute.
+        timeout=180 * DEADLINE_SCALE,
         check=False,
     )
 
