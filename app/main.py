@@ -38,6 +38,7 @@ from app.errors import AuthzError
 from app.observability.logging import setup_logging
 from app.observability.metrics import Metrics, worker_exited
 from app.services import Services, build_services
+from app.serving import freeze_after_load
 from app.store.database import redacted
 from app.store.schema import current_revision, head_revision
 from app.token_services import start_tokens
@@ -154,6 +155,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         try:
             await _check_schema(services)
+            if settings.gc_freeze:
+                services.engine.on_change(freeze_after_load)
             await services.engine.load(trigger="startup")
             await start_tokens(services)
             await services.monitor.check_now()  # /readyz reports real state from the start

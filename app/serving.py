@@ -11,6 +11,7 @@ process group from a per-start directory (prometheus-client's multiprocess mode)
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ from uvicorn.supervisors.multiprocess import Multiprocess, Process
 from app.config import Settings
 from app.observability.logging import setup_logging
 from app.observability.metrics import MULTIPROC_ENV, worker_exited
+from app.policy.snapshot import PolicySnapshot
 
 # How long a worker may take to answer the supervisor's liveness ping. A worker busy building
 # a large policy still answers (the ping is a thread), but a loaded 2-core machine can delay
@@ -45,6 +47,22 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "server_header": False,
         "timeout_graceful_shutdown": settings.shutdown_timeout,
     }
+
+
+async def freeze_after_load(snapshot: PolicySnapshot, trigger: str) -> None:
+    """A policy listener for servers with `OMS_AUTH_GC_FREEZE=true`: one full collection,
+    then everything alive is frozen out of the cyclic garbage collector.
+
+    A snapshot is millions of long-lived objects at large policy sizes; the collector would
+    rescan them all as requests allocate (measured: a third of a 1000-check batch at 110,000
+    rules). Frozen, they are skipped. A replaced snapshot holds no reference cycles (tested),
+    so reference counting frees it; the full collection (~60 ms at 110,000 rules, on the event
+    loop) reclaims any cyclic garbage the previous load froze. Process-wide, so only the
+    server opts in, never the engine.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 class StartFailed(Exception):

@@ -25,6 +25,7 @@ from app.decisions.service import DecisionService
 from app.policy.engine import PolicyEngine
 from app.policy.request import DecisionRequest
 from app.policy.sources import FileRuleSource, PolicyLoader
+from app.serving import freeze_after_load
 from bench.policies import MODEL, Size, requests
 from bench.processes import delete_prefix, redis_for_bench
 
@@ -54,6 +55,7 @@ class TierRow:
 
 async def _engine(folder: Path) -> PolicyEngine:
     engine = PolicyEngine(PolicyLoader(folder, [FileRuleSource(folder)]), _Revisions())
+    engine.on_change(freeze_after_load)  # as the benchmarked server (OMS_AUTH_GC_FREEZE=true)
     await engine.load(trigger="startup", bump=False)
     return engine
 
