@@ -12,5 +12,6 @@ policy, whatever the cache holds.
 
 Modules: `keys` (key names), `local` (L1), `remote` + `availability` (Redis tier, degraded
 mode), `decisions`, `permissions` (the caches), `metrics`, `sync` (announce, subscribe,
-poll), `warming` (activity and warming), `layer` (wiring for one instance).
+poll), `warming` (activity and warming), `login_failures` (login back-off state on Redis),
+`layer` (wiring for one instance).
 """

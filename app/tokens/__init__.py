@@ -20,5 +20,7 @@ is `oauth.http` (the Authlib `AuthorizationServer` adapter for FastAPI/Starlette
     metrics      token metrics
     service      the token service the API calls
     oauth/       Authlib grants, endpoints and the FastAPI adapter (`oauth.http`)
+    grant_types  the grant types served (light: the CLI's help names them)
     metadata     RFC 8414 authorization server metadata
+    ports        the storage and cache interfaces the package depends on
 """
