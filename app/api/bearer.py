@@ -12,7 +12,7 @@ from fastapi import Depends, Header, Request
 
 from app.api.deps import ServicesDep
 from app.errors import AuthenticationFailed, DependencyUnavailable
-from app.security.bearer import CHALLENGE, verify_bearer
+from app.security.bearer import BEARER, verify_bearer
 from app.security.passwords import StillWanted
 from app.token_services import TokenComponents
 from app.tokens.claims import AccessClaims
@@ -29,9 +29,7 @@ async def bearer_claims(
 ) -> AccessClaims:
     claims = await verify_bearer(request, tokens.service.validator)
     if claims is None:
-        raise AuthenticationFailed(
-            "A bearer access token is required", headers={"WWW-Authenticate": CHALLENGE}
-        )
+        raise AuthenticationFailed("A bearer access token is required", challenge=BEARER)
     return claims
 
 

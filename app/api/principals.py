@@ -14,6 +14,7 @@ from app.errors import AuthenticationFailed, AuthzError, PermissionDenied
 from app.observability.decision_log import set_caller
 from app.policy.request import DecisionRequest
 from app.security.asking import Question, check_asker
+from app.security.bearer import BEARER
 from app.security.principal import Alongside, Principal
 from app.services import Services
 from app.tokens.models import client_subject
@@ -41,9 +42,7 @@ async def require_principal(
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
     if principal is None:
-        raise AuthenticationFailed(
-            "Authentication required", headers={"WWW-Authenticate": 'Bearer realm="oms-auth"'}
-        )
+        raise AuthenticationFailed("Authentication required", challenge=BEARER)
     return principal
 
 
