@@ -1,39 +1,57 @@
-"""The service's error tree. Each class carries its stable code and HTTP status.
+"""The service's error tree: what went wrong, grouped by kind, with a stable code each.
 
-Routes and domain code raise these; one handler in `app.api.errors` turns any of them into
-the JSON envelope ``{"error": {"code", "message", "details", "request_id"}}``.
+Domain code raises these; they carry a code, a message, details and typed data (how long to
+wait before a retry, how to authenticate) and know nothing of HTTP. `app.api.errors` maps
+each kind to its status and headers (one table) and renders the JSON envelope
+``{"error": {"code", "message", "details", "request_id"}}``.
+
+The kinds (classes without a code of their own are never raised themselves):
 
 AuthzError
-├── AuthenticationFailed ........ AUTH_001 401  invalid credentials
-├── TokenExpired ................ AUTH_002 401
-├── InsufficientScope ........... AUTH_003 403
-├── TokenInvalid ................ AUTH_004 401  signature, audience, not-before, malformed
-├── TokenRevoked ................ AUTH_005 401
-├── DeviceMismatch .............. AUTH_006 401  token bound to another device
-├── RoleNotFound ................ RBAC_001 404
-├── PermissionDenied ............ RBAC_002 403
-├── InvalidPolicy ............... RBAC_003 422  details say which line and why
-├── RequestInvalid .............. REQ_001  422  details list the fields
-├── BatchTooLarge ............... REQ_002  413
-├── PayloadTooLarge ............. REQ_003  413  body over the configured limit
-├── NotFound .................... REQ_004  404  no such route or resource
-├── MethodNotAllowed ............ REQ_005  405
-├── Conflict .................... REQ_006  409  e.g. the thing already exists
-├── RateLimited ................. RATE_001 429  Retry-After header
-├── DependencyUnavailable ....... SYS_001  503  only where no safe fallback exists
-├── InternalError ............... SYS_002  500  anything unexpected; never a stack trace
-├── Overloaded .................. SYS_003  503  admission control refused: Retry-After header
-└── IdempotencyMismatch ......... REQ_007  422  an Idempotency-Key reused with another body
+├── InvalidRequest ................. the request (or the policy it carries) is wrong
+│   ├── RequestInvalid ............. REQ_001  details list the fields
+│   ├── BatchTooLarge .............. REQ_002
+│   ├── PayloadTooLarge ............ REQ_003  body over the configured limit
+│   ├── MethodNotAllowed ........... REQ_005
+│   ├── IdempotencyMismatch ........ REQ_007  an Idempotency-Key reused with another body
+│   └── InvalidPolicy .............. RBAC_003 details say which line and why
+├── AuthenticationFailed ........... AUTH_001 invalid credentials; `challenge` says how
+│   ├── TokenExpired ............... AUTH_002
+│   ├── TokenInvalid ............... AUTH_004 signature, audience, not-before, malformed
+│   ├── TokenRevoked ............... AUTH_005
+│   └── DeviceMismatch ............. AUTH_006 token bound to another device
+├── Forbidden ...................... authenticated, not allowed
+│   ├── InsufficientScope .......... AUTH_003
+│   └── PermissionDenied ........... RBAC_002
+├── NotFound ....................... REQ_004  no such route or resource
+│   └── RoleNotFound ............... RBAC_001
+├── Conflict ....................... REQ_006  e.g. the thing already exists
+├── RateLimited .................... RATE_001 `retry_after`
+├── Unavailable .................... nothing was done; a retry may succeed
+│   ├── DependencyUnavailable ...... SYS_001  only where no safe fallback exists
+│   └── Overloaded ................. SYS_003  admission control refused: `retry_after`
+└── InternalError .................. SYS_002  anything unexpected; never a stack trace
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """How a caller may authenticate: a scheme and its parameters (`Bearer`, realm, error)."""
+
+    scheme: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def with_param(self, name: str, value: str) -> Challenge:
+        return Challenge(self.scheme, (*self.params, (name, value)))
 
 
 class AuthzError(Exception):
     code: ClassVar[str] = "SYS_002"
-    status: ClassVar[int] = 500
     default_message: ClassVar[str] = "Internal error"
 
     def __init__(
@@ -41,91 +59,111 @@ class AuthzError(Exception):
         message: str | None = None,
         *,
         details: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
+        retry_after: int | None = None,
+        challenge: Challenge | None = None,
     ) -> None:
         self.message = message or self.default_message
         self.details = details or {}
-        self.headers = headers or {}
+        self.retry_after = retry_after  # seconds before a retry may succeed, when known
+        self.challenge = challenge  # how to authenticate instead, when that is the way out
         super().__init__(self.message)
 
 
+# -- the request is wrong --------------------------------------------------------------
+class InvalidRequest(AuthzError):
+    """The request, or what it carries, cannot be answered as sent."""
+
+
+class RequestInvalid(InvalidRequest):
+    code, default_message = "REQ_001", "Request validation failed"
+
+
+class BatchTooLarge(InvalidRequest):
+    code, default_message = "REQ_002", "Batch too large"
+
+
+class PayloadTooLarge(InvalidRequest):
+    code, default_message = "REQ_003", "Request body too large"
+
+
+class MethodNotAllowed(InvalidRequest):
+    code, default_message = "REQ_005", "Method not allowed"
+
+
+class IdempotencyMismatch(InvalidRequest):
+    code, default_message = "REQ_007", "This Idempotency-Key was used with a different request"
+
+
+class InvalidPolicy(InvalidRequest):
+    code, default_message = "RBAC_003", "Invalid policy"
+
+
+# -- who is asking ---------------------------------------------------------------------
 class AuthenticationFailed(AuthzError):
-    code, status, default_message = "AUTH_001", 401, "Invalid credentials"
+    """The caller is not authenticated: no, wrong or unusable credentials."""
+
+    code, default_message = "AUTH_001", "Invalid credentials"
 
 
-class TokenExpired(AuthzError):
-    code, status, default_message = "AUTH_002", 401, "Token has expired"
+class TokenExpired(AuthenticationFailed):
+    code, default_message = "AUTH_002", "Token has expired"
 
 
-class InsufficientScope(AuthzError):
-    code, status, default_message = "AUTH_003", 403, "Insufficient permissions"
+class TokenInvalid(AuthenticationFailed):
+    code, default_message = "AUTH_004", "Token is invalid"
 
 
-class TokenInvalid(AuthzError):
-    code, status, default_message = "AUTH_004", 401, "Token is invalid"
+class TokenRevoked(AuthenticationFailed):
+    code, default_message = "AUTH_005", "Token has been revoked"
 
 
-class TokenRevoked(AuthzError):
-    code, status, default_message = "AUTH_005", 401, "Token has been revoked"
+class DeviceMismatch(AuthenticationFailed):
+    code, default_message = "AUTH_006", "Token is bound to another device"
 
 
-class DeviceMismatch(AuthzError):
-    code, status, default_message = "AUTH_006", 401, "Token is bound to another device"
+class Forbidden(AuthzError):
+    """The caller is authenticated but may not do this."""
 
 
-class RoleNotFound(AuthzError):
-    code, status, default_message = "RBAC_001", 404, "Role not found"
+class InsufficientScope(Forbidden):
+    code, default_message = "AUTH_003", "Insufficient permissions"
 
 
-class PermissionDenied(AuthzError):
-    code, status, default_message = "RBAC_002", 403, "Permission denied"
+class PermissionDenied(Forbidden):
+    code, default_message = "RBAC_002", "Permission denied"
 
 
-class InvalidPolicy(AuthzError):
-    code, status, default_message = "RBAC_003", 422, "Invalid policy"
-
-
-class RequestInvalid(AuthzError):
-    code, status, default_message = "REQ_001", 422, "Request validation failed"
-
-
-class BatchTooLarge(AuthzError):
-    code, status, default_message = "REQ_002", 413, "Batch too large"
-
-
-class PayloadTooLarge(AuthzError):
-    code, status, default_message = "REQ_003", 413, "Request body too large"
-
-
+# -- what is asked about ---------------------------------------------------------------
 class NotFound(AuthzError):
-    code, status, default_message = "REQ_004", 404, "Not found"
+    code, default_message = "REQ_004", "Not found"
 
 
-class MethodNotAllowed(AuthzError):
-    code, status, default_message = "REQ_005", 405, "Method not allowed"
+class RoleNotFound(NotFound):
+    code, default_message = "RBAC_001", "Role not found"
 
 
 class Conflict(AuthzError):
-    code, status, default_message = "REQ_006", 409, "Conflict"
+    code, default_message = "REQ_006", "Conflict"
 
 
+# -- the service cannot do it now ------------------------------------------------------
 class RateLimited(AuthzError):
-    code, status, default_message = "RATE_001", 429, "Too many requests"
+    code, default_message = "RATE_001", "Too many requests"
 
 
-class DependencyUnavailable(AuthzError):
-    code, status, default_message = "SYS_001", 503, "A dependency is unavailable"
+class Unavailable(AuthzError):
+    """Nothing was done: a part the work needs is down or full; a later retry may succeed."""
 
 
-class InternalError(AuthzError):
-    code, status, default_message = "SYS_002", 500, "Internal error"
+class DependencyUnavailable(Unavailable):
+    code, default_message = "SYS_001", "A dependency is unavailable"
 
 
-class Overloaded(AuthzError):
+class Overloaded(Unavailable):
     """Work refused before it started because its bounded pool and queue are full (or the
-    caller went away): nothing was done, so a retry after `Retry-After` is always safe."""
+    caller went away): nothing was done, so a retry after `retry_after` is always safe."""
 
-    code, status, default_message = "SYS_003", 503, "The service is busy; retry shortly"
+    code, default_message = "SYS_003", "The service is busy; retry shortly"
 
     def __init__(
         self,
@@ -137,17 +175,25 @@ class Overloaded(AuthzError):
         super().__init__(
             message,
             details={"retry_after": retry_after, **(details or {})},
-            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
         )
 
 
-class IdempotencyMismatch(AuthzError):
-    code, status, default_message = (
-        "REQ_007",
-        422,
-        "This Idempotency-Key was used with a different request",
-    )
+class InternalError(AuthzError):
+    code, default_message = "SYS_002", "Internal error"
 
+
+KINDS: tuple[type[AuthzError], ...] = (
+    InvalidRequest,
+    AuthenticationFailed,
+    Forbidden,
+    NotFound,
+    Conflict,
+    RateLimited,
+    Unavailable,
+    InternalError,
+)
+"""The kinds directly under `AuthzError`: every error is one of them."""
 
 ALL_ERRORS: tuple[type[AuthzError], ...] = (
     AuthenticationFailed,
@@ -171,3 +217,4 @@ ALL_ERRORS: tuple[type[AuthzError], ...] = (
     Overloaded,
     IdempotencyMismatch,
 )
+"""Every error the service raises, one per stable code."""

@@ -35,6 +35,7 @@ from app.api.v2 import auth as v2_auth
 from app.api.v2 import authz as v2_authz
 from app.config import Settings, load_settings, unknown_variables
 from app.errors import AuthzError
+from app.heap import freeze_after_load
 from app.observability.logging import setup_logging
 from app.observability.metrics import Metrics, worker_exited
 from app.services import Services, build_services
@@ -151,6 +152,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         try:
             await _check_schema(services)
+            if settings.gc_freeze:
+                services.engine.on_change(freeze_after_load)
             await services.engine.load(trigger="startup")
             await start_tokens(services)
             await services.monitor.check_now()  # /readyz reports real state from the start

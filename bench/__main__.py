@@ -373,8 +373,9 @@ def render_markdown(results: Results, has_chart: bool) -> str:
         "else goes through the model, so errors keep their envelopes.",
         "- The access log line is written directly while the JSON sink is loguru's only sink "
         "(same line, about a fifth of the cost); metric children are looked up once.",
-        "- Snapshots are frozen out of the cyclic GC after each load (`gc.freeze()`), which "
-        "otherwise rescans millions of long-lived objects as requests allocate.",
+        "- Snapshots are frozen out of the cyclic GC after each load (`gc.freeze()`, "
+        "`OMS_AUTH_GC_FREEZE=true`), which otherwise rescans millions of long-lived objects "
+        "as requests allocate.",
         "",
         "Run it: `make bench` (installs the `bench` extra: matplotlib, cedarpy). HTTP load "
         "comes from `wrk` (installed with `apt-get` when missing and run as root); otherwise "

@@ -178,6 +178,7 @@ def start_oms_auth(
         "OMS_AUTH_LOG_JSON": "true",
         "OMS_AUTH_ENVIRONMENT": "development",
         "OMS_AUTH_WORKERS": str(workers),
+        "OMS_AUTH_GC_FREEZE": "true",
         **(extra_env or {}),
     }
     subprocess.run(

@@ -3,30 +3,40 @@
 A deny is a normal 200 answer (`{"decision": false}`); a request missing a required field
 is 400; unknown fields are ignored. In `evaluations`, top-level subject/action/resource/
 context are defaults that each item overrides; an item that is still incomplete gets its
-own error in place, the others are answered.
+own error in place, the others are answered. This module reads and renders the wire format;
+the semantics (domains, definitions, short-circuits, tenants) are `app.decisions.authzen`'s.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 from starlette.requests import HTTPConnection
 
+from app.adapters.http.responses import http_status
 from app.api.deps import DecisionsDep, ServicesDep, SettingsDep
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
 from app.api.principals import DecisionCaller, QueryCaller, admit_decision_caller, charge_checks
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.common import Identifier, Properties, refuse_large_batch
+from app.decisions.authzen import (
+    Answer,
+    Item,
+    Semantic,
+    definition_of,
+    domain_of,
+    evaluate_all,
+    in_tenant,
+    require_tenant,
+)
 from app.decisions.log import set_kind
 from app.decisions.service import DecisionResult, DecisionService
 from app.errors import (
     AuthenticationFailed,
-    AuthzError,
     BatchTooLarge,
     NotFound,
     PermissionDenied,
@@ -45,8 +55,6 @@ from app.policy.snapshot import PolicySnapshot
 from app.services import Services
 
 router = APIRouter(route_class=StrictJSONRoute, tags=["authzen"])
-
-Semantic = Literal["execute_all", "deny_on_first_deny", "permit_on_first_permit"]
 
 
 class ZEntity(BaseModel):
@@ -87,29 +95,10 @@ class EvaluationRequest(BaseModel):
                 self.resource.type, self.resource.id, self.resource.properties, kind="resource"
             ),
             action=Entity(self.action.name, None, self.action.properties, kind="action"),
-            domain=_domain(self.context),
+            domain=domain_of(self.context),
             context=self.context or None,
-            definition=_definition(self.context),
+            definition=definition_of(self.context),
         )
-
-
-def _domain(context: dict[str, Any] | None) -> str | None:
-    value = (context or {}).get("domain")
-    return value if isinstance(value, str) and value else None
-
-
-def _definition(context: dict[str, Any] | None) -> str | None:
-    """`context.definition` ("r2" or "2") selects the model's r2/p2/m2; tokens other than
-    subject/resource/action/domain are read from `context` by name."""
-    value = (context or {}).get("definition")
-    if value is None:
-        return None
-    if not isinstance(value, str) or not re.fullmatch(r"r?[0-9]{0,3}", value):
-        raise RequestInvalid(
-            'context.definition must name a request definition such as "r2"',
-            details={"fields": [{"field": "context.definition", "message": "like r2"}]},
-        )
-    return value
 
 
 class EvaluationsOptions(BaseModel):
@@ -240,26 +229,8 @@ async def _evaluations(
         return _answer(await decisions.check(single))
 
     parsed = [_parse(_merge(defaults, item)) for item in body.evaluations]
-    semantic = body.options.evaluations_semantic
-    out: list[dict[str, Any]] = []
-    if semantic == "execute_all":
-        valid = [p for p in parsed if isinstance(p, DecisionRequest)]
-        results = iter(await decisions.check_many(valid))
-        for p in parsed:
-            out.append(_render(p if isinstance(p, RequestInvalid) else next(results), context))
-        return {"evaluations": out}
-    stop_on = semantic == "permit_on_first_permit"
-    for p in parsed:
-        if isinstance(p, RequestInvalid):
-            out.append(_render(p, context))
-            decided = False
-        else:
-            result = (await decisions.check_many([p]))[0]
-            out.append(_render(result, context))
-            decided = isinstance(result, DecisionResult) and result.allowed
-        if decided == stop_on:
-            break
-    return {"evaluations": out}
+    answers = await evaluate_all(decisions, parsed, body.options.evaluations_semantic)
+    return {"evaluations": [_render(answer, context) for answer in answers]}
 
 
 def _merge(defaults: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
@@ -268,7 +239,7 @@ def _merge(defaults: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _parse(data: dict[str, Any]) -> DecisionRequest | RequestInvalid:
+def _parse(data: dict[str, Any]) -> Item:
     try:
         return EvaluationRequest.model_validate(data).to_request()
     except RequestInvalid as exc:
@@ -283,10 +254,11 @@ def _parse(data: dict[str, Any]) -> DecisionRequest | RequestInvalid:
         )
 
 
-def _render(result: DecisionResult | AuthzError, context: bool = True) -> dict[str, Any]:
+def _render(result: Answer, context: bool = True) -> dict[str, Any]:
     if isinstance(result, DecisionResult):
         return _answer(result, context=context)
-    return _item_error(400 if isinstance(result, RequestInvalid) else result.status, result.message)
+    status = 400 if isinstance(result, RequestInvalid) else http_status(result)
+    return _item_error(status, result.message)
 
 
 def _metadata(base: str) -> dict[str, Any]:
@@ -415,7 +387,7 @@ async def search_subject(
     body: SearchRequest, decisions: DecisionsDep, caller: QueryCaller, services: ServicesDep
 ) -> dict[str, Any]:
     await charge_checks(services, caller, 1)
-    return _subject_search(body, decisions.engine.snapshot, _domain(body.context))
+    return _subject_search(body, decisions.engine.snapshot, domain_of(body.context))
 
 
 def _subject_search(
@@ -447,7 +419,7 @@ async def search_resource(
     body: SearchRequest, decisions: DecisionsDep, caller: QueryCaller, services: ServicesDep
 ) -> dict[str, Any]:
     await charge_checks(services, caller, 1)
-    return _resource_search(body, decisions.engine.snapshot, _domain(body.context))
+    return _resource_search(body, decisions.engine.snapshot, domain_of(body.context))
 
 
 def _resource_search(
@@ -477,7 +449,7 @@ async def search_action(
     body: SearchRequest, decisions: DecisionsDep, caller: QueryCaller, services: ServicesDep
 ) -> dict[str, Any]:
     await charge_checks(services, caller, 1)
-    return _action_search(body, decisions.engine.snapshot, _domain(body.context))
+    return _action_search(body, decisions.engine.snapshot, domain_of(body.context))
 
 
 def _action_search(
@@ -500,19 +472,6 @@ TenantPath = Annotated[
 ]
 
 
-def _tenant(snapshot: PolicySnapshot, tenant: str) -> str:
-    if not snapshot.model.has_domain or tenant not in snapshot.domains:
-        raise NotFound(
-            f"no tenant {tenant!r}: tenants are the domains of a policy model with domains",
-            details={"tenant": tenant},
-        )
-    return tenant
-
-
-def _with_domain(data: dict[str, Any] | None, tenant: str) -> dict[str, Any]:
-    return {**(data or {}), "domain": tenant}
-
-
 @router.get(
     "/.well-known/authzen-configuration/tenants/{tenant}",
     summary="AuthZEN PDP metadata of one tenant (a domain of the policy)",
@@ -530,7 +489,7 @@ def _with_domain(data: dict[str, Any] | None, tenant: str) -> dict[str, Any]:
 async def tenant_configuration(
     tenant: TenantPath, settings: SettingsDep, decisions: DecisionsDep
 ) -> dict[str, Any]:
-    _tenant(decisions.engine.snapshot, tenant)
+    require_tenant(decisions.engine.snapshot, tenant)
     return _metadata(f"{settings.issuer}/tenants/{tenant}")
 
 
@@ -549,9 +508,9 @@ async def tenant_evaluation(
     services: ServicesDep,
     request: Request,
 ) -> dict[str, Any]:
-    _tenant(decisions.engine.snapshot, tenant)
+    require_tenant(decisions.engine.snapshot, tenant)
     await admit_decision_caller(services, request, (body.subject.id,))
-    body.context = _with_domain(body.context, tenant)
+    body.context = in_tenant(body.context, tenant)
     return _answer(await decisions.check(body.to_request()))
 
 
@@ -571,12 +530,12 @@ async def tenant_evaluations(
     settings: SettingsDep,
     request: Request,
 ) -> dict[str, Any]:
-    _tenant(decisions.engine.snapshot, tenant)
+    require_tenant(decisions.engine.snapshot, tenant)
     await admit_decision_caller(services, request, _subjects(body))
-    body.context = _with_domain(body.context, tenant)
+    body.context = in_tenant(body.context, tenant)
     for item in body.evaluations or ():
         if "context" in item:
-            item["context"] = _with_domain(item["context"], tenant)
+            item["context"] = in_tenant(item["context"], tenant)
     return await _evaluations(body, decisions, item_context=settings.authzen_item_context)
 
 
@@ -591,7 +550,7 @@ def _tenant_search(kind: str) -> Any:
         services: ServicesDep,
     ) -> dict[str, Any]:
         snapshot = decisions.engine.snapshot
-        _tenant(snapshot, tenant)
+        require_tenant(snapshot, tenant)
         await charge_checks(services, caller, 1)
         result: dict[str, Any] = run(body, snapshot, tenant)
         return result

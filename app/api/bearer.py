@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from app.adapters.http.bearer import CHALLENGE, verify_bearer
+from app.adapters.http.bearer import BEARER, verify_bearer
 from app.api.deps import ServicesDep
 from app.errors import AuthenticationFailed, DependencyUnavailable
 from app.security.passwords import StillWanted
@@ -29,9 +29,7 @@ async def bearer_claims(
 ) -> AccessClaims:
     claims = await verify_bearer(request, tokens.service.validator)
     if claims is None:
-        raise AuthenticationFailed(
-            "A bearer access token is required", headers={"WWW-Authenticate": CHALLENGE}
-        )
+        raise AuthenticationFailed("A bearer access token is required", challenge=BEARER)
     return claims
 
 

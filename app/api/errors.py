@@ -4,6 +4,8 @@
 ``{"error": {"code", "message", "details", "request_id"}}``. Validation errors list the
 offending fields; unknown exceptions become SYS_002 with no trace of their internals.
 AuthZEN endpoints answer a malformed request with 400 (their spec), the rest with 422.
+Domain errors know nothing of HTTP: the kind-to-status table and the headers an error's
+typed data calls for live beside the envelope in `app.adapters.http.responses`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.adapters.http.responses import error_response
+from app.adapters.http.responses import (
+    error_response,
+)
 from app.errors import (
     AuthzError,
     BatchTooLarge,

@@ -24,7 +24,7 @@ import orjson
 from loguru import logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.adapters.http.responses import envelope
+from app.adapters.http.responses import envelope, http_headers, http_status
 from app.api.fastlane import FastLane, replay_body
 from app.errors import AuthzError, InternalError, Overloaded, PayloadTooLarge
 from app.observability.logging import info_event, request_id_var
@@ -168,11 +168,11 @@ class RequestContextMiddleware:
         await send(
             {
                 "type": "http.response.start",
-                "status": exc.status,
+                "status": http_status(exc),
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
-                    *((k.lower().encode(), v.encode()) for k, v in exc.headers.items()),
+                    *((k.lower().encode(), v.encode()) for k, v in http_headers(exc).items()),
                 ],
             }
         )

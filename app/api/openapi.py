@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.adapters.http.responses import http_status
 from app.api.schemas.common import ErrorEnvelope
 from app.errors import AuthzError
 
@@ -83,7 +84,7 @@ def error_responses(*errors: type[AuthzError]) -> dict[int | str, dict[str, Any]
     out: dict[int | str, dict[str, Any]] = {}
     for err in errors:
         entry = out.setdefault(
-            err.status,
+            http_status(err),
             {
                 "model": ErrorEnvelope,
                 "description": "",

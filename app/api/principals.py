@@ -9,6 +9,7 @@ import orjson
 from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
+from app.adapters.http.bearer import BEARER
 from app.api.deps import ServicesDep
 from app.decisions.log import set_caller
 from app.errors import AuthenticationFailed, AuthzError, PermissionDenied
@@ -41,9 +42,7 @@ async def require_principal(
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
     if principal is None:
-        raise AuthenticationFailed(
-            "Authentication required", headers={"WWW-Authenticate": 'Bearer realm="oms-auth"'}
-        )
+        raise AuthenticationFailed("Authentication required", challenge=BEARER)
     return principal
 
 

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from app.cache.keys import decision_digest
 from app.errors import AuthzError
 from app.observability.metrics import Metrics
-from app.policy.decision import Decision
+from app.policy.decision import Decision, DecisionPlan
 from app.policy.engine import PolicyEngine
 from app.policy.request import DecisionRequest
 from app.policy.snapshot import PolicySnapshot
@@ -79,12 +79,21 @@ class DecisionSink(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionBatch:
+    """A batch's answers in request order (an item's own error in its place), all from the
+    snapshot at `revision`."""
+
+    results: list[DecisionResult | AuthzError]
+    revision: int
+
+
 class DecisionService:
     """Answers checks against one policy snapshot per call.
 
-    Where the cache sits was decided by measurement: an indexed check costs a few
-    microseconds, less than computing a cache key, so indexed snapshots are answered by the
-    engine directly (no cache, `cached: false`); generic-path decisions, which scan every
+    Which evaluator answers a request and whether the decision cache may stand in for it is
+    the snapshot's call (`PolicySnapshot.plan`): indexed checks cost less than a cache key
+    and are answered directly (`cached: false`); generic-path decisions, which scan every
     rule, go through the decision cache (L1, then one Redis MGET per batch).
     `cache_indexed=True` puts the cache in front of indexed checks too (benchmarks only).
     """
@@ -110,78 +119,93 @@ class DecisionService:
 
     async def check(self, request: DecisionRequest, *, explain: bool = False) -> DecisionResult:
         snapshot = self.engine.snapshot
-        if snapshot.indexed is not None and not self.cache_indexed:
-            started = time.perf_counter()
-            decision = snapshot.decide(request, explain=explain)
-            elapsed = time.perf_counter() - started
-            if self.activity is not None:
-                self.activity.record(str(request.subject), request.domain)
-            result = DecisionResult(decision, new_decision_id(), False)
-            self._observe_one(decision, elapsed)
+        plan = snapshot.plan(request, explain=explain, cache_indexed=self.cache_indexed)
+        if plan.cacheable and self.cache is not None:
+            answer = (await self._many(snapshot, (request,), (plan,), "check")).results[0]
+            if isinstance(answer, AuthzError):
+                raise answer
+            return answer
+        started = time.perf_counter()
+        try:
+            decision = snapshot.decide_planned(plan)
+        except AuthzError as exc:
+            self._record_activity((request,))
             if self.sink is not None:
-                self.sink.decided(snapshot, (request,), (result,), elapsed, "check")
-            return result
-        result_or_error = (await self._many([request], explain, "check"))[0]
-        if isinstance(result_or_error, AuthzError):
-            raise result_or_error
-        return result_or_error
+                elapsed = time.perf_counter() - started
+                self.sink.decided(snapshot, (request,), (exc,), elapsed, "check")
+            raise
+        elapsed = time.perf_counter() - started
+        self._record_activity((request,))
+        result = DecisionResult(decision, new_decision_id(), False)
+        self._observe_one(decision, elapsed)
+        if self.sink is not None:
+            self.sink.decided(snapshot, (request,), (result,), elapsed, "check")
+        return result
 
     async def check_many(
         self, requests: Sequence[DecisionRequest], *, explain: bool = False
-    ) -> list[DecisionResult | AuthzError]:
+    ) -> DecisionBatch:
         """Every request against one policy snapshot, results in request order.
 
-        Explained decisions are always computed (the trace is not cached); the rest are
-        looked up in the cache in one round trip and only the misses are evaluated.
+        Explained decisions are always computed (the trace is not cached); the cacheable rest
+        are looked up in the cache in one round trip and only the misses are evaluated.
         """
-        return await self._many(requests, explain, "batch")
+        snapshot = self.engine.snapshot
+        plan, cache_indexed = snapshot.plan, self.cache_indexed
+        plans = [plan(r, explain=explain, cache_indexed=cache_indexed) for r in requests]
+        return await self._many(snapshot, requests, plans, "batch")
 
     async def _many(
-        self, requests: Sequence[DecisionRequest], explain: bool, kind: str
-    ) -> list[DecisionResult | AuthzError]:
-        snapshot = self.engine.snapshot
+        self,
+        snapshot: PolicySnapshot,
+        requests: Sequence[DecisionRequest],
+        plans: Sequence[DecisionPlan],
+        kind: str,
+    ) -> DecisionBatch:
         revision = snapshot.revision
-        use_cache = (
-            self.cache is not None
-            and not explain
-            and bool(requests)
-            and (snapshot.indexed is None or self.cache_indexed)
-        )
         cached: list[bool | None] = [None] * len(requests)
-        fingerprints: list[str] = []
-        if use_cache:
-            assert self.cache is not None
+        fingerprints: dict[int, str] = {}
+        if self.cache is not None:
             policy = snapshot.content_digest
-            fingerprints = [decision_digest(policy, r.fingerprint()) for r in requests]
-            cached = await self.cache.get_many(revision, fingerprints)
+            fingerprints = {
+                i: decision_digest(policy, requests[i].fingerprint())
+                for i, plan in enumerate(plans)
+                if plan.cacheable
+            }
+            if fingerprints:
+                found = await self.cache.get_many(revision, list(fingerprints.values()))
+                for i, hit in zip(fingerprints, found, strict=True):
+                    cached[i] = hit
         out: list[DecisionResult | AuthzError] = []
         fresh: list[tuple[str, bool]] = []
-        path = snapshot.evaluator_name
         ids = new_decision_ids(len(requests))
         started = time.perf_counter()
-        for i, request in enumerate(requests):
+        for i, plan in enumerate(plans):
             hit = cached[i]
             if hit is not None:
-                out.append(DecisionResult(Decision(hit, revision, path), ids[i], True))
+                out.append(DecisionResult(Decision(hit, revision, plan.evaluator), ids[i], True))
                 continue
             try:
-                decision = snapshot.decide(request, explain=explain)
+                decision = snapshot.decide_planned(plan)
             except AuthzError as exc:
                 out.append(exc)
                 continue
             out.append(DecisionResult(decision, ids[i], False))
-            if use_cache:
+            if i in fingerprints:
                 fresh.append((fingerprints[i], decision.allowed))
         elapsed = time.perf_counter() - started
         if fresh and self.cache is not None:
             await self.cache.set_many(revision, fresh)
-        if self.activity is not None:
-            for request in requests:
-                self.activity.record(str(request.subject), request.domain)
+        self._record_activity(requests)
         self._observe(out, elapsed)
         if self.sink is not None:
             self.sink.decided(snapshot, requests, out, elapsed, kind)
-        return out
+        return DecisionBatch(out, revision)
+
+    def _record_activity(self, requests: Sequence[DecisionRequest]) -> None:
+        if self.activity is not None:
+            for request in requests:
+                self.activity.record(str(request.subject), request.domain)
 
     def _observe_one(self, decision: Decision, seconds: float) -> None:
         m = self.metrics

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
+from app.policy.request import DecisionRequest
 from app.policy.rules import Rule
 
 Effect = Literal["allow", "deny"]
@@ -45,3 +46,18 @@ class Decision:
                 "matcher": f"m{self.definition}",
             },
         }
+
+
+class DecisionPlan(NamedTuple):
+    """How one snapshot answers one request (`PolicySnapshot.plan`): which evaluator, and
+    whether the decision cache may answer in its place. Valid only for the snapshot that made it.
+
+    Measured: an indexed check costs a few microseconds, less than computing a cache key, so
+    only generic-path decisions, which scan every rule, are cacheable; an explained decision
+    never is (the trace is not cached).
+    """
+
+    request: DecisionRequest  # as the evaluator takes it
+    evaluator: str  # "indexed" or "generic"
+    explain: bool
+    cacheable: bool

@@ -1,4 +1,4 @@
-"""`PolicyEngine`: the live policy, reloaded atomically, asked for decisions.
+"""`PolicyEngine`: the live policy, reloaded atomically; decisions are asked of its snapshot.
 
 Reads never lock: a decision takes the current snapshot (one attribute read) and works on it.
 A reload builds the next snapshot in a worker thread and swaps it in with one assignment,
@@ -8,20 +8,17 @@ so concurrent checks see the old policy or the new one, never a half-loaded mix.
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from loguru import logger
 
 from app.errors import AuthzError, DependencyUnavailable
 from app.observability.metrics import Metrics
-from app.policy.decision import Decision
 from app.policy.entities import EMPTY, EntitySet
 from app.policy.fingerprint import policy_fingerprint
 from app.policy.model import ModelInfo
-from app.policy.request import DecisionRequest
 from app.policy.rules import Rule
 from app.policy.snapshot import PolicySnapshot
 from app.policy.sources import PolicyLoader
@@ -151,15 +148,6 @@ class PolicyEngine:
             self.status.loaded(
                 revision=snapshot.revision, trigger=trigger, digest=snapshot.content_digest
             )
-            # A snapshot is millions of long-lived objects at large policy sizes; the cyclic
-            # collector would rescan them all as requests allocate (measured: a third of a
-            # 1000-check batch). Frozen, they are skipped. A replaced snapshot holds no
-            # reference cycles (tested), so reference counting frees it; the one full
-            # collection per load (~60 ms at 110,000 rules) reclaims any other cyclic garbage
-            # frozen by the previous load.
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
             elapsed = time.perf_counter() - started
             self._record(trigger, "ok", snapshot=snapshot, seconds=elapsed)
             logger.info(
@@ -231,9 +219,6 @@ class PolicyEngine:
             started = time.perf_counter()
             snapshot = await asyncio.to_thread(current.with_entities, entities)
             self._snapshot = snapshot
-            gc.unfreeze()
-            gc.collect()
-            gc.freeze()
             logger.info(
                 "entities.loaded",
                 trigger=trigger,
@@ -267,20 +252,3 @@ class PolicyEngine:
                 m.policy_rules.labels(ptype=ptype).set(count)
         if seconds is not None:
             m.policy_load_seconds.observe(seconds)
-
-    # -- decisions ----------------------------------------------------------------------
-    def decide(self, request: DecisionRequest, *, explain: bool = False) -> Decision:
-        return self.snapshot.decide(request, explain=explain)
-
-    def decide_many(
-        self, requests: Sequence[DecisionRequest], *, explain: bool = False
-    ) -> list[Decision | AuthzError]:
-        """All requests against one snapshot; an item's own error is returned in its place."""
-        snap = self.snapshot
-        out: list[Decision | AuthzError] = []
-        for request in requests:
-            try:
-                out.append(snap.decide(request, explain=explain))
-            except AuthzError as exc:
-                out.append(exc)
-        return out

@@ -109,9 +109,6 @@ class RoleGraph:
     def domains(self) -> tuple[str, ...]:
         return tuple(self._links)
 
-    def direct_members(self, role: str, domain: str = "") -> list[str]:
-        return sorted(m for m, rs in self._links.get(domain, {}).items() if role in rs)
-
     def g_function(self) -> GFunction:
         """The `g(name, role[, domain])` matcher function, read-only."""
 

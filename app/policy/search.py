@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from app.errors import RequestInvalid
-from app.policy.request import DecisionRequest, Entity, key_type, policy_key
+from app.policy.request import DecisionRequest, Entity, key_type
 from app.policy.roles import MAX_HIERARCHY_DEPTH
 from app.policy.snapshot import PolicySnapshot
 
@@ -250,8 +250,3 @@ def search_actions(
         if allowed(DecisionRequest(subject, resource, Entity(name, kind="action"), domain))
     ]
     return _page(snapshot, found, token=token, limit=limit)
-
-
-def typed_entity(type: str, id: str, properties: dict[str, Any] | None, kind: str) -> Entity:
-    """An entity as search requests name it (type-scoped key, like evaluations)."""
-    return Entity(policy_key(type, id), type, properties, kind=kind)

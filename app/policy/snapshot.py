@@ -19,7 +19,7 @@ import casbin
 
 from app.errors import RequestInvalid
 from app.policy.casbin_roles import CasbinRoleFunction, build_role_manager
-from app.policy.decision import Decision
+from app.policy.decision import Decision, DecisionPlan
 from app.policy.entities import EMPTY, EntitySet
 from app.policy.generic import GenericEvaluator
 from app.policy.indexed import IndexedEvaluator
@@ -266,26 +266,47 @@ class PolicySnapshot:
             named["subject"], named["resource"], named["action"], named.get("domain")
         )
 
-    def decide(self, request: DecisionRequest, *, explain: bool = False) -> Decision:
+    def plan(
+        self, request: DecisionRequest, *, explain: bool = False, cache_indexed: bool = False
+    ) -> DecisionPlan:
+        """Which evaluator answers `request` and whether the decision cache applies: the one
+        place that rule lives (see `DecisionPlan`).
+
+        The index answers requests of the main definition given by name, and positional ones
+        whose plain-text values name subject, resource, action (and domain); every other
+        request goes to the generic path. `cache_indexed=True` caches indexed decisions too
+        (benchmarks only).
+        """
+        if self.indexed is not None:
+            if request.values is not None:
+                request = self._as_named(request) or request
+            if not request.definition and request.values is None:
+                return DecisionPlan(request, "indexed", explain, cache_indexed and not explain)
+        return DecisionPlan(request, "generic", explain, not explain)
+
+    def decide_planned(self, plan: DecisionPlan) -> Decision:
+        """The decision `plan` (made by this snapshot's `plan`) leads to."""
         indexed = self.indexed
-        if indexed is not None and request.values is not None:
-            request = self._as_named(request) or request
-        if indexed is not None and not request.definition and request.values is None:
-            self._check_domain(request, self.model.request_fields)
-            allowed, index = indexed.check(
-                str(request.subject), request.resource, request.action, request.domain or ""
-            )
-            if not explain:
-                return Decision(allowed, self.revision, "indexed")
-            rule = self._rule(index)
-            return Decision(
-                allowed,
-                self.revision,
-                "indexed",
-                rule=rule,
-                role_path=self._role_path(request, rule),
-            )
-        return self.decide_generic(request, explain=explain)
+        if plan.evaluator != "indexed" or indexed is None:
+            return self.decide_generic(plan.request, explain=plan.explain)
+        request = plan.request
+        self._check_domain(request, self.model.request_fields)
+        allowed, index = indexed.check(
+            str(request.subject), request.resource, request.action, request.domain or ""
+        )
+        if not plan.explain:
+            return Decision(allowed, self.revision, "indexed")
+        rule = self._rule(index)
+        return Decision(
+            allowed,
+            self.revision,
+            "indexed",
+            rule=rule,
+            role_path=self._role_path(request, rule),
+        )
+
+    def decide(self, request: DecisionRequest, *, explain: bool = False) -> Decision:
+        return self.decide_planned(self.plan(request, explain=explain))
 
     def enrich(self, request: DecisionRequest) -> DecisionRequest:
         """`request` with the entity store's properties for its subject and resource."""

@@ -99,7 +99,7 @@ class LoginGuard:
             raise RateLimited(
                 "Too many failed logins for this account: try again later",
                 details={"reason": "account_backoff", "retry_after": math.ceil(wait)},
-                headers={"Retry-After": str(math.ceil(wait))},
+                retry_after=math.ceil(wait),
             )
 
     async def failed(self, bucket: str, *, username: str, ip: str | None) -> None:

@@ -161,7 +161,7 @@ class RateLimits:
         return RateLimited(
             f"Too many requests: the limit is {limit.text}",
             details={"limit": limit.text, "window": limit.window_seconds, "name": limit.name},
-            headers={"Retry-After": str(retry_after)},
+            retry_after=retry_after,
         )
 
     @staticmethod

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.store.sqlite_files import creates_missing_sqlite
 
@@ -137,9 +136,6 @@ class Database:
         if self._sync_engine is None:
             self._sync_engine = make_sync_engine(self.url, pool_size=max(2, self._pool_size // 2))
         return self._sync_engine
-
-    def sync_sessions(self) -> sessionmaker[Session]:
-        return sessionmaker(self.sync_engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

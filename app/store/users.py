@@ -211,11 +211,6 @@ class UserAdminRepository(UserRepository):
             raise Conflict("a user in this batch already exists") from None
         return revision
 
-    async def roles_of(self, username: str) -> list[str]:
-        async with self.db.sessions() as s:
-            rows = (await s.scalars(_direct_roles_query(username).order_by(CasbinRule.id))).all()
-        return [str(r.v1) for r in rows]
-
     async def details(self, username: str) -> dict[str, Any] | None:
         async with self.db.sessions() as s:
             row = await s.scalar(select(User).where(User.username == username))

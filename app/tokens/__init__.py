@@ -21,4 +21,5 @@ adapter for FastAPI/Starlette is `app.adapters.http.oauth`.
     service      the token service the API calls
     oauth/       Authlib grants and endpoints (its FastAPI adapter: `app.adapters.http.oauth`)
     metadata     RFC 8414 authorization server metadata
+    ports        the storage and cache interfaces the package depends on
 """

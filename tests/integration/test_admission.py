@@ -9,6 +9,7 @@ import threading
 import pytest
 from argon2 import PasswordHasher as Argon2Hasher
 
+from app.adapters.http.responses import http_headers, http_status
 from app.errors import Overloaded
 from app.security.passwords import PasswordHasher, Verification
 from app.store.database import Database
@@ -48,8 +49,8 @@ async def test_beyond_the_queue_is_refused_at_once_with_retry_after() -> None:
         await _until_running(hasher, 1, 1)
         with pytest.raises(Overloaded) as refused:
             await hasher.verify(None, "x")
-        assert refused.value.code == "SYS_003" and refused.value.status == 503
-        assert refused.value.headers["Retry-After"] == "1"
+        assert refused.value.code == "SYS_003" and http_status(refused.value) == 503
+        assert http_headers(refused.value)["Retry-After"] == "1"
         assert hasher.refused == 1 and hasher.started == 1
         hasher.gate.set()
         assert (await first).ok is False and (await second).ok is False

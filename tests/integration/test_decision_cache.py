@@ -19,6 +19,7 @@ from app.cache.keys import CacheKeys
 from app.policy.request import DecisionRequest
 from tests.conftest import SettingsFactory
 from tests.support.apps import serve, services_of
+from tests.support.fidelity import FIDELITY
 from tests.support.policies import EXAMPLES
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_for
@@ -229,3 +230,26 @@ async def test_instances_with_different_files_never_share_answers(
         new = (await b.post("/api/v1/authz/check", json=ask)).json()
         assert new["policy_revision"] == old["policy_revision"]
         assert new["allowed"] is True and new["cached"] is False
+
+
+async def test_a_generic_definition_on_an_indexed_policy_uses_the_cache(
+    make_settings: SettingsFactory, redis_url: str
+) -> None:
+    """The cache follows the evaluator of each request, not of the policy: a request of a
+    second definition is answered on the generic path, so its decision is cached; the main
+    definition's indexed checks still bypass the cache, in a batch too."""
+    settings = make_settings(policy_dir=FIDELITY / "enforce_context", redis_url=redis_url)
+    second = {"values": ["ben", "restart"], "definition": "r2"}
+    plain = {"subject": "ann", "resource": "report", "action": "read"}
+    async with serve(settings) as (_app, client):
+        answers = [(await client.post("/api/v1/authz/check", json=second)).json() for _ in range(2)]
+        assert [(a["allowed"], a["cached"]) for a in answers] == [(True, False), (True, True)]
+        batch = (
+            await client.post("/api/v1/authz/check/batch", json={"checks": [second, plain, second]})
+        ).json()
+        assert [(r["allowed"], r["cached"]) for r in batch["results"]] == [
+            (True, True),
+            (True, False),
+            (True, True),
+        ]
+        assert batch["policy_revision"] == answers[0]["policy_revision"]

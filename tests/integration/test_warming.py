@@ -69,10 +69,10 @@ async def test_activity_flush_adds_halves_and_trims_in_redis(
 ) -> None:
     """Counts add up across flushes, every `decay_every` flushes they are halved, and only
     the `max_tracked` most active subjects stay, over more subjects than one script call."""
+    from app.cache.warming import _FLUSH_CHUNK, ActivityTracker
     from redis.asyncio import Redis
 
     from app.cache.keys import CacheKeys
-    from app.cache.warming import _FLUSH_CHUNK, ActivityTracker
 
     keys = CacheKeys(f"{service_name}:v1")
     client = Redis.from_url(redis_url)

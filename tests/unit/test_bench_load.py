@@ -66,4 +66,4 @@ def test_extra_headers_go_into_every_request() -> None:
     assert b"\r\nX-API-Key: secret\r\n" in head + b"\r\n" and body == b'{"a":1}'
     assert b"Content-Length: 7" in head
     script = _lua_script("/check", ['{"a":1}'], {"Authorization": "Bearer t"})
-    assert "[[==[Authorization]==]] = [==[Bearer t]==]" in script
+    assert "[ [==[Authorization]==] ] = [==[Bearer t]==]" in script

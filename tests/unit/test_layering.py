@@ -25,7 +25,7 @@ APP = Path(__file__).resolve().parents[2] / "app"
 # Lowest first. A package may import its own layer and the ones above it in this list.
 LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     # Shared by every layer: errors, address syntax, start-up failure, logs and metrics.
-    ("kernel", frozenset({"errors", "addresses", "startup", "observability"})),
+    ("kernel", frozenset({"errors", "addresses", "startup", "observability", "heap"})),
     # Pure logic and the ports (typing.Protocol) it needs; takes values, not Settings.
     (
         "domain",

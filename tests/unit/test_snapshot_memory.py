@@ -1,8 +1,8 @@
 """A replaced snapshot is freed by reference counting alone.
 
-The engine freezes long-lived objects after each load (`gc.freeze()`), which keeps the cyclic
-collector from rescanning the policy; that is only safe if a snapshot, once dropped, leaves
-no reference cycles behind for the collector to find.
+A server with `OMS_AUTH_GC_FREEZE=true` freezes long-lived objects after each load
+(`gc.freeze()`), which keeps the cyclic collector from rescanning the policy; that is only
+safe if a snapshot, once dropped, leaves no reference cycles behind for the collector to find.
 """
 
 from __future__ import annotations

@@ -15,10 +15,11 @@ from loguru import logger
 from pydantic import SecretStr
 from starlette.requests import HTTPConnection
 
-from app.errors import AuthenticationFailed
+from app.errors import AuthenticationFailed, Challenge
 from app.security.principal import Alongside, Principal
 
 HEADER = "x-api-key"
+CHALLENGE = Challenge("ApiKey", (("header", "X-API-Key"),))
 ACTOR = "api-key:admin"
 PRINCIPAL = Principal(subject=ACTOR, method="api_key", is_admin=True)  # frozen: shared
 
@@ -41,9 +42,7 @@ class AdminApiKeyResolver:
         if not hmac.compare_digest(_digest(presented), self._digest):
             client = connection.client
             logger.warning("auth.api_key.rejected", client_ip=client.host if client else None)
-            raise AuthenticationFailed(
-                "Invalid API key", headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
-            )
+            raise AuthenticationFailed("Invalid API key", challenge=CHALLENGE)
         principal = PRINCIPAL
         if alongside is not None:
             await alongside(principal)

@@ -6,13 +6,13 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.requests import HTTPConnection
 
-from app.errors import AuthzError, TokenInvalid
+from app.errors import AuthenticationFailed, Challenge, TokenInvalid
 from app.security.fingerprint import FINGERPRINT_HEADER
 from app.security.principal import Alongside, Principal
 from app.tokens.claims import AccessClaims
 from app.tokens.validator import TokenValidator
 
-CHALLENGE = 'Bearer realm="oms-auth"'
+BEARER = Challenge("Bearer", (("realm", "oms-auth"),))
 
 
 def bearer_token(headers: Mapping[str, str]) -> str | None:
@@ -25,12 +25,13 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
         return None
     token = token.strip()
     if not token:
-        raise TokenInvalid("Bearer token is empty", headers=challenge("invalid_request"))
+        raise TokenInvalid("Bearer token is empty", challenge=challenge("invalid_request"))
     return token
 
 
-def challenge(error: str) -> dict[str, str]:
-    return {"WWW-Authenticate": f'{CHALLENGE}, error="{error}"'}
+def challenge(error: str) -> Challenge:
+    """The bearer challenge with an RFC 6750 error code."""
+    return BEARER.with_param("error", error)
 
 
 async def verify_bearer(
@@ -54,9 +55,8 @@ async def verify_bearer(
         claims = await validator.validate(
             token, fingerprint=connection.headers.get(FINGERPRINT_HEADER), alongside=alongside
         )
-    except AuthzError as exc:
-        if exc.status == 401:
-            exc.headers = {**exc.headers, **challenge("invalid_token")}
+    except AuthenticationFailed as exc:
+        exc.challenge = challenge("invalid_token")
         raise
     state["access_claims"] = claims
     return claims

@@ -26,7 +26,7 @@ from fastapi import Request
 from loguru import logger
 from starlette.responses import Response
 
-from app.adapters.http.responses import error_response
+from app.adapters.http.responses import error_response, http_status
 from app.errors import AuthzError, Conflict, IdempotencyMismatch, RequestInvalid
 from app.security.principal import Principal
 from app.store.availability import is_unavailable
@@ -54,7 +54,7 @@ async def _answer(work: Work) -> Response:
     try:
         return await work()
     except AuthzError as exc:
-        if exc.status >= 500:
+        if http_status(exc) >= 500:
             raise
         return error_response(exc)
 
@@ -105,7 +105,7 @@ class Writes:
                 raise Conflict(
                     "A request with this Idempotency-Key is still in progress",
                     details={"idempotency_key": key},
-                    headers={"Retry-After": "1"},
+                    retry_after=1,
                 )
             return Response(
                 reservation.response,

@@ -102,20 +102,18 @@ async def check_batch(
 async def _batch(body: BatchCheckRequest, decisions: DecisionService) -> dict[str, Any]:
     requests = [item.to_request() for item in body.checks]
     explain_any = body.explain or any(item.explain for item in body.checks)
-    results = await decisions.check_many(requests, explain=explain_any)
-    revision = decisions.engine.revision
+    batch = await decisions.check_many(requests, explain=explain_any)
     out = []
-    for item, result in zip(body.checks, results, strict=True):
+    for item, result in zip(body.checks, batch.results, strict=True):
         if isinstance(result, DecisionResult):
             explain = body.explain if item.explain is None else item.explain
             entry = result.as_dict(explain=explain)
             entry.pop("policy_revision")
-            revision = result.decision.revision
             out.append(entry)
         else:
             error = envelope(result.code, result.message, result.details)
             out.append({"allowed": False, "cached": False, **error})
-    return {"results": out, "policy_revision": revision}
+    return {"results": out, "policy_revision": batch.revision}
 
 
 _LIMIT = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="results per page")]
@@ -257,17 +255,14 @@ async def _plain_batch(
     requests: list[DecisionRequest], decisions: DecisionService
 ) -> dict[str, Any]:
     """`_batch` for a batch of plain items without explanations (see `parse_plain_batch`)."""
-    results = await decisions.check_many(requests)
-    revision = decisions.engine.revision
+    batch = await decisions.check_many(requests)
     out: list[dict[str, Any]] = []
     append = out.append
-    for result in results:
+    for result in batch.results:
         if isinstance(result, DecisionResult):
-            decision = result.decision
-            revision = decision.revision
             append(
                 {
-                    "allowed": decision.allowed,
+                    "allowed": result.decision.allowed,
                     "decision_id": result.decision_id,
                     "cached": result.cached,
                 }
@@ -275,7 +270,7 @@ async def _plain_batch(
         else:
             error = envelope(result.code, result.message, result.details)
             append({"allowed": False, "cached": False, **error})
-    return {"results": out, "policy_revision": revision}
+    return {"results": out, "policy_revision": batch.revision}
 
 
 def fast_routes() -> list[FastRoute]:

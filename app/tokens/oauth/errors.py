@@ -24,6 +24,10 @@ def safe_description(text: str) -> str:
     return _NOT_ALLOWED.sub("'", text)[:300]
 
 
+def _retry_after(source: AuthzError) -> list[tuple[str, str]]:
+    return [] if source.retry_after is None else [("Retry-After", str(source.retry_after))]
+
+
 class TooManyRequestsError(OAuth2Error):  # type: ignore[misc]
     """429 with Retry-After; `temporarily_unavailable` is the registered code closest to it."""
 
@@ -43,7 +47,7 @@ class TooManyRequestsError(OAuth2Error):  # type: ignore[misc]
 
     def get_headers(self) -> list[tuple[str, str]]:
         headers: list[tuple[str, str]] = super().get_headers()
-        return [*headers, *self.source.headers.items()]
+        return [*headers, *_retry_after(self.source)]
 
 
 class TemporarilyUnavailableError(OAuth2Error):  # type: ignore[misc]
@@ -60,7 +64,7 @@ class OverloadedError(TemporarilyUnavailableError):
 
     def get_headers(self) -> list[tuple[str, str]]:
         headers: list[tuple[str, str]] = super().get_headers()
-        return [*headers, *self.source.headers.items()]
+        return [*headers, *_retry_after(self.source)]
 
 
 class ServerError(OAuth2Error):  # type: ignore[misc]
