@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # Test files run on this many workers (most tests wait on servers, not on the CPU).
 TEST_JOBS ?= 4
+# Whole files per worker (a file's servers start once), longest files first (tests/conftest.py
+# orders them; xdist would otherwise send the files with the most tests first).
+TEST_DIST := --dist loadfile --no-loadscope-reorder
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
 .PHONY: run serve migrate test test-loaded test-fast lint fmt policy-lint policy-test bench load chaos install clean help
@@ -60,8 +63,8 @@ test: install
 	$(MAKE) --no-print-directory policy-lint policy-test
 	@mkdir -p var; echo "$(BIN)/mypy > var/mypy.log (beside the tests)"; \
 	$(BIN)/mypy > var/mypy.log 2>&1 & mypy=$$!; \
-	echo "$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile"; \
-	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile; tests=$$?; \
+	echo "$(BIN)/pytest -q -n $(TEST_JOBS) $(TEST_DIST)"; \
+	$(BIN)/pytest -q -n $(TEST_JOBS) $(TEST_DIST); tests=$$?; \
 	wait $$mypy; types=$$?; \
 	echo "--- mypy --strict (exit $$types):"; cat var/mypy.log; \
 	test $$tests -eq 0 && test $$types -eq 0

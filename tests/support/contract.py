@@ -134,6 +134,7 @@ def check_contract(area: str, server: Server, key: str) -> None:
         check=False,
     )
     report = done.stdout[-8000:] + done.stderr[-2000:]
+    print(done.stdout[-3000:])  # the phases' counts and times (`pytest -rP` shows them)
     assert done.returncode == 0, report
     assert "generated" in done.stdout, report
     selected = re.search(r"Operations:\s+(\d+) selected / (\d+) total", done.stdout)
