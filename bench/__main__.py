@@ -16,15 +16,19 @@ from pathlib import Path
 from loguru import logger
 
 from bench import engines
+from bench.cli import run_cli_startup
 from bench.load import ASYNCIO_TOOL, WRK_INSTALL_HINT, wrk_available
+from bench.logins import FAST_MS, run_logins
 from bench.models import run_models
 from bench.policies import SIZES, requests, write_policy
 from bench.report import (
     EngineRow,
     Results,
     chart,
+    cli_table,
     engines_table,
     http_table,
+    login_table,
     models_table,
     search_table,
     targets_table,
@@ -97,7 +101,13 @@ def main() -> int:
         action="store_true",
         help="only the token-mode section (implies --no-docs)",
     )
+    parser.add_argument(
+        "--only-login",
+        action="store_true",
+        help="only the password-login section (implies --no-docs)",
+    )
     args = parser.parse_args()
+    only = args.only_tokens or args.only_login
     logger.remove()  # the engine's own log lines would drown the tables
     budget = 0.3 if args.quick else 1.5
     seconds, rounds = (2.0, 1) if args.quick else (5.0, 3)
@@ -111,7 +121,7 @@ def main() -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="oms-auth-bench-") as tmp:
         workdir = Path(tmp)
-        if args.only_tokens:
+        if only:
             args.no_docs = True
         else:
             say("in-process check latency")
@@ -124,7 +134,9 @@ def main() -> int:
             results.models = run_models(workdir, budget / 3)
             say("cache tiers (11,000 rules)")
             results.tiers = run_tiers(workdir, SIZES[1], budget=budget)
-        if not args.no_http and not args.only_tokens:
+            say("CLI start-up (CPU of --help and the light commands)")
+            results.cli = run_cli_startup(runs=2 if args.quick else 5)
+        if not args.no_http and not only:
             say(f"HTTP, 11,000 rules (load: {tool})")
             medium = write_policy(workdir / "http-medium", SIZES[1])
             results.http = run_http(
@@ -141,12 +153,15 @@ def main() -> int:
             results.workers = run_workers(
                 workdir, medium, SIZES[1], seconds=seconds, rounds=rounds, log=say
             )
-        if not args.no_http:
+        if not args.no_http and not args.only_login:
             say(f"token mode vs open mode, 11,000 rules (load: {tool})")
             medium = write_policy(workdir / "token-medium", SIZES[1])
             results.tokens = run_token_mode(
                 workdir, medium, SIZES[1], seconds=seconds, rounds=rounds, log=say
             )
+        if not args.no_http and not args.only_tokens:
+            say("password logins (v2, the bounded hashing pool)")
+            results.logins = run_logins(workdir, seconds=2.0 if args.quick else 8.0, log=say)
     say("")
     say(render_text(results))
     if not args.no_docs:
@@ -168,6 +183,8 @@ def render_text(results: Results) -> str:
         parts += ["", "CACHE TIERS (11,000 rules)", tiers_table(results)]
     if results.search:
         parts += ["", "SEARCH (110,000 rules)", search_table(results)]
+    if results.cli:
+        parts += ["", "CLI START-UP (user + sys CPU per run)", cli_table(results.cli)]
     if results.http is not None:
         parts += ["", f"HTTP, 11,000 rules (load: {results.load_tool})", http_table(results.http)]
         b = results.http.batch
@@ -188,6 +205,13 @@ def render_text(results: Results) -> str:
         parts += ["", "WORKERS (Redis, 11,000 rules, single checks)", workers_table(w), w.note]
     if results.tokens is not None:
         parts += ["", "TOKEN MODE vs OPEN MODE (11,000 rules)", token_table(results.tokens)]
+    if results.logins is not None:
+        parts += [
+            "",
+            f"PASSWORD LOGINS ({results.logins.cost}, pool {results.logins.workers} threads "
+            f"+ {results.logins.queue} queued)",
+            login_table(results.logins),
+        ]
     if results.missing:
         parts.append(f"not measured (not installed): {', '.join(results.missing)}")
     return "\n".join(parts)
@@ -333,6 +357,40 @@ def render_markdown(results: Results, has_chart: bool) -> str:
             "against open mode's row of the same kind in this run.",
             "",
             token_table(results.tokens),
+            "",
+        ]
+    if results.cli:
+        sections += [
+            "## CLI start-up",
+            "",
+            "CPU time (user + system, from `getrusage` of the child) of `oms-auth` for `--help` "
+            "and the commands that need neither the database nor the engine. The service's "
+            "libraries (SQLAlchemy, FastAPI, Authlib, Casbin, Redis, the settings model) are "
+            "imported by the commands that use them; `tests/unit/test_cli_startup.py` checks "
+            "which modules each of these commands imports.",
+            "",
+            cli_table(results.cli),
+            "",
+        ]
+    if results.logins is not None:
+        lg = results.logins
+        sections += [
+            "## Password logins per core",
+            "",
+            f"`POST /api/v2/auth/login` on one oms-auth server at the configured cost "
+            f"({lg.cost}; hashing pool of {lg.workers} threads, {lg.queue} waiting at most). "
+            "*argon2 alone* is the same verification run in the benchmark's own process: the "
+            "ceiling of logins per CPU-second. *At capacity*, twice as many clients as pool "
+            "threads log in back to back; *logins / CPU-s* divides the logins by the CPU time "
+            "(user + system, from `/proc`) the server process used meanwhile, i.e. logins per "
+            "second per core of server. *Overloaded*, more clients than the pool and its "
+            "queue hold: the excess must be refused at once with 503 `SYS_003` and "
+            "`Retry-After` (the clients honour it) while the pool keeps logging people in. "
+            f"*fast 503* is the share of the logins that did not succeed which were refused "
+            f"within {FAST_MS:.0f} ms; *other* counts any other outcome (a timeout, another "
+            "status).",
+            "",
+            login_table(lg),
             "",
         ]
     sections += [
