@@ -74,6 +74,10 @@ class LoginPhase:
     def refused_share(self) -> float:
         return len(self.refused_ms) / self.attempts if self.attempts else 0.0
 
+    def outcomes(self) -> str:
+        """Every answer that was neither a login nor a 503 + Retry-After, by kind."""
+        return ", ".join(f"{k}: {n}" for k, n in sorted(self.other.items())) or "0"
+
     @property
     def fast_refusals(self) -> int:
         return sum(ms <= FAST_MS for ms in self.refused_ms)
@@ -109,6 +113,8 @@ class LoginReport:
     @property
     def overload_ratio(self) -> float:
         """Logins per second while overloaded against at capacity."""
+        if not self.capacity.logins_per_s:
+            return float("nan")
         return self.overload.logins_per_s / self.capacity.logins_per_s
 
 
@@ -177,8 +183,8 @@ async def _drive(url: str, users: list[str], clients: int, seconds: float) -> Lo
             started = time.perf_counter()
             try:
                 r = await http.post(LOGIN, json=body)
-            except httpx.HTTPError:
-                phase.other["timeout"] += 1
+            except httpx.HTTPError as exc:
+                phase.other[type(exc).__name__] += 1  # ReadTimeout, ConnectError...
                 continue
             ms = (time.perf_counter() - started) * 1000
             if r.status_code == 200:
@@ -233,12 +239,14 @@ def run_logins(workdir: Path, *, seconds: float, log: Callable[[str], None]) -> 
         capacity = _measure(server, users, 2 * workers, seconds)
         log(
             f"  at capacity ({2 * workers} clients): {capacity.logins_per_s:.1f} logins/s, "
-            f"{capacity.logins_per_cpu_s:.1f} per server CPU-second"
+            f"{capacity.logins_per_cpu_s:.1f} per server CPU-second, other answers "
+            f"{capacity.outcomes()}"
         )
         overload = _measure(server, users, workers + queue + OVERLOAD_EXTRA, seconds)
         log(
             f"  overloaded ({overload.clients} clients): {overload.logins_per_s:.1f} logins/s, "
-            f"{overload.refused_share:.0%} refused, fast-503 share {overload.fast_503_share:.1%}"
+            f"{overload.refused_share:.0%} refused, fast-503 share {overload.fast_503_share:.1%}, "
+            f"other answers {overload.outcomes()}"
         )
     finally:
         server.stop()

@@ -207,7 +207,7 @@ def login_table(report: LoginReport) -> str:
             f"{p.refused_share:.0%}",
             _num(percentile(p.refused_ms, 0.99), 1) if p.refused_ms else "-",
             f"{p.fast_503_share:.1%}" if p.refused_ms or p.other else "-",
-            ", ".join(f"{k}: {n}" for k, n in sorted(p.other.items())) or "0",
+            p.outcomes(),
         ]
 
     rows = [
