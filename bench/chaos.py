@@ -48,6 +48,7 @@ from bench.scenario import (
     Oracle,
     cli,
     start_servers,
+    stop_processes,
     wait_ready,
     write_users,
 )
@@ -147,15 +148,7 @@ class Stack:
     phases: dict[str, float] = field(default_factory=dict)
 
     def stop(self) -> None:
-        for p in self.processes:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.processes:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(self.processes)
         self.redis.cleanup()
         self.pg.cleanup()
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -175,6 +175,19 @@ def start_servers(
         yield f"http://127.0.0.1:{port}", process
 
 
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate them all at once, then give each 30 s before it is killed."""
+    for p in processes:
+        if p.poll() is None:
+            p.terminate()
+    for p in processes:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -200,14 +213,7 @@ class Deployment:
     pg_admin: str = PG_ADMIN
 
     def stop(self) -> None:
-        for p in self.processes:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.processes:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(self.processes)
         if self.database is not None:
             import psycopg
 
