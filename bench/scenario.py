@@ -520,7 +520,7 @@ def _plot(stats: Stats, base: Path) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(8, 4))
     ops = sorted(stats.latencies)
-    ax.boxplot([stats.latencies[o] for o in ops], labels=ops, showfliers=False)
+    ax.boxplot([stats.latencies[o] for o in ops], tick_labels=ops, showfliers=False)
     ax.set_ylabel("latency (ms)")
     ax.set_title("oms-auth load scenario: latency per operation")
     path = base.with_suffix(".png")
