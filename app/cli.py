@@ -6,7 +6,6 @@ as one line on stderr with a non-zero exit code, never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
@@ -148,6 +147,8 @@ def serve(
         if settings.workers > 1:
             # Checked once here, so a broken database or key is one line, not N workers
             # failing; one worker makes the same checks in its own start-up instead.
+            import asyncio
+
             asyncio.run(_preflight(settings))
             serve_workers(settings)
         else:
@@ -175,6 +176,8 @@ def check(
 
     Exit code 0 = allowed, 1 = denied, 2 = error.
     """
+    import asyncio
+
     import orjson
 
     from app.policy.request import DecisionRequest

@@ -16,15 +16,19 @@ from pathlib import Path
 from loguru import logger
 
 from bench import engines
+from bench.cli import run_cli_startup
 from bench.load import ASYNCIO_TOOL, WRK_INSTALL_HINT, wrk_available
+from bench.logins import FAST_MS, run_logins
 from bench.models import run_models
 from bench.policies import SIZES, requests, write_policy
 from bench.report import (
     EngineRow,
     Results,
     chart,
+    cli_table,
     engines_table,
     http_table,
+    login_table,
     models_table,
     search_table,
     targets_table,
@@ -45,6 +49,8 @@ SECTIONS = {
     "memory": "the memory and load-time section (110,000 rules)",
     "workers": "the 1 vs 2 workers section",
     "tokens": "the token-mode section",
+    "login": "the password-login section",
+    "cli": "the CLI start-up section",
 }
 
 
@@ -137,6 +143,9 @@ def main() -> int:
             results.models = run_models(workdir, budget / 3)
             say("cache tiers (11,000 rules)")
             results.tiers = run_tiers(workdir, SIZES[1], budget=budget)
+        if wanted("cli"):
+            say("CLI start-up (CPU of --help and the light commands)")
+            results.cli = run_cli_startup(runs=2 if args.quick else 5)
         medium = write_policy(workdir / "http-medium", SIZES[1])
         if not args.no_http and wanted("http"):
             say(f"HTTP, 11,000 rules (load: {tool})")
@@ -162,6 +171,9 @@ def main() -> int:
             results.tokens = run_token_mode(
                 workdir, medium, SIZES[1], seconds=seconds, rounds=rounds, log=say
             )
+        if not args.no_http and wanted("login"):
+            say("password logins (v2, the bounded hashing pool)")
+            results.logins = run_logins(workdir, seconds=2.0 if args.quick else 8.0, log=say)
     say("")
     say(render_text(results))
     if not args.no_docs:
@@ -183,6 +195,8 @@ def render_text(results: Results) -> str:
         parts += ["", "CACHE TIERS (11,000 rules)", tiers_table(results)]
     if results.search:
         parts += ["", "SEARCH (110,000 rules)", search_table(results)]
+    if results.cli:
+        parts += ["", "CLI START-UP (user + sys CPU per run)", cli_table(results.cli)]
     if results.http is not None:
         parts += ["", f"HTTP, 11,000 rules (load: {results.load_tool})", http_table(results.http)]
         b = results.http.batch
@@ -203,6 +217,13 @@ def render_text(results: Results) -> str:
         parts += ["", "WORKERS (Redis, 11,000 rules, single checks)", workers_table(w), w.note]
     if results.tokens is not None:
         parts += ["", "TOKEN MODE vs OPEN MODE (11,000 rules)", token_table(results.tokens)]
+    if results.logins is not None:
+        parts += [
+            "",
+            f"PASSWORD LOGINS ({results.logins.cost}, pool {results.logins.workers} threads "
+            f"+ {results.logins.queue} queued)",
+            login_table(results.logins),
+        ]
     if results.missing:
         parts.append(f"not measured (not installed): {', '.join(results.missing)}")
     return "\n".join(parts)
@@ -348,6 +369,40 @@ def render_markdown(results: Results, has_chart: bool) -> str:
             "against open mode's row of the same kind in this run.",
             "",
             token_table(results.tokens),
+            "",
+        ]
+    if results.cli:
+        sections += [
+            "## CLI start-up",
+            "",
+            "CPU time (user + system, from `getrusage` of the child) of `oms-auth` for `--help` "
+            "and the commands that need neither the database nor the engine. The service's "
+            "libraries (SQLAlchemy, FastAPI, Authlib, Casbin, Redis, the settings model) are "
+            "imported by the commands that use them; `tests/unit/test_cli_startup.py` checks "
+            "which modules each of these commands imports.",
+            "",
+            cli_table(results.cli),
+            "",
+        ]
+    if results.logins is not None:
+        lg = results.logins
+        sections += [
+            "## Password logins per core",
+            "",
+            f"`POST /api/v2/auth/login` on one oms-auth server at the configured cost "
+            f"({lg.cost}; hashing pool of {lg.workers} threads, {lg.queue} waiting at most). "
+            "*argon2 alone* is the same verification run in the benchmark's own process: the "
+            "ceiling of logins per CPU-second. *At capacity*, twice as many clients as pool "
+            "threads log in back to back; *logins / CPU-s* divides the logins by the CPU time "
+            "(user + system, from `/proc`) the server process used meanwhile, i.e. logins per "
+            "second per core of server. *Overloaded*, more clients than the pool and its "
+            "queue hold: the excess must be refused at once with 503 `SYS_003` and "
+            "`Retry-After` (the clients honour it) while the pool keeps logging people in. "
+            f"*fast 503* is the share of the logins that did not succeed which were refused "
+            f"within {FAST_MS:.0f} ms; *other* counts any other outcome (a timeout, another "
+            "status).",
+            "",
+            login_table(lg),
             "",
         ]
     sections += [

@@ -42,7 +42,16 @@ from typing import Any
 
 import httpx
 
-from bench.scenario import POLICY_DIR, REPO, Oracle
+from bench.scenario import (
+    POLICY_DIR,
+    REPO,
+    Oracle,
+    cli,
+    start_servers,
+    stop_processes,
+    wait_ready,
+    write_users,
+)
 from tests.support.redis_server import RedisServer
 from tests.support.server import free_port
 
@@ -127,21 +136,6 @@ class PostgresCluster:
 
 
 # -- the deployment ---------------------------------------------------------------------------
-def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"oms-auth {' '.join(args)} failed: {done.stderr.strip()}")
-    return done.stdout
-
-
 @dataclass
 class Stack:
     workdir: Path
@@ -154,15 +148,7 @@ class Stack:
     phases: dict[str, float] = field(default_factory=dict)
 
     def stop(self) -> None:
-        for p in self.processes:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.processes:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_processes(self.processes)
         self.redis.cleanup()
         self.pg.cleanup()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -181,8 +167,6 @@ class Stack:
 
 
 def deploy(users: int, workdir: Path) -> tuple[Stack, dict[str, str]]:
-    from app.security.passwords import PasswordHasher
-
     stack = Stack(workdir, RedisServer(), PostgresCluster(), "oms_auth_chaos")
     started = time.monotonic()
 
@@ -214,19 +198,10 @@ def deploy(users: int, workdir: Path) -> tuple[Stack, dict[str, str]]:
             }
         )
         stack.env = env
-        _cli(env, "migrate")
+        cli(env, "migrate", timeout=300)
         phase("migrate")
-        hasher = PasswordHasher()
-        ready_hash = asyncio.run(hasher.hash(PASSWORD))
-        hasher.close()
         roles = {f"user{i:03d}": ROLES[i % 3] for i in range(users)}
-        lines = [
-            json.dumps({"username": u, "password_hash": ready_hash, "roles": [r]})
-            for u, r in roles.items()
-        ]
-        lines.append(json.dumps({"username": ADMIN, "password_hash": ready_hash, "is_admin": True}))
-        users_file = workdir / "users.jsonl"
-        users_file.write_text("\n".join(lines) + "\n")
+        users_file = write_users(workdir, roles, PASSWORD, admins=(ADMIN,))
         # the import runs while the instances start (they pick its revision up by polling)
         importing = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "users", "import", str(users_file)],
@@ -236,42 +211,19 @@ def deploy(users: int, workdir: Path) -> tuple[Stack, dict[str, str]]:
             stderr=subprocess.PIPE,
         )
         stack.processes.append(importing)
-        for _ in range(2):
-            port = free_port()
-            with (workdir / f"server-{port}.log").open("wb") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-                    env=env,
-                    cwd=REPO,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+        for url, process in start_servers(env, workdir, 2):
             stack.processes.append(process)
-            stack.urls.append(f"http://127.0.0.1:{port}")
+            stack.urls.append(url)
         _, import_errors = importing.communicate(timeout=300)
         if importing.returncode != 0:
             raise RuntimeError(f"oms-auth users import failed: {import_errors.decode()}")
         for url, process in zip(stack.urls, stack.processes[1:], strict=True):
-            _wait_ready(url, process)
+            wait_ready(url, process)
         phase("2 instances ready")
     except BaseException:
         stack.stop()
         raise
     return stack, roles
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited with {process.returncode}")
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready after {timeout}s")
 
 
 # -- what each fault records ------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.cli import BUDGET_S, CliRow
+from bench.logins import FAST_MS, LoginPhase, LoginReport, percentile
 from bench.models import ModelRow
 from bench.policies import SIZES
 from bench.search import SearchRow
@@ -46,6 +48,8 @@ class Results:
     search: list[SearchRow] = field(default_factory=list)
     tokens: TokenReport | None = None
     models: list[ModelRow] = field(default_factory=list)
+    logins: LoginReport | None = None
+    cli: list[CliRow] = field(default_factory=list)
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -184,6 +188,77 @@ def _token_targets(report: TokenReport) -> list[Target]:
         Target("token 1000-check batch vs open, req/s", "≥ 0.8x", f"{batch:.2f}x", batch >= 0.8)
     )
     return out
+
+
+def login_table(report: LoginReport) -> str:
+    """argon2 alone, then the server at capacity and overloaded (same cost, same run)."""
+    base = report.argon2_per_cpu_s
+
+    def phase_row(name: str, p: LoginPhase) -> list[str]:
+        return [
+            name,
+            str(p.clients),
+            _num(p.logins_per_s),
+            _num(p.cores, 2),
+            _num(p.logins_per_cpu_s),
+            f"{p.logins_per_cpu_s / base:.2f}x",
+            _num(percentile(p.ok_ms, 0.5), 0),
+            _num(percentile(p.ok_ms, 0.99), 0),
+            f"{p.refused_share:.0%}",
+            _num(percentile(p.refused_ms, 0.99), 1) if p.refused_ms else "-",
+            f"{p.fast_503_share:.1%}" if p.refused_ms or p.other else "-",
+            p.outcomes(),
+        ]
+
+    rows = [
+        ["argon2 alone (in process)", "1", "-", "-", _num(base), "1.00x", *["-"] * 5, "-"],
+        phase_row("server, at capacity", report.capacity),
+        phase_row("server, overloaded", report.overload),
+    ]
+    header = [
+        "logins",
+        "clients",
+        "logins/s",
+        "server cores",
+        "logins / CPU-s",
+        "vs argon2",
+        "p50 ms",
+        "p99 ms",
+        "503",
+        "503 p99 ms",
+        f"fast 503 (≤ {FAST_MS:.0f} ms)",
+        "other",
+    ]
+    return table(header, rows)
+
+
+def cli_table(rows: list[CliRow]) -> str:
+    body = [[r.command, f"{r.median_cpu_s:.3f}", f"{r.max_cpu_s:.3f}", str(r.runs)] for r in rows]
+    return table(["command", "CPU s (median)", "CPU s (max)", "runs"], body)
+
+
+def _login_targets(report: LoginReport) -> list[Target]:
+    over = report.overload
+    return [
+        Target(
+            f"password logins per core ({report.cost})",
+            "≥ 0.8x argon2 alone",
+            f"{report.capacity.logins_per_cpu_s:.1f}/s ({report.overhead_ratio:.2f}x)",
+            report.overhead_ratio >= 0.8,
+        ),
+        Target(
+            "logins beyond the hashing pool: fast 503 + Retry-After",
+            f"≥ 95% within {FAST_MS:.0f} ms",
+            f"{over.fast_503_share:.1%} ({over.refused_share:.0%} of attempts refused)",
+            over.fast_503_share >= 0.95 and bool(over.refused_ms),
+        ),
+        Target(
+            "logins/s overloaded vs at capacity",
+            "≥ 0.8x",
+            f"{report.overload_ratio:.2f}x",
+            report.overload_ratio >= 0.8,
+        ),
+    ]
 
 
 @dataclass
@@ -331,6 +406,18 @@ def targets(results: Results) -> list[Target]:
                 )
     if results.tokens is not None:
         out += _token_targets(results.tokens)
+    if results.logins is not None:
+        out += _login_targets(results.logins)
+    if results.cli:
+        worst = max(results.cli, key=lambda r: r.median_cpu_s)
+        out.append(
+            Target(
+                "CLI start-up, --help and light commands (user + sys CPU)",
+                f"≤ {BUDGET_S} s",
+                f"{worst.median_cpu_s:.2f} s max ({worst.command})",
+                worst.median_cpu_s <= BUDGET_S,
+            )
+        )
     return out
 
 

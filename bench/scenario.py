@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,15 +106,16 @@ class Oracle:
         return self._memo[key]
 
 
-# -- the deployment ---------------------------------------------------------------------
-def _cli(env: dict[str, str], *args: str) -> str:
+# -- the deployment (shared with bench.chaos) ---------------------------------------------
+def cli(env: dict[str, str], *args: str, timeout: float = 600) -> str:
+    """`oms-auth ARGS` with `env`; its stdout, or RuntimeError with its stderr."""
     done = subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         env=env,
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=False,
     )
     if done.returncode != 0:
@@ -129,6 +131,77 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def write_users(
+    workdir: Path, roles: dict[str, str], password: str, *, admins: tuple[str, ...] = ()
+) -> Path:
+    """A JSON Lines file for ONE `oms-auth users import`: each user with its role, plus
+    `admins`. One hash at the service's default cost serves every user: logins cost what they
+    cost, and the import does not spend minutes hashing the same password."""
+    from app.security.passwords import PasswordHasher
+
+    hasher = PasswordHasher()
+    try:
+        ready_hash = asyncio.run(hasher.hash(password))
+    finally:
+        hasher.close()
+    lines = [
+        json.dumps({"username": u, "password_hash": ready_hash, "roles": [r]})
+        for u, r in roles.items()
+    ]
+    lines += [
+        json.dumps({"username": a, "password_hash": ready_hash, "is_admin": True}) for a in admins
+    ]
+    path = workdir / "users.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def start_servers(
+    env: dict[str, str], workdir: Path, count: int
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start `count` `oms-auth serve` processes on spare ports, each logging to
+    `workdir/server-PORT.log`; yields each (url, process) as soon as it is started, so the
+    caller owns it (and stops it) even if a later one fails to start."""
+    for _ in range(count):
+        port = _free_port()
+        with (workdir / f"server-{port}.log").open("wb") as log:  # the child keeps a copy
+            process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+                env=env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        yield f"http://127.0.0.1:{port}", process
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate them all at once, then give each 30 s before it is killed."""
+    for p in processes:
+        if p.poll() is None:
+            p.terminate()
+    for p in processes:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited with {process.returncode}")
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
 @dataclass
 class Deployment:
     env: dict[str, str]
@@ -140,14 +213,7 @@ class Deployment:
     pg_admin: str = PG_ADMIN
 
     def stop(self) -> None:
-        for p in self.processes:
-            if p.poll() is None:
-                p.terminate()
-        for p in self.processes:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(self.processes)
         if self.database is not None:
             import psycopg
 
@@ -173,8 +239,6 @@ def deploy(
     redis_url: str = REDIS_URL,
 ) -> tuple[Deployment, dict[str, str]]:
     import psycopg
-
-    from app.security.passwords import PasswordHasher
 
     workdir = Path(tempfile.mkdtemp(prefix="oms-auth-load-"))
     database = f"oms_auth_load_{os.getpid()}_{secrets.token_hex(3)}"
@@ -208,50 +272,19 @@ def deploy(
         env["OMS_AUTH_PERMISSION_CACHE_TTL"] = "0"
     deployment = Deployment(env, [], [], database, prefix, workdir, pg_admin)
     try:
-        _cli(env, "migrate")
-        hasher = PasswordHasher()  # the service's default cost: logins cost what they cost
-        ready_hash = asyncio.run(hasher.hash(PASSWORD))
-        hasher.close()
+        cli(env, "migrate")
         roles = {f"user{i:04d}": ROLES[i % 3] if i % 10 else "viewer" for i in range(users)}
-        lines = [
-            json.dumps({"username": u, "password_hash": ready_hash, "roles": [r]})
-            for u, r in roles.items()
-        ]
-        users_file = workdir / "users.jsonl"
-        users_file.write_text("\n".join(lines) + "\n")
-        print(_cli(env, "users", "import", str(users_file)).strip(), flush=True)
-        for _ in range(instances):
-            port = _free_port()
-            with (workdir / f"server-{port}.log").open("wb") as log:  # the child keeps a copy
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
-                    env=env,
-                    cwd=REPO,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
+        users_file = write_users(workdir, roles, PASSWORD)
+        print(cli(env, "users", "import", str(users_file)).strip(), flush=True)
+        for url, process in start_servers(env, workdir, instances):
             deployment.processes.append(process)
-            deployment.urls.append(f"http://127.0.0.1:{port}")
+            deployment.urls.append(url)
         for url, process in zip(deployment.urls, deployment.processes, strict=True):
-            _wait_ready(url, process)
+            wait_ready(url, process)
     except BaseException:
         deployment.stop()
         raise
     return deployment, roles
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited with {process.returncode}")
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready after {timeout}s")
 
 
 # -- the simulated users ----------------------------------------------------------------
@@ -487,7 +520,7 @@ def _plot(stats: Stats, base: Path) -> Path | None:
         return None
     fig, ax = plt.subplots(figsize=(8, 4))
     ops = sorted(stats.latencies)
-    ax.boxplot([stats.latencies[o] for o in ops], labels=ops, showfliers=False)
+    ax.boxplot([stats.latencies[o] for o in ops], tick_labels=ops, showfliers=False)
     ax.set_ylabel("latency (ms)")
     ax.set_title("oms-auth load scenario: latency per operation")
     path = base.with_suffix(".png")

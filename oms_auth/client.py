@@ -1,8 +1,10 @@
 """`AuthClient` (async) and `SyncAuthClient`: the oms-auth HTTP API as Python calls.
 
 Both share one description of every call (`_Call`: method, path, body, how to read the
-answer), so the two clients cannot drift apart. Pass `transport=httpx.ASGITransport(app)` to
-talk to an app in-process (tests), or any httpx transport.
+answer) and one sans-IO session (`_Session`: credentials, the cached service token, the one
+retry with a fresh token), so the two clients cannot drift apart: each only sends requests.
+Pass `transport=httpx.ASGITransport(app)` to talk to an app in-process (tests), or any httpx
+transport.
 """
 
 from __future__ import annotations
@@ -384,6 +386,90 @@ def _with_auth(call_headers: Mapping[str, str] | None, token: str | None) -> dic
     return headers
 
 
+@dataclass(frozen=True)
+class _Request:
+    """One HTTP request to send, as the arguments of `httpx.(Async)Client.request`."""
+
+    method: str
+    url: str
+    kwargs: dict[str, Any]
+
+    def describe(self) -> str:
+        return f"{self.method} {self.url}"
+
+
+class _Session:
+    """Everything both clients do around HTTP, without any I/O (sans-IO): which credentials
+    were given, the cached service token, what each request carries, when an answer calls for
+    one retry with a fresh token, and how an answer becomes a result or an error. Each client
+    only sends the requests it is handed, with its own transport and lock."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None,
+        client_id: str | None,
+        client_secret: str | None,
+        scope: str | None,
+        api_key: str | None,
+        headers: Mapping[str, str] | None,
+    ) -> None:
+        _check_credentials(token, client_id, client_secret, api_key)
+        self.base_url = base_url.rstrip("/")
+        self.service = (
+            _ServiceToken(client_id, client_secret, scope)
+            if client_id is not None and client_secret is not None
+            else None
+        )
+        self.headers = _build_headers(token, headers, api_key)
+
+    def cached_token(self) -> tuple[str | None, bool]:
+        """(the service token to send, whether one must be fetched first)."""
+        if self.service is None:
+            return None, False
+        token = self.service.fresh()
+        return token, token is None
+
+    def token_request(self) -> _Request:
+        service = self.service
+        assert service is not None
+        return _Request(
+            "POST",
+            TOKEN_PATH,
+            {"data": service.request_data(), "auth": (service.client_id, service.client_secret)},
+        )
+
+    def accept_token(self, response: httpx.Response) -> str:
+        assert self.service is not None
+        return self.service.accept(response, self.base_url)
+
+    @staticmethod
+    def request(call: _Call[Any], token: str | None) -> _Request:
+        return _Request(
+            call.method,
+            call.path,
+            {
+                "json": call.json,
+                "params": call.params,
+                "headers": _with_auth(call.headers, token),
+            },
+        )
+
+    def retry_with_new_token(self, response: httpx.Response, token: str | None) -> bool:
+        """True when the service refused the cached token (revoked or expired early): it is
+        forgotten, and the call is worth one more try with a fresh one."""
+        if token is None or self.service is None or not _stale_token(response):
+            return False
+        self.service.forget(token)
+        return True
+
+    @staticmethod
+    def result(call: _Call[T], response: httpx.Response) -> T:
+        _raise_for_envelope(response)
+        return call.parse(response.json() if response.content else None)
+
+
 class AuthClient:
     """Async client. Use as `async with AuthClient(base_url=...) as client:`.
 
@@ -406,19 +492,19 @@ class AuthClient:
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        _check_credentials(token, client_id, client_secret, api_key)
-        self.base_url = base_url.rstrip("/")
-        self._service = (
-            _ServiceToken(client_id, client_secret, scope)
-            if client_id is not None and client_secret is not None
-            else None
+        self._core = _Session(
+            base_url,
+            token=token,
+            client_id=client_id,
+            client_secret=client_secret,
+            scope=scope,
+            api_key=api_key,
+            headers=headers,
         )
+        self.base_url = self._core.base_url
         self._token_lock = asyncio.Lock()
         self._http = httpx.AsyncClient(
-            base_url=base_url,
-            timeout=timeout,
-            headers=_build_headers(token, headers, api_key),
-            transport=transport,
+            base_url=base_url, timeout=timeout, headers=self._core.headers, transport=transport
         )
 
     async def __aenter__(self) -> AuthClient:
@@ -438,47 +524,28 @@ class AuthClient:
     async def service_token(self) -> str | None:
         """The cached client-credentials token (fetched or renewed when due); None without
         client credentials."""
-        service = self._service
-        if service is None:
-            return None
-        token = service.fresh()
-        if token is not None:
+        token, due = self._core.cached_token()
+        if not due:
             return token
         async with self._token_lock:
-            token = service.fresh()
-            if token is not None:
+            token, due = self._core.cached_token()
+            if not due:
                 return token
-            try:
-                response = await self._http.post(
-                    TOKEN_PATH,
-                    data=service.request_data(),
-                    auth=(service.client_id, service.client_secret),
-                )
-            except httpx.HTTPError as exc:
-                raise TransportError(f"POST {TOKEN_PATH}: {exc}") from exc
-            return service.accept(response, self.base_url)
+            return self._core.accept_token(await self._exchange(self._core.token_request()))
 
-    async def _request(self, call: _Call[Any]) -> tuple[httpx.Response, str | None]:
-        token = await self.service_token()
+    async def _exchange(self, request: _Request) -> httpx.Response:
         try:
-            response = await self._http.request(
-                call.method,
-                call.path,
-                json=call.json,
-                params=call.params,
-                headers=_with_auth(call.headers, token),
-            )
+            return await self._http.request(request.method, request.url, **request.kwargs)
         except httpx.HTTPError as exc:
-            raise TransportError(f"{call.method} {call.path}: {exc}") from exc
-        return response, token
+            raise TransportError(f"{request.describe()}: {exc}") from exc
 
     async def _send(self, call: _Call[T]) -> T:
-        response, token = await self._request(call)
-        if token is not None and _stale_token(response) and self._service is not None:
-            self._service.forget(token)  # revoked or expired early: one fresh try
-            response, _ = await self._request(call)
-        _raise_for_envelope(response)
-        return call.parse(response.json() if response.content else None)
+        token = await self.service_token()
+        response = await self._exchange(self._core.request(call, token))
+        if self._core.retry_with_new_token(response, token):
+            token = await self.service_token()
+            response = await self._exchange(self._core.request(call, token))
+        return self._core.result(call, response)
 
     async def check(
         self,
@@ -614,19 +681,19 @@ class SyncAuthClient:
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        _check_credentials(token, client_id, client_secret, api_key)
-        self.base_url = base_url.rstrip("/")
-        self._service = (
-            _ServiceToken(client_id, client_secret, scope)
-            if client_id is not None and client_secret is not None
-            else None
+        self._core = _Session(
+            base_url,
+            token=token,
+            client_id=client_id,
+            client_secret=client_secret,
+            scope=scope,
+            api_key=api_key,
+            headers=headers,
         )
+        self.base_url = self._core.base_url
         self._token_lock = threading.Lock()
         self._http = httpx.Client(
-            base_url=base_url,
-            timeout=timeout,
-            headers=_build_headers(token, headers, api_key),
-            transport=transport,
+            base_url=base_url, timeout=timeout, headers=self._core.headers, transport=transport
         )
 
     def __enter__(self) -> SyncAuthClient:
@@ -645,44 +712,28 @@ class SyncAuthClient:
 
     def service_token(self) -> str | None:
         """The cached client-credentials token (fetched or renewed when due)."""
-        service = self._service
-        if service is None:
-            return None
+        token, due = self._core.cached_token()
+        if not due:
+            return token
         with self._token_lock:
-            token = service.fresh()
-            if token is not None:
+            token, due = self._core.cached_token()
+            if not due:
                 return token
-            try:
-                response = self._http.post(
-                    TOKEN_PATH,
-                    data=service.request_data(),
-                    auth=(service.client_id, service.client_secret),
-                )
-            except httpx.HTTPError as exc:
-                raise TransportError(f"POST {TOKEN_PATH}: {exc}") from exc
-            return service.accept(response, self.base_url)
+            return self._core.accept_token(self._exchange(self._core.token_request()))
 
-    def _request(self, call: _Call[Any]) -> tuple[httpx.Response, str | None]:
-        token = self.service_token()
+    def _exchange(self, request: _Request) -> httpx.Response:
         try:
-            response = self._http.request(
-                call.method,
-                call.path,
-                json=call.json,
-                params=call.params,
-                headers=_with_auth(call.headers, token),
-            )
+            return self._http.request(request.method, request.url, **request.kwargs)
         except httpx.HTTPError as exc:
-            raise TransportError(f"{call.method} {call.path}: {exc}") from exc
-        return response, token
+            raise TransportError(f"{request.describe()}: {exc}") from exc
 
     def _send(self, call: _Call[T]) -> T:
-        response, token = self._request(call)
-        if token is not None and _stale_token(response) and self._service is not None:
-            self._service.forget(token)
-            response, _ = self._request(call)
-        _raise_for_envelope(response)
-        return call.parse(response.json() if response.content else None)
+        token = self.service_token()
+        response = self._exchange(self._core.request(call, token))
+        if self._core.retry_with_new_token(response, token):
+            token = self.service_token()
+            response = self._exchange(self._core.request(call, token))
+        return self._core.result(call, response)
 
     def check(
         self,

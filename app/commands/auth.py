@@ -8,7 +8,6 @@ reload, disabled users and rotated keys within seconds).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import orjson
 import typer
 
-from app.commands.common import cli_audit, fail, settings_or_exit
+from app.commands.common import LightGroup, cli_audit, fail, settings_or_exit
 from app.commands.failures import describe_failure
 from app.errors import AuthzError
 from app.security.names import InvalidName, check_client_id, check_username, collides
@@ -33,18 +32,27 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-auth_cli = typer.Typer(no_args_is_help=True, rich_markup_mode=None)
+auth_cli = typer.Typer(no_args_is_help=True, rich_markup_mode=None, cls=LightGroup)
 users_cli = typer.Typer(
-    help="Users who log in with a password.", no_args_is_help=True, rich_markup_mode=None
+    help="Users who log in with a password.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    cls=LightGroup,
 )
-clients_cli = typer.Typer(help="OAuth clients.", no_args_is_help=True, rich_markup_mode=None)
-keys_cli = typer.Typer(help="Token signing keys.", no_args_is_help=True, rich_markup_mode=None)
+clients_cli = typer.Typer(
+    help="OAuth clients.", no_args_is_help=True, rich_markup_mode=None, cls=LightGroup
+)
+keys_cli = typer.Typer(
+    help="Token signing keys.", no_args_is_help=True, rich_markup_mode=None, cls=LightGroup
+)
 auth_cli.add_typer(users_cli, name="users")
 auth_cli.add_typer(clients_cli, name="clients")
 auth_cli.add_typer(keys_cli, name="keys")
 
 
 def _run(work: Callable[[Settings, Database], Awaitable[T]]) -> T:
+    import asyncio
+
     from app.store.database import Database
 
     settings = settings_or_exit()
@@ -108,6 +116,8 @@ def users_create(
     ] = False,
 ) -> None:
     """Create a user; each --role becomes a Casbin `g` rule in the database."""
+    import asyncio
+
     from app.adapters.redis.sync import announce_current_revision
     from app.security.passwords import WeakPassword, check_password_policy
     from app.store.users import UserRepository
@@ -181,6 +191,8 @@ def users_import(
     is_admin, attributes (a JSON object). JSON Lines: the same keys, roles a list.
     Every line is checked before anything is written.
     """
+    import asyncio
+
     from app.administration.user_import import UserFileError, read_users
 
     if not file.is_file():
@@ -366,6 +378,8 @@ def clients_create(
     name: Annotated[str, typer.Option(help="Display name")] = "",
 ) -> None:
     """Register an OAuth client; its secret is printed once, only its hash is stored."""
+    import asyncio
+
     from app.security.client_secrets import hash_client_secret, new_client_secret
     from app.store.clients import ClientRepository
     from app.tokens.scopes import parse_scope

@@ -7,16 +7,14 @@ poll), and refuses a file with any invalid entity before writing anything.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
-import yaml
 
-from app.commands.common import fail, settings_or_exit
+from app.commands.common import LightGroup, fail, settings_or_exit
 from app.errors import AuthzError
 
 if TYPE_CHECKING:
@@ -26,11 +24,18 @@ if TYPE_CHECKING:
 # CLI (for `--help` or any other command) must not load SQLAlchemy, Redis or the settings stack.
 
 entities_cli = typer.Typer(
-    help="The entity store (properties and parents the engine reads).", no_args_is_help=True
+    help="The entity store (properties and parents the engine reads).",
+    no_args_is_help=True,
+    cls=LightGroup,
+    rich_markup_mode=None,  # plain help, like every other group: rich costs start-up time
 )
 
 
 async def _import(path: Path, replace: bool) -> None:
+    import asyncio
+
+    import yaml
+
     from app.adapters.redis.sync import announce_entity_revision
     from app.policy.entities import read_entity_file
     from app.store.database import Database, redacted
@@ -83,6 +88,8 @@ def import_command(
     ] = False,
 ) -> None:
     """Create or replace the file's entities in the store (one transaction)."""
+    import asyncio
+
     asyncio.run(_import(path, replace))
 
 
@@ -92,12 +99,16 @@ def export_command(
     fmt: Annotated[str, typer.Option("--format", help="json or yaml")] = "json",
 ) -> None:
     """Write every stored entity, in the format `entities import` reads."""
+    import asyncio
+
     if fmt not in ("json", "yaml"):
         fail("--format must be json or yaml")
     document = {"entities": [e.as_dict() for e in asyncio.run(_export())]}
     if fmt == "json":
         text = orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
     else:
+        import yaml
+
         text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
     if path is None:
         sys.stdout.write(text)

@@ -15,7 +15,8 @@ from typing import Any
 import typer
 from typer._click import Context
 from typer._click.exceptions import ClickException
-from typer.core import TyperGroup
+
+from app.commands.common import LightGroup
 
 EXIT_ERROR = 2
 
@@ -95,7 +96,7 @@ def describe_failure(exc: BaseException) -> str:
     return f"unexpected error: {type(exc).__name__}: {_first_line(exc)}"
 
 
-class GuardedGroup(TyperGroup):
+class GuardedGroup(LightGroup):
     """The root group: every command's unexpected failure becomes one line + exit 2."""
 
     def invoke(self, ctx: Context) -> Any:

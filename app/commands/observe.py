@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,9 +10,13 @@ from typing import Annotated
 import orjson
 import typer
 
-from app.commands.common import fail, settings_or_exit
+from app.commands.common import LightGroup, fail, settings_or_exit
 
-audit_cli = typer.Typer(help="The audit trail: export as JSON lines, apply retention.")
+audit_cli = typer.Typer(
+    help="The audit trail: export as JSON lines, apply retention.",
+    cls=LightGroup,
+    rich_markup_mode=None,  # plain help, like every other group: rich costs start-up time
+)
 
 
 def _time(value: str | None, name: str) -> datetime | None:
@@ -96,6 +99,8 @@ def audit_export(
         finally:
             await db.close()
 
+    import asyncio
+
     try:
         asyncio.run(work())
     except Exception as exc:
@@ -123,6 +128,8 @@ def audit_purge(
             return await AuditLog().purge(db, older_than_days=keep)
         finally:
             await db.close()
+
+    import asyncio
 
     try:
         removed = asyncio.run(work())

@@ -7,9 +7,7 @@ read; push/pull 0 / 1 when refused. Usage errors exit 2 (typer).
 
 from __future__ import annotations
 
-import asyncio
 import re
-import tempfile
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -17,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import orjson
 import typer
 
-from app.commands.common import cli_actor
+from app.commands.common import LightGroup, cli_actor
 from app.errors import AuthzError
 
 if TYPE_CHECKING:  # the policy engine is imported by the commands that use it (fast --help)
@@ -30,6 +28,7 @@ policy_cli = typer.Typer(
     name="policy",
     help="Lint, test, diff and sync policies (model.conf + *.csv).",
     no_args_is_help=True,
+    cls=LightGroup,
     rich_markup_mode=None,  # plain help: rich's Markdown renderer costs ~0.35 s of start-up
 )
 
@@ -191,6 +190,8 @@ def diff(
     ] = False,
 ) -> None:
     """Which decisions flip between two policies (impact analysis for a review)."""
+    import tempfile
+
     from app.commands.gitrev import GitError, export_policy_dir
     from app.policy.diff import diff_policies
 
@@ -245,6 +246,8 @@ def push(
     For OMS_AUTH_POLICY_SOURCE=db (the table is then the whole policy). Under files+db the
     files are served already, so push refuses: a copy in the table would outlive its line.
     """
+    import asyncio
+
     from app.commands.sync import push_command
 
     asyncio.run(push_command(policy_dir, dry_run=dry_run, actor=cli_actor(), display=_display))
@@ -263,6 +266,8 @@ def pull(
 ) -> None:
     """Make one file outside the policy folder hold exactly the database rules (comments are
     kept): to review runtime changes before moving them into the policy files."""
+    import asyncio
+
     from app.commands.sync import pull_command
 
     if output is None:

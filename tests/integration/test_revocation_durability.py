@@ -7,11 +7,9 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
-import httpx
-
-from app.main import create_app
 from app.store.database import Database
 from app.store.revocations import DatabaseRevocationStore
+from tests.support.apps import serve
 from tests.support.redis_server import RedisServer
 from tests.support.tokens import AppFactory, TokenApp, bearer, claims_of
 
@@ -121,18 +119,11 @@ async def test_other_instances_see_revocations(
     async with token_app_factory(database_url=pg_url, redis_url=redis_url) as first:
         tokens = await first.login("alice")
         # a second instance: same database and Redis, its own process state
-        second_app = create_app(first.settings)
-        async with second_app.router.lifespan_context(second_app):
-            transport = httpx.ASGITransport(app=second_app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://b") as second:
-                r = await first.http.post(
-                    "/api/v1/auth/logout", headers=bearer(tokens["access_token"])
-                )
-                assert r.status_code == 204
-                v = await second.post(
-                    "/api/v1/tokens/validate", json={"token": tokens["access_token"]}
-                )
-                assert v.json()["error"]["code"] == "AUTH_005"
+        async with serve(first.settings) as (_, second):
+            r = await first.http.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"]))
+            assert r.status_code == 204
+            v = await second.post("/api/v1/tokens/validate", json={"token": tokens["access_token"]})
+            assert v.json()["error"]["code"] == "AUTH_005"
 
 
 async def test_without_redis_writes_elsewhere_arrive_by_polling(

@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 
 from app.adapters.redis.batch import RedisBatcher
 from app.adapters.redis.revocation_cache import RedisRevocationCache
-from app.main import create_app
+from tests.support.apps import serve
 from tests.support.tokens import AppFactory, TokenApp, bearer
 from tests.support.waiting import wait_for
 
@@ -120,18 +120,15 @@ async def test_revocation_elsewhere_applies_within_the_window(
     ) as first:
         tokens = await first.login("alice")
         headers = bearer(tokens["access_token"])
-        second_app = create_app(first.settings)
-        async with second_app.router.lifespan_context(second_app):
-            transport = httpx.ASGITransport(app=second_app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://b") as second:
-                assert (await check(second, headers)).status_code == 200  # now known in-window
-                out = await first.http.post("/api/v1/auth/logout", headers=headers)
-                assert out.status_code == 204
+        async with serve(first.settings) as (_, second):
+            assert (await check(second, headers)).status_code == 200  # now known in-window
+            out = await first.http.post("/api/v1/auth/logout", headers=headers)
+            assert out.status_code == 204
 
-                async def refused() -> bool:
-                    return (await check(second, headers)).status_code == 401
+            async def refused() -> bool:
+                return (await check(second, headers)).status_code == 401
 
-                await wait_for(refused, timeout=20)
+            await wait_for(refused, timeout=20)
 
 
 async def test_revocation_elsewhere_is_announced_to_other_instances(
@@ -142,32 +139,29 @@ async def test_revocation_elsewhere_is_announced_to_other_instances(
     ) as first:
         tokens = await first.login("alice")
         headers = bearer(tokens["access_token"])
-        second_app = create_app(first.settings)
-        async with second_app.router.lifespan_context(second_app):
-            transport = httpx.ASGITransport(app=second_app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://b") as second:
-                assert (await check(second, headers)).status_code == 200  # kept for 10 s
-                second_services = second_app.state.services
-                revocations = second_services.tokens.service.revocations
-                channel = revocations.cache.channel
-                redis = second_services.redis
+        async with serve(first.settings) as (second_app, second):
+            assert (await check(second, headers)).status_code == 200  # kept for 10 s
+            second_services = second_app.state.services
+            revocations = second_services.tokens.service.revocations
+            channel = revocations.cache.channel
+            redis = second_services.redis
 
-                async def both_listen() -> bool:
-                    counts = await redis.pubsub_numsub(channel)
-                    return bool(counts and counts[0][1] >= 2)
+            async def both_listen() -> bool:
+                counts = await redis.pubsub_numsub(channel)
+                return bool(counts and counts[0][1] >= 2)
 
-                await wait_for(both_listen, timeout=20)
-                heard = revocations._generation  # bumped only when told to forget
+            await wait_for(both_listen, timeout=20)
+            heard = revocations._generation  # bumped only when told to forget
 
-                out = await first.http.post("/api/v1/auth/logout", headers=headers)
-                assert out.status_code == 204
+            out = await first.http.post("/api/v1/auth/logout", headers=headers)
+            assert out.status_code == 204
 
-                async def announced() -> bool:
-                    return revocations._generation > heard
+            async def announced() -> bool:
+                return revocations._generation > heard
 
-                await wait_for(announced, timeout=20)  # the window never bumps it
-                r = await check(second, headers)
-                assert r.status_code == 401 and r.json()["error"]["code"] == "AUTH_005"
+            await wait_for(announced, timeout=20)  # the window never bumps it
+            r = await check(second, headers)
+            assert r.status_code == 401 and r.json()["error"]["code"] == "AUTH_005"
 
 
 async def test_check_limit_holds_across_instances(
@@ -181,17 +175,14 @@ async def test_check_limit_holds_across_instances(
         caller_cache_seconds=0,
     ) as first:
         headers = await service_token(first)
-        second_app = create_app(first.settings)
-        async with second_app.router.lifespan_context(second_app):
-            transport = httpx.ASGITransport(app=second_app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://b") as second:
-                statuses = [
-                    (await check(http, headers)).status_code for http in (first.http, second) * 4
-                ]
-                assert statuses == [200] * 6 + [429] * 2
-                limited = await check(second, headers)
-                assert limited.json()["error"]["code"] == "RATE_001"
-                assert int(limited.headers["retry-after"]) >= 1
+        async with serve(first.settings) as (_, second):
+            statuses = [
+                (await check(http, headers)).status_code for http in (first.http, second) * 4
+            ]
+            assert statuses == [200] * 6 + [429] * 2
+            limited = await check(second, headers)
+            assert limited.json()["error"]["code"] == "RATE_001"
+            assert int(limited.headers["retry-after"]) >= 1
 
 
 async def test_in_window_admission_still_stops_at_the_limit(

@@ -69,9 +69,9 @@ async def test_activity_flush_adds_halves_and_trims_in_redis(
 ) -> None:
     """Counts add up across flushes, every `decay_every` flushes they are halved, and only
     the `max_tracked` most active subjects stay, over more subjects than one script call."""
-    from app.cache.warming import _FLUSH_CHUNK, ActivityTracker
     from redis.asyncio import Redis
 
+    from app.adapters.redis.warming import _FLUSH_CHUNK, ActivityTracker
     from app.cache.keys import CacheKeys
 
     keys = CacheKeys(f"{service_name}:v1")

@@ -75,8 +75,8 @@ async def test_client_credentials_are_fetched_cached_and_renewed(
         assert await service.check("alice", "api:schemas", "write")
         first = await service.service_token()
         assert first is not None and await service.service_token() == first  # cached
-        assert service._service is not None
-        service._service.renew_at = 0.0  # due: the next call renews it
+        assert service._core.service is not None
+        service._core.service.renew_at = 0.0  # due: the next call renews it
         assert await service.check("alice", "api:schemas", "read")
         renewed = await service.service_token()
         assert renewed is not None and renewed != first

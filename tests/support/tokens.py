@@ -19,13 +19,13 @@ import pytest
 from fastapi import FastAPI
 
 from app.config import Settings
-from app.main import create_app
 from app.security.client_secrets import hash_client_secret, new_client_secret
 from app.services import Services
 from app.store.clients import ClientRepository
 from app.store.database import Database
 from app.store.users import UserRepository
 from app.token_services import TokenComponents, password_hasher
+from tests.support.apps import serve
 
 PASSWORD = "correct horse battery"  # every test user's password unless a test says otherwise
 
@@ -166,11 +166,8 @@ def token_app_factory(make_settings: Callable[..., Settings]) -> AppFactory:
         for name, roles in (DEFAULT_USERS if users is None else users).items():
             await add_user(settings, name, roles=roles, admin=name == "carol")
         secrets = {"web": await add_client(settings, "web")}
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-                yield TokenApp(settings, app, c, secrets)
+        async with serve(settings) as (app, c):
+            yield TokenApp(settings, app, c, secrets)
 
     return factory
 
