@@ -11,6 +11,7 @@ process group from a per-start directory (prometheus-client's multiprocess mode)
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -47,6 +48,29 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+# The young generation's threshold once the heap is frozen: the default (700) runs the
+# collector every few requests; a frozen heap leaves it nothing old to scan, so fewer, larger
+# young collections cost less and pause no longer than a fraction of a millisecond.
+GEN0_THRESHOLD = 10_000
+
+
+def settle_heap() -> None:
+    """Freeze what start-up built (settings, the app, the token service, pools, the policy)
+    so the cyclic collector never rescans it: unfrozen, a gen-1/gen-2 collection under load
+    walked all of it and paused the event loop for tens of milliseconds, the p99 tail."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GEN0_THRESHOLD, gen1, gen2)
+
+
+class _Server(uvicorn.Server):
+    async def startup(self, sockets: list[socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            settle_heap()
+
+
 class StartFailed(Exception):
     """The server did not start; the message is one line for the operator."""
 
@@ -56,7 +80,7 @@ def serve_one(settings: Settings) -> None:
     from app.main import create_app
 
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, **uvicorn_options(settings)))
+    server = _Server(uvicorn.Config(app, **uvicorn_options(settings)))
     try:
         server.run()
     except SystemExit as exc:  # uvicorn exits with STARTUP_FAILURE when the lifespan fails
