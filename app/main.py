@@ -35,7 +35,7 @@ from app.api.v2 import auth as v2_auth
 from app.api.v2 import authz as v2_authz
 from app.config import Settings, load_settings, unknown_variables
 from app.errors import AuthzError
-from app.heap import freeze_after_load
+from app.heap import freeze_after_load, settle_heap
 from app.observability.logging import setup_logging
 from app.observability.metrics import Metrics, worker_exited
 from app.services import Services, build_services
@@ -170,6 +170,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services.on_close(partial(_cancel, refresher))
             for name in unknown_variables():
                 logger.warning("config.unknown_variable", variable=name, effect="ignored")
+            if settings.gc_freeze:
+                settle_heap()
             logger.info(
                 "service.started",
                 url=base_url(settings),

@@ -360,13 +360,15 @@ def render_markdown(results: Results, has_chart: bool) -> str:
             "",
             "Two oms-auth servers in the same run, same policy, same Redis: "
             "`OMS_AUTH_DECISION_AUTH=open` and `token`. The token server is asked with a bearer "
-            "JWT (client credentials) and with `X-API-Key`, and validates tokens at "
-            "`/api/v1/tokens/validate`; its check limit is raised so every check is charged "
-            "but none refused. *decisions / CPU-s* divides the decisions answered by the CPU "
-            "time (user + system, from `/proc`) the server process used meanwhile: the load "
-            "generator shares the cores, so req/s alone also measures how much CPU the server "
-            "was left. Single checks use 32 connections, 1000-check batches 4. Each ratio is "
-            "against open mode's row of the same kind in this run.",
+            "JWT (client credentials) and with `X-API-Key`, and validates another token at "
+            "`/api/v1/tokens/validate` as a resource server does, authenticated by its own "
+            "client-credentials token; its check limit is raised so every check is charged "
+            "but none refused. A row with errors (any non-2xx answer) measured an error path: "
+            "its targets are marked invalid. *decisions / CPU-s* divides the decisions "
+            "answered by the CPU time (user + system, from `/proc`) the server process used "
+            "meanwhile: the load generator shares the cores, so req/s alone also measures how "
+            "much CPU the server was left. Single checks use 32 connections, 1000-check "
+            "batches 4. Each ratio is against open mode's row of the same kind in this run.",
             "",
             token_table(results.tokens),
             "",
@@ -422,7 +424,13 @@ def render_markdown(results: Results, has_chart: bool) -> str:
         "device binding and revocation are checked again); the revocation lookup and the "
         "check-limit charge share one Redis pipeline (`RedisBatcher`), and neither asks Redis "
         "again for `OMS_AUTH_CALLER_CACHE_SECONDS` (1 s; revocations are also announced on "
-        "pub/sub, which ends the window at once). No route depends on a sync function.",
+        "pub/sub, which ends the window at once). No route depends on a sync function. "
+        "Token validation takes the lane too, once `admit_validation_caller` has admitted "
+        "its caller (a client or an administrator).",
+        "- Once started, the serving process freezes its heap (`gc.freeze()`, "
+        "`app/serving.py`) and raises the young generation's threshold: the cyclic collector "
+        "no longer rescans what start-up built, which paused the event loop for tens of "
+        "milliseconds under load.",
         "- Plain 1000-check batches (string ids, no explanations) are read with orjson "
         "straight into the engine's requests, without a pydantic model per item; anything "
         "else goes through the model, so errors keep their envelopes.",

@@ -67,8 +67,8 @@ OPEN_BATCH = "open mode, 1000-check batch"
 BEARER_BATCH = "token mode, 1000-check batch (bearer)"
 
 
-def _client_token(server: Server) -> str:
-    """Register a client-credentials client through the CLI and get an access token."""
+def _client_secret(server: Server) -> str:
+    """Register the bench's client-credentials client through the CLI; its secret."""
     out = subprocess.run(
         [
             sys.executable,
@@ -88,9 +88,13 @@ def _client_token(server: Server) -> str:
         capture_output=True,
         text=True,
     ).stdout
-    secret = next(
+    return next(
         line.split(":", 1)[1].strip() for line in out.splitlines() if "client_secret" in line
     )
+
+
+def _client_token(server: Server, secret: str) -> str:
+    """A new access token of the bench client (each call: another token, another `jti`)."""
     response = httpx.post(
         server.url + "/oauth/token",
         data={"grant_type": "client_credentials", "scope": "authz:check"},
@@ -172,15 +176,18 @@ def run_token_mode(
             },
         )
         servers.append(token_server)
-        token = _client_token(token_server)
+        secret = _client_secret(token_server)
+        token = _client_token(token_server, secret)
+        presented = _client_token(token_server, secret)  # the token a resource server was shown
         log(f"  open and token servers up (redis: {'yes' if redis_url else 'no'})")
         bearer = {"Authorization": f"Bearer {token}"}
-        validate_bodies = [json.dumps({"token": token})]
+        validate_bodies = [json.dumps({"token": presented})]
         plan: list[tuple[str, Server, str, list[str], dict[str, str] | None, int]] = [
             (OPEN, open_server, CHECK, check_bodies, None, 1),
             (BEARER, token_server, CHECK, check_bodies, bearer, 1),
             (API_KEY, token_server, CHECK, check_bodies, {"X-API-Key": api_key}, 1),
-            (VALIDATE_ROW, token_server, VALIDATE, validate_bodies, None, 0),
+            # The validating service authenticates as itself (ValidationCaller): a client.
+            (VALIDATE_ROW, token_server, VALIDATE, validate_bodies, bearer, 0),
         ]
         for _, server, path, bodies, headers, _ in plan:  # warm-up
             _measure(server, path, bodies, headers, min(2.0, seconds))

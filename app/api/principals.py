@@ -113,12 +113,15 @@ async def query_caller(request: Request, services: ServicesDep) -> Principal | N
     return await _asker(request, services, "query")
 
 
-async def validation_caller(request: Request, services: ServicesDep) -> Principal | None:
+async def admit_validation_caller(
+    services: Services, connection: HTTPConnection
+) -> Principal | None:
     """Token validation returns claims: in token mode only to an authenticated client (its
-    client-credentials token) or an administrator, as RFC 7662 asks of introspection."""
+    client-credentials token) or an administrator, as RFC 7662 asks of introspection.
+    Used by the documented routes and the fast lane alike."""
     if services.settings.decision_auth_mode == "open":
         return None
-    principal = await require_principal(await optional_principal(request, services))
+    principal = await require_principal(await resolve_principal(services, connection))
     is_client = principal.client_id is not None and principal.subject == client_subject(
         principal.client_id
     )
@@ -129,6 +132,10 @@ async def validation_caller(request: Request, services: ServicesDep) -> Principa
             details={"subject": principal.subject},
         )
     return principal
+
+
+async def validation_caller(request: Request, services: ServicesDep) -> Principal | None:
+    return await admit_validation_caller(services, request)
 
 
 def _holder(services: Services, principal: Principal) -> Callable[[str], bool]:

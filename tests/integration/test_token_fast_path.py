@@ -10,6 +10,7 @@ route depends on a sync function (each would hop through the thread pool).
 from __future__ import annotations
 
 import inspect
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,11 @@ from fastapi.routing import APIRoute
 
 from app.adapters.redis.batch import RedisBatcher
 from app.adapters.redis.revocation_cache import RedisRevocationCache
+from app.api.v1 import tokens as tokens_api
+from app.main import create_app
+from app.tokens import jose
 from tests.support.apps import serve
-from tests.support.tokens import AppFactory, TokenApp, bearer
+from tests.support.tokens import AppFactory, TokenApp, bearer, claims_of
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -222,6 +226,90 @@ async def test_a_request_the_lane_admitted_is_not_charged_twice(
         assert (await check(env.http, headers)).status_code == 200
         r = await check(env.http, headers)
         assert r.status_code == 429, (odd.status_code, odd.text)
+
+
+VALIDATE = "/api/v1/tokens/validate"
+
+
+async def test_token_mode_validation_takes_the_lane_and_refuses_within_the_window(
+    token_app_factory: AppFactory,
+    redis_url: str,
+    asking_policy: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Token-mode validation is answered by the lane once its caller is admitted (a client or
+    an administrator, as on the documented route); a caller whose token was revoked on another
+    instance is refused within `OMS_AUTH_CALLER_CACHE_SECONDS`, one whose token expired at
+    once, and a revoked validated token is reported at once."""
+    answered: list[bool] = []
+    lane = tokens_api._validate_fast
+
+    async def watched(*args: Any) -> bytes | None:
+        out = None
+        try:
+            out = await lane(*args)
+        finally:
+            answered.append(out is not None)  # an error raised hands over to the route
+        return out
+
+    monkeypatch.setattr(tokens_api, "_validate_fast", watched)  # read by create_app
+    async with token_app_factory(
+        policy_dir=asking_policy,
+        decision_auth="token",
+        redis_url=redis_url,
+        caller_cache_seconds=0.5,
+        admin_api_key=KEY,
+    ) as first:
+        user = (await first.login("bob"))["access_token"]
+        body = {"token": user}
+        assert (await first.http.post(VALIDATE, json=body)).status_code == 401
+        own = await first.http.post(VALIDATE, json=body, headers=bearer(user))
+        assert own.status_code == 403 and own.json()["error"]["code"] == "RBAC_002"
+        wrong = await first.http.post(VALIDATE, json=body, headers={"X-API-Key": "x" * 32})
+        assert wrong.status_code == 401
+        assert answered == [False, False, False]  # refused: the documented route answered
+        web = await service_token(first)
+        for headers in (web, {"X-API-Key": KEY}):
+            ok = await first.http.post(VALIDATE, json=body, headers=headers)
+            assert ok.status_code == 200 and ok.json() == {"valid": True, "claims": claims_of(user)}
+        assert answered[-2:] == [True, True]
+
+        # An administrator's token revoked on another instance: refused here within the window.
+        admin = bearer((await first.login("carol"))["access_token"])
+        second_app = create_app(first.settings)
+        async with second_app.router.lifespan_context(second_app):
+            transport = httpx.ASGITransport(app=second_app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://b") as second:
+                assert (await second.post(VALIDATE, json=body, headers=admin)).status_code == 200
+                out = await first.http.post("/api/v1/auth/logout", headers=admin)
+                assert out.status_code == 204
+
+                async def refused() -> bool:
+                    r = await second.post(VALIDATE, json=body, headers=admin)
+                    return r.status_code == 401 and r.json()["error"]["code"] == "AUTH_005"
+
+                await wait_for(refused, timeout=20)
+
+        # A caller's token that expires: accepted until its `exp`, never after.
+        claims = claims_of((await first.login("carol"))["access_token"])
+        claims["exp"] = int(time.time()) + 2
+        signer = await first.tokens.keys.signer()
+        short = bearer(jose.sign(claims, key=signer.key, kid=signer.kid, alg=signer.alg))
+        assert (await first.http.post(VALIDATE, json=body, headers=short)).status_code == 200
+
+        async def expired() -> bool:
+            r = await first.http.post(VALIDATE, json=body, headers=short)
+            return r.status_code == 401 and r.json()["error"]["code"] == "AUTH_002"
+
+        await wait_for(expired, timeout=20)
+
+        # The validated token revoked: reported at once, through the lane.
+        assert (
+            await first.http.post("/api/v1/auth/logout", headers=bearer(user))
+        ).status_code == 204
+        gone = await first.http.post(VALIDATE, json=body, headers=web)
+        assert gone.status_code == 200 and gone.json()["error"]["code"] == "AUTH_005"
+        assert answered[-1] is True
 
 
 def _sync_calls(dependant: Dependant) -> list[str]:

@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection
 from app.api.bearer import TokensDep
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
-from app.api.principals import ValidationCaller
+from app.api.principals import ValidationCaller, admit_validation_caller
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import (
     BatchTokenItem,
@@ -116,8 +116,6 @@ _RESULT = TypeAdapter(ValidationResult)
 async def _validate_fast(
     services: Services, body: bytes, connection: HTTPConnection
 ) -> bytes | None:
-    if services.settings.decision_auth_mode != "open":
-        return None  # token mode: the documented route authenticates the client first
     fingerprint = connection.headers.get(FINGERPRINT_HEADER)
     if services.tokens is None or (fingerprint is not None and len(fingerprint) > 512):
         return None
@@ -125,6 +123,9 @@ async def _validate_fast(
         payload = _VALIDATE.validate_json(body)
     except BodyInvalid:
         return None
+    # Token mode: the caller is authenticated and authorised as on the documented route (an
+    # `AuthzError` hands the request to it, which answers the same error).
+    await admit_validation_caller(services, connection)
     validator = services.tokens.service.validator
     outcome = await _outcome(validator, payload, payload.device_fingerprint or fingerprint)
     # The response model's own serializer: exactly what the documented route sends.

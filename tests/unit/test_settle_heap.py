@@ -1,0 +1,27 @@
+"""With OMS_AUTH_GC_FREEZE, a started server freezes its heap, so collections never rescan it."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from app.heap import GEN0_THRESHOLD, settle_heap
+
+
+@pytest.fixture
+def restored_gc() -> Iterator[None]:
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)
+
+
+@pytest.mark.usefixtures("restored_gc")
+def test_start_up_objects_are_frozen_and_young_collections_rarer() -> None:
+    built_at_start = [{"rule": i} for i in range(1000)]
+    gen1, gen2 = gc.get_threshold()[1:]
+    settle_heap()
+    assert gc.get_freeze_count() >= len(built_at_start)
+    assert gc.get_threshold() == (GEN0_THRESHOLD, gen1, gen2)
