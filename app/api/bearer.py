@@ -1,4 +1,4 @@
-"""Dependencies of the token routes: the token service, the caller's bearer token, its IP.
+"""Dependencies of the token routes: the caller's bearer token, its IP, its device.
 
 All `async def`: FastAPI runs a plain `def` dependency in the thread pool, a hop per request
 that costs more than the dependency itself.
@@ -10,24 +10,15 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from app.api.deps import ServicesDep
-from app.errors import AuthenticationFailed, DependencyUnavailable
+from app.api.deps import ValidatorDep
+from app.errors import AuthenticationFailed
 from app.security.bearer import CHALLENGE, verify_bearer
 from app.security.passwords import StillWanted
-from app.token_services import TokenComponents
 from app.tokens.claims import AccessClaims
 
 
-async def get_tokens(services: ServicesDep) -> TokenComponents:
-    if services.tokens is None:
-        raise DependencyUnavailable("the token service is not running")
-    return services.tokens
-
-
-async def bearer_claims(
-    request: Request, tokens: Annotated[TokenComponents, Depends(get_tokens)]
-) -> AccessClaims:
-    claims = await verify_bearer(request, tokens.service.validator)
+async def bearer_claims(request: Request, validator: ValidatorDep) -> AccessClaims:
+    claims = await verify_bearer(request, validator)
     if claims is None:
         raise AuthenticationFailed(
             "A bearer access token is required", headers={"WWW-Authenticate": CHALLENGE}
@@ -51,7 +42,6 @@ async def device_fingerprint(
     return x_device_fingerprint
 
 
-TokensDep = Annotated[TokenComponents, Depends(get_tokens)]
 BearerClaims = Annotated[AccessClaims, Depends(bearer_claims)]
 ClientIP = Annotated[str | None, Depends(client_ip)]
 DeviceFingerprint = Annotated[str | None, Depends(device_fingerprint)]

@@ -13,8 +13,8 @@ from app.api.bearer import (
     CallerWaiting,
     ClientIP,
     DeviceFingerprint,
-    TokensDep,
 )
+from app.api.deps import EngineDep, TokenServiceDep, UsersDep
 from app.api.openapi import error_responses
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import (
@@ -50,13 +50,13 @@ TOKEN_ERRORS = (TokenExpired, TokenInvalid, TokenRevoked, DeviceMismatch)
 )
 async def login(
     body: LoginRequest,
-    tokens: TokensDep,
+    tokens: TokenServiceDep,
     response: Response,
     ip: ClientIP,
     fingerprint: DeviceFingerprint,
     waiting: CallerWaiting,
 ) -> dict[str, Any]:
-    issued = await tokens.service.login(
+    issued = await tokens.login(
         body.username,
         body.password,
         version="v1",
@@ -78,12 +78,12 @@ async def login(
 )
 async def refresh(
     body: RefreshRequest,
-    tokens: TokensDep,
+    tokens: TokenServiceDep,
     response: Response,
     ip: ClientIP,
     fingerprint: DeviceFingerprint,
 ) -> dict[str, Any]:
-    issued = await tokens.service.refresh(body.refresh_token, fingerprint=fingerprint, ip=ip)
+    issued = await tokens.refresh(body.refresh_token, fingerprint=fingerprint, ip=ip)
     response.headers.update(NO_STORE)
     return issued.body()
 
@@ -96,9 +96,12 @@ async def refresh(
     summary="Revoke the presented access token and its session (refresh tokens included)",
 )
 async def logout(
-    claims: BearerClaims, tokens: TokensDep, ip: ClientIP, body: LogoutRequest | None = None
+    claims: BearerClaims,
+    tokens: TokenServiceDep,
+    ip: ClientIP,
+    body: LogoutRequest | None = None,
 ) -> StarletteResponse:
-    await tokens.service.logout(claims, refresh_token=body.refresh_token if body else None, ip=ip)
+    await tokens.logout(claims, refresh_token=body.refresh_token if body else None, ip=ip)
     return StarletteResponse(status_code=204)
 
 
@@ -108,9 +111,9 @@ async def logout(
     responses=error_responses(AuthenticationFailed, *TOKEN_ERRORS),
     summary="Who the presented access token belongs to",
 )
-async def me(claims: BearerClaims, tokens: TokensDep) -> dict[str, Any]:
-    user = None if claims.is_client_token else await tokens.users.by_username(claims.subject)
-    snapshot = tokens.engine.snapshot
+async def me(claims: BearerClaims, users: UsersDep, engine: EngineDep) -> dict[str, Any]:
+    user = None if claims.is_client_token else await users.by_username(claims.subject)
+    snapshot = engine.snapshot
     return {
         "subject": claims.subject,
         "user_id": user.id if user else None,

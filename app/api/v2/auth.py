@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from app.api.bearer import NO_STORE, CallerWaiting, ClientIP, DeviceFingerprint, TokensDep
+from app.api.bearer import NO_STORE, CallerWaiting, ClientIP, DeviceFingerprint
+from app.api.deps import TokenServiceDep
 from app.api.openapi import error_responses
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import LoginV2Request, TokenResponse
@@ -33,7 +34,7 @@ router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v2/auth", tags=["au
 )
 async def login(
     body: LoginV2Request,
-    tokens: TokensDep,
+    tokens: TokenServiceDep,
     response: Response,
     ip: ClientIP,
     fingerprint: DeviceFingerprint,
@@ -45,7 +46,7 @@ async def login(
         raise RequestInvalid(
             "Invalid scope", details={"fields": [{"field": "scope", "message": str(exc)}]}
         ) from None
-    issued = await tokens.service.login(
+    issued = await tokens.login(
         body.username,
         body.password,
         version="v2",
