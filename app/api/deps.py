@@ -6,8 +6,9 @@ each provider hands a route the one part it needs, typed, and routes never see t
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Request
@@ -35,6 +36,8 @@ from app.tokens.scope_checks import ScopeChecks
 from app.tokens.service import TokenService
 from app.tokens.validator import TokenValidator
 
+T = TypeVar("T")
+
 
 async def get_services(request: Request) -> Services:
     services: Services | None = getattr(request.app.state, "services", None)
@@ -43,111 +46,46 @@ async def get_services(request: Request) -> Services:
     return services
 
 
-_Services = Annotated[Services, Depends(get_services)]
-
-
 async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-async def get_engine(services: _Services) -> PolicyEngine:
-    return services.engine
+def part(pick: Callable[[Services], T]) -> Callable[[Request], Awaitable[T]]:
+    """A dependency that hands a route one part of the running instance (503 while the
+    instance starts)."""
+
+    async def provide(request: Request) -> T:
+        return pick(await get_services(request))
+
+    return provide
 
 
-async def get_decisions(services: _Services) -> DecisionService:
-    return services.decisions
-
-
-async def get_callers(services: _Services) -> Callers:
-    return services.callers
-
-
-async def get_permissions(services: _Services) -> PermissionService:
-    return services.permissions
-
-
-async def get_policy_admin(services: _Services) -> PolicyAdministration:
-    return services.policy_admin
-
-
-async def get_reloader(services: _Services) -> PolicyReloader:
-    return services.policy_reloader
-
-
-async def get_writes(services: _Services) -> Writes:
-    return services.writes
-
-
-async def get_users_admin(services: _Services) -> UserAdministration:
-    return services.users_admin
-
-
-async def get_entities(services: _Services) -> EntityStore:
-    return services.entities
-
-
-async def get_audit_queries(services: _Services) -> AuditQueries:
-    return services.audit_queries
-
-
-async def get_decision_log(services: _Services) -> DecisionLog | None:
+def _decision_log(services: Services) -> DecisionLog | None:
     """The decision log, or None while decision logging is off."""
     return services.decision_log if services.settings.decision_log_enabled else None
 
 
-async def get_monitor(services: _Services) -> DependencyMonitor:
-    return services.monitor
-
-
-async def get_cache(services: _Services) -> CacheLayer:
-    return services.cache
-
-
-async def get_token_service(services: _Services) -> TokenService:
-    return services.tokens.service
-
-
-async def get_validator(services: _Services) -> TokenValidator:
-    return services.tokens.service.validator
-
-
-async def get_keys(services: _Services) -> KeyRing:
-    return services.tokens.keys
-
-
-async def get_oauth(services: _Services) -> OAuthHTTP:
-    return services.tokens.oauth
-
-
-async def get_users(services: _Services) -> UserRepository:
-    return services.tokens.users
-
-
-async def get_scope_checks(services: _Services) -> ScopeChecks:
-    return services.scope_checks
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-EngineDep = Annotated[PolicyEngine, Depends(get_engine)]
-DecisionsDep = Annotated[DecisionService, Depends(get_decisions)]
-CallersDep = Annotated[Callers, Depends(get_callers)]
-PermissionsDep = Annotated[PermissionService, Depends(get_permissions)]
-PolicyAdministrationDep = Annotated[PolicyAdministration, Depends(get_policy_admin)]
-ReloaderDep = Annotated[PolicyReloader, Depends(get_reloader)]
-WritesDep = Annotated[Writes, Depends(get_writes)]
-UsersAdminDep = Annotated[UserAdministration, Depends(get_users_admin)]
-EntitiesDep = Annotated[EntityStore, Depends(get_entities)]
-AuditQueriesDep = Annotated[AuditQueries, Depends(get_audit_queries)]
-DecisionLogDep = Annotated[DecisionLog | None, Depends(get_decision_log)]
-MonitorDep = Annotated[DependencyMonitor, Depends(get_monitor)]
-CacheDep = Annotated[CacheLayer, Depends(get_cache)]
-TokenServiceDep = Annotated[TokenService, Depends(get_token_service)]
-ValidatorDep = Annotated[TokenValidator, Depends(get_validator)]
-KeysDep = Annotated[KeyRing, Depends(get_keys)]
-OAuthDep = Annotated[OAuthHTTP, Depends(get_oauth)]
-UsersDep = Annotated[UserRepository, Depends(get_users)]
-ScopeChecksDep = Annotated[ScopeChecks, Depends(get_scope_checks)]
+EngineDep = Annotated[PolicyEngine, Depends(part(lambda s: s.engine))]
+DecisionsDep = Annotated[DecisionService, Depends(part(lambda s: s.decisions))]
+CallersDep = Annotated[Callers, Depends(part(lambda s: s.callers))]
+PermissionsDep = Annotated[PermissionService, Depends(part(lambda s: s.permissions))]
+PolicyAdministrationDep = Annotated[PolicyAdministration, Depends(part(lambda s: s.policy_admin))]
+ReloaderDep = Annotated[PolicyReloader, Depends(part(lambda s: s.policy_reloader))]
+WritesDep = Annotated[Writes, Depends(part(lambda s: s.writes))]
+UsersAdminDep = Annotated[UserAdministration, Depends(part(lambda s: s.users_admin))]
+EntitiesDep = Annotated[EntityStore, Depends(part(lambda s: s.entities))]
+AuditQueriesDep = Annotated[AuditQueries, Depends(part(lambda s: s.audit_queries))]
+DecisionLogDep = Annotated[DecisionLog | None, Depends(part(_decision_log))]
+MonitorDep = Annotated[DependencyMonitor, Depends(part(lambda s: s.monitor))]
+CacheDep = Annotated[CacheLayer, Depends(part(lambda s: s.cache))]
+TokenServiceDep = Annotated[TokenService, Depends(part(lambda s: s.tokens.service))]
+ValidatorDep = Annotated[TokenValidator, Depends(part(lambda s: s.tokens.service.validator))]
+KeysDep = Annotated[KeyRing, Depends(part(lambda s: s.tokens.keys))]
+OAuthDep = Annotated[OAuthHTTP, Depends(part(lambda s: s.tokens.oauth))]
+UsersDep = Annotated[UserRepository, Depends(part(lambda s: s.tokens.users))]
+ScopeChecksDep = Annotated[ScopeChecks, Depends(part(lambda s: s.scope_checks))]
 
 
 # -- the fast lane (app.api.fastlane) resolves no dependencies: its handlers get these ------

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 from starlette.responses import Response as StarletteResponse
 
-from app.api.bearer import (
-    NO_STORE,
-    BearerClaims,
-    CallerWaiting,
-    ClientIP,
-    DeviceFingerprint,
-)
+from app.api.bearer import BearerClaims, ClientIP, IssuanceDep
 from app.api.deps import EngineDep, TokenServiceDep, UsersDep
 from app.api.openapi import error_responses
 from app.api.routing import StrictJSONRoute
@@ -48,25 +42,8 @@ TOKEN_ERRORS = (TokenExpired, TokenInvalid, TokenRevoked, DeviceMismatch)
     responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid, Overloaded),
     summary="Log in with username and password (v1 token: no scope claim)",
 )
-async def login(
-    body: LoginRequest,
-    tokens: TokenServiceDep,
-    response: Response,
-    ip: ClientIP,
-    fingerprint: DeviceFingerprint,
-    waiting: CallerWaiting,
-) -> dict[str, Any]:
-    issued = await tokens.login(
-        body.username,
-        body.password,
-        version="v1",
-        requested=None,
-        fingerprint=fingerprint,
-        ip=ip,
-        still_wanted=waiting,
-    )
-    response.headers.update(NO_STORE)
-    return issued.body()
+async def login(body: LoginRequest, issue: IssuanceDep) -> dict[str, Any]:
+    return await issue.login(body.username, body.password, version="v1", requested=None)
 
 
 @router.post(
@@ -76,16 +53,8 @@ async def login(
     responses=error_responses(*TOKEN_ERRORS, InsufficientScope, RateLimited, RequestInvalid),
     summary="Exchange a refresh token for new tokens (the refresh token rotates)",
 )
-async def refresh(
-    body: RefreshRequest,
-    tokens: TokenServiceDep,
-    response: Response,
-    ip: ClientIP,
-    fingerprint: DeviceFingerprint,
-) -> dict[str, Any]:
-    issued = await tokens.refresh(body.refresh_token, fingerprint=fingerprint, ip=ip)
-    response.headers.update(NO_STORE)
-    return issued.body()
+async def refresh(body: RefreshRequest, issue: IssuanceDep) -> dict[str, Any]:
+    return await issue.refresh(body.refresh_token)
 
 
 @router.post(
