@@ -94,15 +94,14 @@ async def _preflight(settings: Settings) -> None:
     """Checks worth one clear line before the workers start: the schema and the signing key.
     The policy is read once, by each worker itself."""
     from app.main import _check_schema
-    from app.services import build_services
+    from app.services import compose
     from app.startup import StartupError
     from app.tokens.keys import KeyDecryptionError
 
-    services = await build_services(settings)
+    services = await compose(settings)
     try:
         await _check_schema(services)
-        if services.tokens is not None:
-            await services.tokens.service.keys.check_readable()
+        await services.tokens.service.keys.check_readable()
     except (StartupError, KeyDecryptionError) as exc:
         fail(str(exc))
     finally:

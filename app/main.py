@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from loguru import logger
 
+from app.adapters.http.principal import PrincipalResolver
 from app.adapters.http.responses import FastJSONResponse
 from app.administration.reload import policy_watcher
 from app.api import admin, admin_users, audit, authzen, entities, health, oauth, operations
@@ -38,7 +39,7 @@ from app.errors import AuthzError
 from app.heap import freeze_after_load, settle_heap
 from app.observability.logging import setup_logging
 from app.observability.metrics import Metrics, worker_exited
-from app.services import Services, build_services
+from app.services import Services, compose
 from app.startup import StartupError
 from app.store.database import redacted
 from app.store.schema import EXPECTED_HEAD, current_revision
@@ -98,12 +99,10 @@ async def print_banner(services: Services) -> None:
 
     settings = services.settings
     url = base_url(settings)
-    users = 0
-    if services.tokens is not None:
-        try:
-            users = await services.tokens.users.count()
-        except Exception:
-            users = -1
+    try:
+        users = await services.tokens.users.count()
+    except Exception:
+        users = -1
     lines = [
         "",
         f"  oms-auth is listening on {url}  (policy revision {services.engine.revision}, "
@@ -137,7 +136,10 @@ def _document_errors(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, resolvers: Sequence[PrincipalResolver] = ()
+) -> FastAPI:
+    """`resolvers`: more authentication methods, asked after the built-in ones."""
     settings = settings or load_settings()
     metrics = Metrics()
 
@@ -145,7 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         remove_sink = setup_logging(level=settings.log_level, json=settings.logs_as_json)
         try:
-            services = await build_services(settings, metrics=metrics)
+            services = await compose(settings, metrics=metrics, resolvers=resolvers)
         except BaseException as exc:
             app.state.start_error = start_failure(exc)
             remove_sink()
@@ -155,11 +157,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.gc_freeze:
                 services.engine.on_change(freeze_after_load)
             await services.engine.load(trigger="startup")
-            await start_tokens(services)
+            await start_tokens(
+                services.tokens,
+                memory=services.redis is None,
+                purges=[services.writes.store.purge],
+            )
             await services.monitor.check_now()  # /readyz reports real state from the start
             services.monitor.start()
-            if services.cache is not None:
-                services.cache.start()  # pub/sub, DB poll, warming: after the first load
+            services.cache.start()  # pub/sub, DB poll, warming: after the first load
             if settings.policy_watch:
                 watcher = policy_watcher(services.policy_reloader)
                 watcher.start()

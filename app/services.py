@@ -1,6 +1,8 @@
-"""Everything one running instance owns, built in the lifespan and closed there.
+"""The composition root: everything one running instance owns, built by `compose` in the
+lifespan and closed there.
 
-Routes reach these through the `Annotated` dependencies in `app.api.deps`; nothing here is a
+`Services` is frozen: every part is built, and wired to the others, before it exists.
+Routes reach the parts through the narrow dependencies in `app.api.deps`; nothing here is a
 module-level singleton, so several apps can live in one process (tests, benchmarks).
 """
 
@@ -10,20 +12,23 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from loguru import logger
 from redis.asyncio import Redis
 
 from app.adapters.http.api_key import AdminApiKeyResolver
+from app.adapters.http.bearer import BearerTokenResolver
+from app.adapters.http.callers import Callers
 from app.adapters.http.principal import PrincipalResolver
 from app.adapters.http.writes import Writes
 from app.adapters.redis.client import close_redis, make_redis
 from app.adapters.redis.layer import CacheLayer, build_cache_layer
 from app.administration.policies import PolicyAdministration
 from app.administration.reload import PolicyReloader
+from app.administration.users import UserAdministration
 from app.audit.writer import AuditWriter
 from app.config import Settings
 from app.decisions.log import DecisionLog, DecisionLogConfig
@@ -36,43 +41,31 @@ from app.policy.snapshot import PolicySnapshot
 from app.policy.sources import FileRuleSource, RuleSource
 from app.policy.workspace import LintedLoader
 from app.security.detection import Detector, Thresholds
+from app.store.alerts import AuditWriter as AlertAuditWriter
 from app.store.audit_log import AuditLog, AuditTrailStore
+from app.store.audit_queries import AuditQueries
 from app.store.database import Database
 from app.store.entities import EntityStore
 from app.store.idempotency import IdempotencyStore
 from app.store.policy_changes import SqlPolicyStore
 from app.store.policy_rules import DatabaseRuleSource
+from app.store.refresh_tokens import RefreshTokenRepository
 from app.store.revisions import DatabaseRevisionStore
-from app.token_services import TokenComponents, install_tokens
+from app.store.users import UserAdminRepository
+from app.token_services import TokenComponents, build_token_components
+from app.tokens.metrics import TokenMetrics
+from app.tokens.scope_checks import ScopeChecks
 
 Closer = Callable[[], Awaitable[None]]
 RETENTION_EVERY_SECONDS = 3600.0
 CLOSE_STEP_SECONDS = 3.0
 
 
-@dataclass
-class Services:
-    settings: Settings
-    metrics: Metrics
-    db: Database
-    engine: PolicyEngine
-    decisions: DecisionService
-    redis: Redis | None = None
-    cache: CacheLayer | None = None  # tiers, cross-instance invalidation, warming
-    permissions: PermissionService | None = None
-    # Authentication methods, asked in order (see app.adapters.http.principal).
-    principal_resolvers: list[PrincipalResolver] = field(default_factory=list)
-    audit: AuditLog = field(default_factory=AuditLog)
-    policy_admin: PolicyAdministration = field(init=False)
-    policy_reloader: PolicyReloader = field(init=False)
-    tokens: TokenComponents | None = None  # OAuth2 token service (app.token_services)
-    entities: EntityStore | None = None  # the entity store (policy information point)
-    decision_log: DecisionLog | None = None  # set when OMS_AUTH_DECISION_LOG_ENABLED
-    audit_writer: AuditWriter | None = None  # token, login and alert events, off the path
-    detector: Detector | None = None  # login failure bursts, mass permission changes
-    writes: Writes = field(init=False)  # admin writes: shielded, Idempotency-Key replays
-    monitor: DependencyMonitor = field(init=False)  # database/Redis state for /readyz
-    _closers: list[Closer] = field(default_factory=list)
+class Lifecycle:
+    """The cleanup of one instance, registered as its parts are built and started."""
+
+    def __init__(self) -> None:
+        self._closers: list[Closer] = []
 
     def on_close(self, closer: Closer) -> None:
         """Register cleanup; closers run in reverse order of registration."""
@@ -90,6 +83,40 @@ class Services:
             except Exception:
                 logger.exception("shutdown.step_failed", step=repr(closer))
         self._closers.clear()
+
+
+@dataclass(frozen=True, eq=False)
+class Services:
+    settings: Settings
+    metrics: Metrics
+    db: Database
+    engine: PolicyEngine
+    decisions: DecisionService
+    redis: Redis | None
+    cache: CacheLayer  # tiers, cross-instance invalidation, warming
+    permissions: PermissionService
+    callers: Callers  # authentication methods, asked in order (app.adapters.http.callers)
+    audit: AuditLog
+    audit_queries: AuditQueries  # reading the audit trail (each query its own session)
+    policy_admin: PolicyAdministration
+    policy_reloader: PolicyReloader
+    tokens: TokenComponents  # OAuth2 token service (app.token_services)
+    scope_checks: ScopeChecks  # v2 decisions from a bearer token's scope
+    users_admin: UserAdministration
+    entities: EntityStore  # the entity store (policy information point)
+    decision_log: DecisionLog  # writes only when OMS_AUTH_DECISION_LOG_ENABLED
+    audit_writer: AuditWriter  # token, login and alert events, off the path
+    detector: Detector  # login failure bursts, mass permission changes
+    writes: Writes  # admin writes: shielded, Idempotency-Key replays
+    monitor: DependencyMonitor  # database/Redis state for /readyz
+    lifecycle: Lifecycle
+
+    def on_close(self, closer: Closer) -> None:
+        """Register cleanup; closers run in reverse order of registration."""
+        self.lifecycle.on_close(closer)
+
+    async def close(self) -> None:
+        await self.lifecycle.close()
 
 
 def rule_sources(settings: Settings, db: Database) -> list[RuleSource]:
@@ -118,7 +145,15 @@ def build_decision_log(settings: Settings, metrics: Metrics) -> DecisionLog:
     return DecisionLog(config, registry=metrics.registry, instance=instance)
 
 
-async def build_services(settings: Settings, *, metrics: Metrics | None = None) -> Services:
+async def compose(
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    resolvers: Sequence[PrincipalResolver] = (),
+) -> Services:
+    """Build and wire everything one instance owns (no I/O; the audit writer, the decision
+    log and audit retention start here, the rest in the lifespan). `resolvers`: more
+    authentication methods, asked after the admin API key and bearer tokens."""
     metrics = metrics or Metrics()
     db = Database(
         settings.database_url,
@@ -126,95 +161,127 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
     )
+    audit = AuditLog()
     loader = LintedLoader(settings.policy_dir, rule_sources(settings, db))
-    entities = EntityStore(db)  # its audit log is set below, with the services'
+    entities = EntityStore(db, audit)
     engine = PolicyEngine(loader, DatabaseRevisionStore(db), metrics=metrics, entities=entities)
     redis = make_redis(settings)
     cache = build_cache_layer(settings, engine, redis=redis, metrics=metrics)
     decision_log = build_decision_log(settings, metrics)
+    logging_on = settings.decision_log_enabled
     decisions = DecisionService(
         engine,
         metrics=metrics,
         cache=cache.decisions,
         activity=cache.activity,
-        sink=decision_log if settings.decision_log_enabled else None,
+        sink=decision_log if logging_on else None,
     )
-    services = Services(
+    lifecycle = Lifecycle()
+    lifecycle.on_close(db.close)
+    decision_log.start()
+    lifecycle.on_close(decision_log.close)
+    monitor = DependencyMonitor(interval=settings.health_check_interval)
+    monitor.watch("database", db.ping)
+    if redis is not None:
+        monitor.watch("redis", redis.ping)
+    lifecycle.on_close(monitor.stop)
+    if redis is not None:
+        lifecycle.on_close(partial(close_redis, redis))
+    # The audit trail of token, login and alert events, and the detector that watches them.
+    token_metrics = TokenMetrics(metrics.registry)
+    writer = AuditWriter(
+        AuditTrailStore(db, audit), capacity=settings.audit_queue_size, registry=metrics.registry
+    )
+    detector = Detector(writer, thresholds=thresholds(settings), alerts=token_metrics.alerts)
+    tokens = build_token_components(
         settings,
-        metrics,
-        db,
-        engine,
-        decisions,
+        db=db,
+        redis=redis,
+        engine=engine,
+        metrics=token_metrics,
+        events=writer,
+        observer=detector,
+    )
+    lifecycle.on_close(tokens.close)
+    lifecycle.on_close(cache.close)
+    engine.on_change(permission_change_watcher(engine, detector))
+    writer.start()
+    lifecycle.on_close(writer.close)  # before the database closes (closers run in reverse)
+    if settings.audit_retention_days:
+        lifecycle.on_close(start_retention(audit, db, settings.audit_retention_days))
+    validator = tokens.service.validator
+    policy_store = SqlPolicyStore(db, audit)
+    return Services(
+        settings=settings,
+        metrics=metrics,
+        db=db,
+        engine=engine,
+        decisions=decisions,
         redis=redis,
         cache=cache,
         permissions=cache.permissions,
+        callers=Callers(
+            resolvers=(
+                AdminApiKeyResolver(settings.admin_api_key),
+                BearerTokenResolver(validator),
+                *resolvers,
+            ),
+            open=settings.decision_auth_mode == "open",
+            engine=engine,
+            limits=tokens.rate_limits,
+        ),
+        audit=audit,
+        audit_queries=AuditQueries(db, audit),
+        policy_admin=PolicyAdministration(
+            store=policy_store, engine=engine, db_is_source="db" in settings.policy_source
+        ),
+        policy_reloader=PolicyReloader(engine=engine, store=policy_store),
+        tokens=tokens,
+        scope_checks=ScopeChecks(
+            decisions,
+            tokens.rate_limits,
+            tokens.metrics,
+            log=decision_log if logging_on else None,
+        ),
+        users_admin=UserAdministration(
+            repo=UserAdminRepository(db),
+            refresh_tokens=RefreshTokenRepository(db),
+            engine=engine,
+            hasher=tokens.hasher,
+            revocations=tokens.service.revocations,
+            guard=tokens.service.accounts.guard,
+            unlock_audit=partial(AlertAuditWriter, db),
+        ),
         entities=entities,
         decision_log=decision_log,
+        audit_writer=writer,
+        detector=detector,
+        writes=Writes(IdempotencyStore(db, ttl_seconds=settings.idempotency_ttl)),
+        monitor=monitor,
+        lifecycle=lifecycle,
     )
-    services.on_close(db.close)
-    decision_log.start()
-    services.on_close(decision_log.close)
-    policy_store = SqlPolicyStore(db, services.audit)
-    services.policy_admin = PolicyAdministration(
-        store=policy_store, engine=engine, db_is_source="db" in settings.policy_source
-    )
-    services.policy_reloader = PolicyReloader(engine=engine, store=policy_store)
-    entities.audit = services.audit
-    services.writes = Writes(IdempotencyStore(db, ttl_seconds=settings.idempotency_ttl))
-    services.monitor = DependencyMonitor(interval=settings.health_check_interval)
-    services.monitor.watch("database", db.ping)
-    if redis is not None:
-        services.monitor.watch("redis", redis.ping)
-    services.on_close(services.monitor.stop)
-    services.principal_resolvers.append(AdminApiKeyResolver(settings.admin_api_key))
-    if redis is not None:
-        services.on_close(partial(close_redis, redis))
-    install_tokens(services)
-    services.on_close(cache.close)
-    install_audit_trail(services)
-    return services
 
 
-def install_audit_trail(services: Services) -> None:
-    """The background audit writer, the detector, and the hooks that feed them."""
-    settings = services.settings
-    writer = AuditWriter(
-        AuditTrailStore(services.db, services.audit),
-        capacity=settings.audit_queue_size,
-        registry=services.metrics.registry,
+def thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(
+        login_failures_per_account=settings.alert_login_failures_per_account,
+        login_failures_per_address=settings.alert_login_failures_per_address,
+        login_window=settings.alert_login_window,
+        permission_changes=settings.alert_permission_changes,
+        permission_window=settings.alert_permission_window,
     )
-    tokens = services.tokens
-    detector = Detector(
-        writer,
-        thresholds=Thresholds(
-            login_failures_per_account=settings.alert_login_failures_per_account,
-            login_failures_per_address=settings.alert_login_failures_per_address,
-            login_window=settings.alert_login_window,
-            permission_changes=settings.alert_permission_changes,
-            permission_window=settings.alert_permission_window,
-        ),
-        alerts=tokens.metrics.alerts if tokens is not None else None,
-    )
-    services.audit_writer, services.detector = writer, detector
-    if tokens is not None:
-        service = tokens.service
-        service.events = service.issuer.events = service.cutoff.events = writer
-        service.accounts.events = writer
-        service.accounts.observer = detector
-    services.engine.on_change(permission_change_watcher(services.engine, detector))
-    writer.start()
-    services.on_close(writer.close)  # before the database closes (closers run in reverse)
-    if settings.audit_retention_days:
-        task = asyncio.create_task(
-            _retention(services.audit, services.db, settings.audit_retention_days)
-        )
 
-        async def stop() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
-        services.on_close(stop)
+def start_retention(audit: AuditLog, db: Database, days: int) -> Closer:
+    """Purge audit events older than `days` every hour; returns the task's stop."""
+    task = asyncio.create_task(_retention(audit, db, days))
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return stop
 
 
 def permission_change_watcher(

@@ -1,9 +1,9 @@
 """Assembling the token service for one instance: stores, caches, keys, the OAuth server.
 
-`build_token_components` runs in `build_services` (no I/O); `start_tokens` runs in the
-lifespan once the schema is checked and the policy loaded: it loads or creates the signing
-key, creates the bootstrap admin, fills the revocation cache, subscribes to policy changes
-and starts the housekeeping loop.
+`build_token_components` runs in the composition root (`app.services.compose`, no I/O);
+`start_tokens` runs in the lifespan once the schema is checked and the policy loaded: it
+loads or creates the signing key, creates the bootstrap admin, fills the revocation cache,
+subscribes to policy changes and starts the housekeeping loop.
 """
 
 from __future__ import annotations
@@ -13,22 +13,18 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from loguru import logger
 from redis.asyncio import Redis
 
-from app.adapters.http.bearer import BearerTokenResolver
 from app.adapters.http.oauth import OAuthHTTP
-from app.adapters.http.principal import PrincipalResolver
-from app.adapters.http.writes import Writes
 from app.adapters.redis.batch import RedisBatcher
 from app.adapters.redis.login_failures import RedisFailureStore
 from app.adapters.redis.rate_limits import redis_rate_limits
 from app.adapters.redis.revocation_cache import RedisRevocationCache
-from app.audit.note import AuditNote, SecurityAlert
+from app.audit.note import AuditNote, SecurityAlert, SecurityEvents
 from app.config import Settings
-from app.observability.metrics import Metrics
 from app.policy.engine import PolicyEngine
 from app.security.login_guard import BackoffPolicy, FailureStore, LoginGuard, MemoryFailureStore
 from app.security.passwords import PasswordHasher
@@ -43,7 +39,7 @@ from app.store.refresh_tokens import RefreshTokenRepository
 from app.store.revocations import DatabaseRevocationStore
 from app.store.signing_keys import DatabaseKeyStore
 from app.store.users import UserRepository
-from app.tokens.accounts import Accounts
+from app.tokens.accounts import Accounts, LoginObserver
 from app.tokens.issuer import ClientContext, TokenConfig, TokenIssuer
 from app.tokens.keys import KeyRing
 from app.tokens.metrics import TokenMetrics
@@ -65,7 +61,7 @@ PURGE_EVERY_SECONDS = 600.0
 KEY_LIFETIME_SLACK = 60
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class TokenComponents:
     settings: Settings
     service: TokenService
@@ -75,8 +71,8 @@ class TokenComponents:
     users: UserRepository
     clients: ClientRepository
     engine: PolicyEngine
-    oauth: OAuthHTTP | None = None
-    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    oauth: OAuthHTTP
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)  # started by start_tokens
 
     @property
     def keys(self) -> KeyRing:
@@ -91,38 +87,7 @@ class TokenComponents:
         await self.service.revocations.close()
         await self.service.accounts.close()
         self.hasher.close()
-        if self.oauth is not None:
-            self.oauth.close()
-
-
-class TokenHost(Protocol):
-    """What `install_tokens` and `start_tokens` use of the instance (`app.services.Services`,
-    which calls them: typed by shape so this module does not import its caller)."""
-
-    tokens: TokenComponents | None
-
-    @property
-    def settings(self) -> Settings: ...
-
-    @property
-    def metrics(self) -> Metrics: ...
-
-    @property
-    def db(self) -> Database: ...
-
-    @property
-    def redis(self) -> Redis | None: ...
-
-    @property
-    def engine(self) -> PolicyEngine: ...
-
-    @property
-    def principal_resolvers(self) -> list[PrincipalResolver]: ...
-
-    @property
-    def writes(self) -> Writes: ...
-
-    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None: ...
+        self.oauth.close()
 
 
 def key_store(settings: Settings, db: Database) -> KeyStore:
@@ -203,8 +168,14 @@ def build_token_components(
     redis: Redis | None,
     engine: PolicyEngine,
     registry: CollectorRegistry | None = None,
+    metrics: TokenMetrics | None = None,
+    events: SecurityEvents | None = None,
+    observer: LoginObserver | None = None,
 ) -> TokenComponents:
-    metrics = TokenMetrics(registry)
+    """Everything the token service is made of; `events` is the audit trail of issued,
+    refreshed and revoked tokens and failed logins, `observer` the login-burst detector.
+    Called in a running event loop (the OAuth server bridges its threads back to it)."""
+    metrics = metrics or TokenMetrics(registry)
     users, clients = UserRepository(db), ClientRepository(db)
     refresh_tokens = RefreshTokenRepository(db)
     hasher = password_hasher(settings)
@@ -237,6 +208,7 @@ def build_token_components(
         scopes=ScopeResolver(),
         refresh_tokens=refresh_tokens,
         metrics=metrics,
+        events=events,
     )
     rotation = RefreshRotation(
         issuer,
@@ -255,6 +227,8 @@ def build_token_components(
             limiter=limits,
             metrics=metrics,
             guard=login_guard(settings, db, redis, metrics),
+            events=events,
+            observer=observer,
         ),
         issuer=issuer,
         rotation=rotation,
@@ -264,30 +238,27 @@ def build_token_components(
         revocations=revocations,
         refresh_tokens=refresh_tokens,
         users=users,
-        cutoff=PermissionCutoff(users, revocations, clients=clients, metrics=metrics),
+        cutoff=PermissionCutoff(
+            users, revocations, clients=clients, metrics=metrics, events=events
+        ),
         keys=keys,
+        events=events,
     )
-    return TokenComponents(settings, service, hasher, limits, metrics, users, clients, engine)
-
-
-def install_tokens(services: TokenHost) -> None:
-    """Build the token components into `services` (called from `build_services`)."""
-    services.tokens = build_token_components(
-        services.settings,
-        db=services.db,
-        redis=services.redis,
-        engine=services.engine,
-        registry=services.metrics.registry,
+    server = OAuthServer(tokens=service, clients=clients, bridge=Bridge(asyncio.get_running_loop()))
+    oauth = OAuthHTTP(server, require_https=settings.https_required, unavailable=is_unavailable)
+    return TokenComponents(
+        settings, service, hasher, limits, metrics, users, clients, engine, oauth
     )
-    services.principal_resolvers.append(BearerTokenResolver(services.tokens.service.validator))
-    services.on_close(services.tokens.close)
 
 
-async def start_tokens(services: TokenHost) -> None:
-    """Start-up work that needs the database (called from the lifespan)."""
-    tokens = services.tokens
-    if tokens is None:
-        return
+async def start_tokens(
+    tokens: TokenComponents,
+    *,
+    memory: bool,
+    purges: Sequence[Callable[[], Awaitable[int]]] = (),
+) -> None:
+    """Start-up work that needs the database (called from the lifespan). `memory`: no Redis,
+    the revocation cache lives in this process; `purges` run with the housekeeping."""
     service = tokens.service
     await service.keys.start()
     # The dummy hash (equal timing for unknown users) is made in the background: hashing runs
@@ -300,19 +271,7 @@ async def start_tokens(services: TokenHost) -> None:
         logger.warning("auth.revocation.warm_failed", error=type(exc).__name__)
     service.cutoff.watch(tokens.engine.snapshot if tokens.engine.loaded else None)
     tokens.engine.on_change(service.cutoff.on_policy_change)
-    server = OAuthServer(
-        tokens=service, clients=tokens.clients, bridge=Bridge(asyncio.get_running_loop())
-    )
-    tokens.oauth = OAuthHTTP(
-        server, require_https=tokens.settings.https_required, unavailable=is_unavailable
-    )
-    tokens._tasks.append(
-        asyncio.create_task(
-            _housekeeping(
-                tokens, memory=services.redis is None, purges=[services.writes.store.purge]
-            )
-        )
-    )
+    tokens._tasks.append(asyncio.create_task(_housekeeping(tokens, memory=memory, purges=purges)))
     tokens._tasks.append(asyncio.create_task(service.keys.refresh_forever(), name="key-refresh"))
     cache = service.revocations.cache
     if isinstance(cache, RedisRevocationCache) and tokens.settings.caller_cache_seconds > 0:

@@ -7,18 +7,17 @@ Every route needs a policy administrator (`PolicyAdmin`: an admin, the
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader
 from starlette.responses import Response
 
 from app.adapters.http.responses import FastJSONResponse
-from app.adapters.http.writes import Writes
+from app.adapters.http.writes import AdminWrite
 from app.administration.listing import RuleFilter, list_rules, role_members
-from app.administration.policies import PolicyAdministration, WriteResult
-from app.administration.reload import PolicyReloader
-from app.api.deps import EngineDep, ServicesDep
+from app.administration.policies import WriteResult
+from app.api.deps import EngineDep, PolicyAdministrationDep, ReloaderDep, WritesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
 from app.api.routing import StrictJSONRoute
@@ -55,21 +54,11 @@ router = APIRouter(
 _AUTH = (AuthenticationFailed, PermissionDenied)
 
 
-def get_admin(services: ServicesDep) -> PolicyAdministration:
-    return services.policy_admin
+async def admin_write(request: Request, principal: PolicyAdmin, writes: WritesDep) -> AdminWrite:
+    return AdminWrite(request, principal, writes)
 
 
-def get_reloader(services: ServicesDep) -> PolicyReloader:
-    return services.policy_reloader
-
-
-def get_writes(services: ServicesDep) -> Writes:
-    return services.writes
-
-
-AdminDep = Annotated[PolicyAdministration, Depends(get_admin)]
-ReloaderDep = Annotated[PolicyReloader, Depends(get_reloader)]
-WritesDep = Annotated[Writes, Depends(get_writes)]
+AdminWriteDep = Annotated[AdminWrite, Depends(admin_write)]
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
@@ -79,6 +68,8 @@ IdempotencyKeyHeader = Annotated[
     ),
 ]
 DomainQuery = Annotated[Identifier | None, Query(description="For models with domains")]
+RolePath = Annotated[Identifier, Path()]
+SubjectPath = Annotated[Identifier, Path()]
 
 
 @router.get(
@@ -109,9 +100,24 @@ def _written(result: WriteResult, status: int = 200) -> Response:
     return FastJSONResponse(WriteOut.of(result).model_dump(mode="json"), status_code=status)
 
 
+def _created(result: WriteResult) -> Response:
+    """201 when the change created something, 200 when it was there already."""
+    return _written(result, 201 if result.created else 200)
+
+
 def _removed(result: WriteResult) -> Response:
     """A removal answers `removed`, never `created`."""
     return FastJSONResponse(RemoveOut.of(result).model_dump(mode="json"), status_code=200)
+
+
+class _By(TypedDict):
+    actor: str
+    request_id: str | None
+
+
+def _by(write: AdminWrite) -> _By:
+    """Who makes the change, for the audit trail."""
+    return {"actor": write.principal.subject, "request_id": request_id_var.get()}
 
 
 @router.post(
@@ -125,19 +131,13 @@ def _removed(result: WriteResult) -> Response:
 )
 async def add_policy(
     body: RuleIn,
-    principal: PolicyAdmin,
-    admin: AdminDep,
-    request: Request,
-    writes: WritesDep,
+    write: AdminWriteDep,
+    admin: PolicyAdministrationDep,
     _key: IdempotencyKeyHeader = None,
 ) -> Response:
-    async def work() -> Response:
-        result = await admin.add_rule(
-            body.ptype, body.rule, actor=principal.subject, request_id=request_id_var.get()
-        )
-        return _written(result, 201)
-
-    return await writes.run(request, principal, work)
+    return await write.run(
+        lambda: admin.add_rule(body.ptype, body.rule, **_by(write)), lambda r: _written(r, 201)
+    )
 
 
 @router.delete(
@@ -150,19 +150,11 @@ async def add_policy(
 )
 async def remove_policy(
     body: RuleIn,
-    principal: PolicyAdmin,
-    admin: AdminDep,
-    request: Request,
-    writes: WritesDep,
+    write: AdminWriteDep,
+    admin: PolicyAdministrationDep,
     _key: IdempotencyKeyHeader = None,
 ) -> Response:
-    async def work() -> Response:
-        result = await admin.remove_rule(
-            body.ptype, body.rule, actor=principal.subject, request_id=request_id_var.get()
-        )
-        return _removed(result)
-
-    return await writes.run(request, principal, work)
+    return await write.run(lambda: admin.remove_rule(body.ptype, body.rule, **_by(write)), _removed)
 
 
 @router.get(
@@ -174,7 +166,7 @@ async def remove_policy(
 async def get_members(
     _: PolicyAdmin,
     engine: EngineDep,
-    role: Annotated[Identifier, Path()],
+    role: RolePath,
     domain: DomainQuery = None,
 ) -> dict[str, Any]:
     return role_members(engine.snapshot, role, domain)
@@ -190,22 +182,14 @@ async def get_members(
     summary="Give `subject` the role (idempotent: 200 when it already holds it)",
 )
 async def put_member(
-    principal: PolicyAdmin,
-    admin: AdminDep,
-    request: Request,
-    writes: WritesDep,
-    role: Annotated[Identifier, Path()],
-    subject: Annotated[Identifier, Path()],
+    write: AdminWriteDep,
+    admin: PolicyAdministrationDep,
+    role: RolePath,
+    subject: SubjectPath,
     domain: DomainQuery = None,
     _key: IdempotencyKeyHeader = None,
 ) -> Response:
-    async def work() -> Response:
-        result = await admin.add_member(
-            role, subject, domain, actor=principal.subject, request_id=request_id_var.get()
-        )
-        return _written(result, 201 if result.created else 200)
-
-    return await writes.run(request, principal, work)
+    return await write.run(lambda: admin.add_member(role, subject, domain, **_by(write)), _created)
 
 
 @router.delete(
@@ -215,22 +199,16 @@ async def put_member(
     summary="Take the role away from `subject`",
 )
 async def delete_member(
-    principal: PolicyAdmin,
-    admin: AdminDep,
-    request: Request,
-    writes: WritesDep,
-    role: Annotated[Identifier, Path()],
-    subject: Annotated[Identifier, Path()],
+    write: AdminWriteDep,
+    admin: PolicyAdministrationDep,
+    role: RolePath,
+    subject: SubjectPath,
     domain: DomainQuery = None,
     _key: IdempotencyKeyHeader = None,
 ) -> Response:
-    async def work() -> Response:
-        result = await admin.remove_member(
-            role, subject, domain, actor=principal.subject, request_id=request_id_var.get()
-        )
-        return _removed(result)
-
-    return await writes.run(request, principal, work)
+    return await write.run(
+        lambda: admin.remove_member(role, subject, domain, **_by(write)), _removed
+    )
 
 
 @router.post(

@@ -6,18 +6,15 @@ audited with the caller as actor. The work happens in `app.administration.users`
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Security
+from fastapi import APIRouter, Path, Security
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from app.adapters.http.responses import FastJSONResponse
-from app.administration.users import UserAdministration
-from app.api.admin import IdempotencyKeyHeader, WritesDep, admin_api_key_scheme
-from app.api.deps import ServicesDep
+from app.adapters.http.writes import AdminWrite
+from app.api.admin import AdminWriteDep, IdempotencyKeyHeader, admin_api_key_scheme
+from app.api.deps import UsersAdminDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
 from app.api.routing import StrictJSONRoute
@@ -26,7 +23,6 @@ from app.audit.note import AuditNote
 from app.errors import (
     AuthenticationFailed,
     Conflict,
-    DependencyUnavailable,
     IdempotencyMismatch,
     NotFound,
     Overloaded,
@@ -35,10 +31,6 @@ from app.errors import (
     RoleNotFound,
 )
 from app.observability.logging import request_id_var
-from app.security.principal import Principal
-from app.store.alerts import AuditWriter
-from app.store.refresh_tokens import RefreshTokenRepository
-from app.store.users import UserAdminRepository
 
 router = APIRouter(
     route_class=StrictJSONRoute,
@@ -80,41 +72,11 @@ class UserOut(BaseModel):
     live: bool | None = None
 
 
-def get_users_admin(services: ServicesDep) -> UserAdministration:
-    tokens = services.tokens
-    if tokens is None:
-        raise DependencyUnavailable("the token service is not running")
-    return UserAdministration(
-        repo=UserAdminRepository(services.db),
-        refresh_tokens=RefreshTokenRepository(services.db),
-        engine=services.engine,
-        hasher=tokens.hasher,
-        revocations=tokens.service.revocations,
-        guard=tokens.service.accounts.guard,
-        unlock_audit=partial(AuditWriter, services.db),
-    )
-
-
-UsersAdminDep = Annotated[UserAdministration, Depends(get_users_admin)]
 Username = Annotated[str, Path(max_length=150)]
 
 
-def _note(principal: Principal) -> AuditNote:
-    return AuditNote(actor=principal.subject, source="api", request_id=request_id_var.get())
-
-
-async def _write(
-    request: Request,
-    principal: Principal,
-    writes: Any,
-    call: Callable[[], Awaitable[dict[str, Any]]],
-    status: int = 200,
-) -> Response:
-    async def work() -> Response:
-        return FastJSONResponse(await call(), status_code=status)
-
-    response: Response = await writes.run(request, principal, work)
-    return response
+def _note(write: AdminWrite) -> AuditNote:
+    return AuditNote(actor=write.principal.subject, source="api", request_id=request_id_var.get())
 
 
 @router.post(
@@ -126,23 +88,18 @@ async def _write(
 )
 async def create_user(
     body: UserIn,
-    principal: PolicyAdmin,
+    write: AdminWriteDep,
     users: UsersAdminDep,
-    request: Request,
-    writes: WritesDep,
     _key: IdempotencyKeyHeader = None,
 ) -> Response:
-    return await _write(
-        request,
-        principal,
-        writes,
+    return await write.json(
         lambda: users.create(
             username=body.username,
             password=body.password,
             roles=body.roles,
             is_admin=body.is_admin,
             attributes=dict(body.attributes),
-            audit=_note(principal),
+            audit=_note(write),
         ),
         201,
     )
@@ -167,23 +124,18 @@ async def get_user(username: Username, _: PolicyAdmin, users: UsersAdminDep) -> 
 async def update_user(
     username: Username,
     body: UserPatch,
-    principal: PolicyAdmin,
+    write: AdminWriteDep,
     users: UsersAdminDep,
-    request: Request,
-    writes: WritesDep,
     _key: IdempotencyKeyHeader = None,
 ) -> Response:
     attributes = dict(body.attributes) if body.attributes is not None else None
-    return await _write(
-        request,
-        principal,
-        writes,
+    return await write.json(
         lambda: users.update(
             username,
             roles=body.roles,
             attributes=attributes,
             is_admin=body.is_admin,
-            audit=_note(principal),
+            audit=_note(write),
         ),
     )
 
@@ -196,15 +148,11 @@ async def update_user(
 )
 async def disable(
     username: Username,
-    principal: PolicyAdmin,
+    write: AdminWriteDep,
     users: UsersAdminDep,
-    request: Request,
-    writes: WritesDep,
     _key: IdempotencyKeyHeader = None,
 ) -> Response:
-    return await _write(
-        request, principal, writes, lambda: users.disable(username, audit=_note(principal))
-    )
+    return await write.json(lambda: users.disable(username, audit=_note(write)))
 
 
 @router.post(
@@ -215,15 +163,11 @@ async def disable(
 )
 async def unlock(
     username: Username,
-    principal: PolicyAdmin,
+    write: AdminWriteDep,
     users: UsersAdminDep,
-    request: Request,
-    writes: WritesDep,
     _key: IdempotencyKeyHeader = None,
 ) -> Response:
-    return await _write(
-        request, principal, writes, lambda: users.unlock(username, audit=_note(principal))
-    )
+    return await write.json(lambda: users.unlock(username, audit=_note(write)))
 
 
 @router.delete(
@@ -233,12 +177,8 @@ async def unlock(
 )
 async def delete_user(
     username: Username,
-    principal: PolicyAdmin,
+    write: AdminWriteDep,
     users: UsersAdminDep,
-    request: Request,
-    writes: WritesDep,
     _key: IdempotencyKeyHeader = None,
 ) -> Response:
-    return await _write(
-        request, principal, writes, lambda: users.delete(username, audit=_note(principal))
-    )
+    return await write.json(lambda: users.delete(username, audit=_note(write)))

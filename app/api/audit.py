@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Security
 from fastapi.responses import StreamingResponse
 
 from app.api.admin import admin_api_key_scheme
-from app.api.deps import ServicesDep
+from app.api.deps import AuditQueriesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
 from app.api.routing import StrictJSONRoute
@@ -38,6 +38,14 @@ router = APIRouter(
 )
 
 
+ActorQuery = Annotated[str | None, Query(max_length=255)]
+ActionQuery = Annotated[
+    str | None, Query(max_length=64, description="Exact, or a prefix ending in *")
+]
+SinceQuery = Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone")]
+UntilQuery = Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone")]
+
+
 def _utc(value: datetime | None, field: str) -> datetime | None:
     if value is None:
         return None
@@ -57,19 +65,17 @@ def _utc(value: datetime | None, field: str) -> datetime | None:
 )
 async def audit_events(
     _: PolicyAdmin,
-    services: ServicesDep,
-    actor: Annotated[str | None, Query(max_length=255)] = None,
-    action: Annotated[
-        str | None, Query(max_length=64, description="Exact, or a prefix ending in *")
-    ] = None,
+    audit: AuditQueriesDep,
+    actor: ActorQuery = None,
+    action: ActionQuery = None,
     source: Annotated[str | None, Query(max_length=16, examples=["api"])] = None,
     target: Annotated[str | None, Query(max_length=2000)] = None,
     subject: Annotated[
         str | None,
         Query(max_length=2000, description="Whom the event is about (`user:alice`, `alice`)"),
     ] = None,
-    since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone")] = None,
-    until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone")] = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     cursor: Annotated[
@@ -88,8 +94,7 @@ async def audit_events(
         limit=limit,
         offset=offset,
     )
-    async with services.db.sessions() as session:
-        page = await services.audit.query(session, query)
+    page = await audit.page(query)
     return {
         "items": [e.as_dict() for e in page.items],
         "total": page.total,
@@ -111,14 +116,12 @@ async def audit_events(
 )
 async def audit_export(
     _: PolicyAdmin,
-    services: ServicesDep,
-    actor: Annotated[str | None, Query(max_length=255)] = None,
-    action: Annotated[
-        str | None, Query(max_length=64, description="Exact, or a prefix ending in *")
-    ] = None,
+    audit: AuditQueriesDep,
+    actor: ActorQuery = None,
+    action: ActionQuery = None,
     subject: Annotated[str | None, Query(max_length=2000)] = None,
-    since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone")] = None,
-    until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone")] = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
 ) -> StreamingResponse:
     query = AuditQuery(
         actor=actor,
@@ -129,8 +132,7 @@ async def audit_export(
     )
 
     async def lines() -> AsyncIterator[bytes]:
-        async with services.db.sessions() as session:
-            async for entry in services.audit.export(session, query):
-                yield orjson.dumps(entry.as_dict()) + b"\n"
+        async for entry in audit.export(query):
+            yield orjson.dumps(entry.as_dict()) + b"\n"
 
     return StreamingResponse(lines(), media_type=NDJSON)

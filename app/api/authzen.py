@@ -16,11 +16,12 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 from starlette.requests import HTTPConnection
 
+from app.adapters.http.callers import Callers
 from app.adapters.http.responses import http_status
-from app.api.deps import DecisionsDep, ServicesDep, SettingsDep
+from app.api.deps import CallersDep, DecisionsDep, FastPorts, SettingsDep
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
-from app.api.principals import DecisionCaller, QueryCaller, admit_decision_caller, charge_checks
+from app.api.principals import DecisionCaller, QueryCaller, admit_decision_caller
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.common import Identifier, Properties, refuse_large_batch
 from app.decisions.authzen import (
@@ -52,7 +53,7 @@ from app.policy.search import (
     search_subjects,
 )
 from app.policy.snapshot import PolicySnapshot
-from app.services import Services
+from app.security.principal import Principal
 
 router = APIRouter(route_class=StrictJSONRoute, tags=["authzen"])
 
@@ -170,11 +171,26 @@ async def evaluation(
     body: EvaluationRequest,
     decisions: DecisionsDep,
     caller: DecisionCaller,
-    services: ServicesDep,
+    callers: CallersDep,
     request: Request,
 ) -> dict[str, Any]:
-    await admit_decision_caller(services, request, (body.subject.id,))
+    return await _evaluate(body, decisions, callers, request)
+
+
+async def _evaluate(
+    body: EvaluationRequest,
+    decisions: DecisionService,
+    callers: Callers,
+    connection: HTTPConnection,
+    tenant: str | None = None,
+) -> dict[str, Any]:
+    """One evaluation; in a tenant (404 when unknown), the tenant is its domain."""
+    if tenant is not None:
+        require_tenant(decisions.engine.snapshot, tenant)
+    await admit_decision_caller(callers, connection, (body.subject.id,))
     set_kind("authzen")
+    if tenant is not None:
+        body.context = in_tenant(body.context, tenant)
     return _answer(await decisions.check(body.to_request()))
 
 
@@ -189,12 +205,33 @@ async def evaluations(
     body: EvaluationsRequest,
     decisions: DecisionsDep,
     caller: DecisionCaller,
-    services: ServicesDep,
+    callers: CallersDep,
     settings: SettingsDep,
     request: Request,
 ) -> dict[str, Any]:
-    await admit_decision_caller(services, request, _subjects(body))
-    return await _evaluations(body, decisions, item_context=settings.authzen_item_context)
+    item_context = settings.authzen_item_context
+    return await _evaluate_many(body, decisions, callers, request, item_context=item_context)
+
+
+async def _evaluate_many(
+    body: EvaluationsRequest,
+    decisions: DecisionService,
+    callers: Callers,
+    connection: HTTPConnection,
+    *,
+    item_context: bool,
+    tenant: str | None = None,
+) -> dict[str, Any]:
+    """A batch of evaluations; in a tenant (404 when unknown), no item can leave it."""
+    if tenant is not None:
+        require_tenant(decisions.engine.snapshot, tenant)
+    await admit_decision_caller(callers, connection, _subjects(body))
+    if tenant is not None:
+        body.context = in_tenant(body.context, tenant)
+        for item in body.evaluations or ():
+            if "context" in item:
+                item["context"] = in_tenant(item["context"], tenant)
+    return await _evaluations(body, decisions, item_context=item_context)
 
 
 def _subjects(body: EvaluationsRequest) -> list[str]:
@@ -384,10 +421,27 @@ def _example(request: dict[str, Any], results: list[dict[str, str]], token: str 
     ),
 )
 async def search_subject(
-    body: SearchRequest, decisions: DecisionsDep, caller: QueryCaller, services: ServicesDep
+    body: SearchRequest, decisions: DecisionsDep, caller: QueryCaller, callers: CallersDep
 ) -> dict[str, Any]:
-    await charge_checks(services, caller, 1)
-    return _subject_search(body, decisions.engine.snapshot, domain_of(body.context))
+    return await _search("subject", body, decisions, callers, caller)
+
+
+async def _search(
+    kind: str,
+    body: SearchRequest,
+    decisions: DecisionService,
+    callers: Callers,
+    caller: Principal | None,
+    tenant: str | None = None,
+) -> dict[str, Any]:
+    """A search, charged as one check; in a tenant (404 when unknown), its domain."""
+    snapshot = decisions.engine.snapshot
+    if tenant is not None:
+        require_tenant(snapshot, tenant)
+    await callers.charge(caller, 1)
+    domain = domain_of(body.context) if tenant is None else tenant
+    result: dict[str, Any] = _SEARCHES[kind](body, snapshot, domain)
+    return result
 
 
 def _subject_search(
@@ -416,10 +470,9 @@ def _subject_search(
     ),
 )
 async def search_resource(
-    body: SearchRequest, decisions: DecisionsDep, caller: QueryCaller, services: ServicesDep
+    body: SearchRequest, decisions: DecisionsDep, caller: QueryCaller, callers: CallersDep
 ) -> dict[str, Any]:
-    await charge_checks(services, caller, 1)
-    return _resource_search(body, decisions.engine.snapshot, domain_of(body.context))
+    return await _search("resource", body, decisions, callers, caller)
 
 
 def _resource_search(
@@ -446,10 +499,9 @@ def _resource_search(
     ),
 )
 async def search_action(
-    body: SearchRequest, decisions: DecisionsDep, caller: QueryCaller, services: ServicesDep
+    body: SearchRequest, decisions: DecisionsDep, caller: QueryCaller, callers: CallersDep
 ) -> dict[str, Any]:
-    await charge_checks(services, caller, 1)
-    return _action_search(body, decisions.engine.snapshot, domain_of(body.context))
+    return await _search("action", body, decisions, callers, caller)
 
 
 def _action_search(
@@ -464,6 +516,9 @@ def _action_search(
         limit=body.page.limit,
     )
     return _searched(snapshot, page)
+
+
+_SEARCHES = {"subject": _subject_search, "resource": _resource_search, "action": _action_search}
 
 
 # -- tenants: every domain of a domain model is a PDP of its own ------------------------------
@@ -505,13 +560,10 @@ async def tenant_evaluation(
     body: EvaluationRequest,
     decisions: DecisionsDep,
     caller: DecisionCaller,
-    services: ServicesDep,
+    callers: CallersDep,
     request: Request,
 ) -> dict[str, Any]:
-    require_tenant(decisions.engine.snapshot, tenant)
-    await admit_decision_caller(services, request, (body.subject.id,))
-    body.context = in_tenant(body.context, tenant)
-    return _answer(await decisions.check(body.to_request()))
+    return await _evaluate(body, decisions, callers, request, tenant)
 
 
 @router.post(
@@ -526,34 +578,25 @@ async def tenant_evaluations(
     body: EvaluationsRequest,
     decisions: DecisionsDep,
     caller: DecisionCaller,
-    services: ServicesDep,
+    callers: CallersDep,
     settings: SettingsDep,
     request: Request,
 ) -> dict[str, Any]:
-    require_tenant(decisions.engine.snapshot, tenant)
-    await admit_decision_caller(services, request, _subjects(body))
-    body.context = in_tenant(body.context, tenant)
-    for item in body.evaluations or ():
-        if "context" in item:
-            item["context"] = in_tenant(item["context"], tenant)
-    return await _evaluations(body, decisions, item_context=settings.authzen_item_context)
+    item_context = settings.authzen_item_context
+    return await _evaluate_many(
+        body, decisions, callers, request, item_context=item_context, tenant=tenant
+    )
 
 
 def _tenant_search(kind: str) -> Any:
-    run = {"subject": _subject_search, "resource": _resource_search, "action": _action_search}[kind]
-
     async def handler(
         tenant: TenantPath,
         body: SearchRequest,
         decisions: DecisionsDep,
         caller: QueryCaller,
-        services: ServicesDep,
+        callers: CallersDep,
     ) -> dict[str, Any]:
-        snapshot = decisions.engine.snapshot
-        require_tenant(snapshot, tenant)
-        await charge_checks(services, caller, 1)
-        result: dict[str, Any] = run(body, snapshot, tenant)
-        return result
+        return await _search(kind, body, decisions, callers, caller, tenant)
 
     return handler
 
@@ -577,29 +620,29 @@ _EVALUATIONS = TypeAdapter(EvaluationsRequest)
 
 
 async def _evaluation_fast(
-    services: Services, body: bytes, connection: HTTPConnection
+    ports: FastPorts, body: bytes, connection: HTTPConnection
 ) -> bytes | None:
     try:
         # orjson parses, as on the documented route (app.api.routing): same JSON accepted
         payload = _EVALUATION.validate_python(orjson.loads(body))
     except (ValidationError, orjson.JSONDecodeError):
         return None
-    await admit_decision_caller(services, connection, (payload.subject.id,))
-    set_kind("authzen")
-    return orjson.dumps(_answer(await services.decisions.check(payload.to_request())))
+    return orjson.dumps(await _evaluate(payload, ports.decisions, ports.callers, connection))
 
 
 async def _evaluations_fast(
-    services: Services, body: bytes, connection: HTTPConnection
+    ports: FastPorts, body: bytes, connection: HTTPConnection
 ) -> bytes | None:
     try:
         # orjson parses, as on the documented route (app.api.routing): same JSON accepted
         payload = _EVALUATIONS.validate_python(orjson.loads(body))
     except (ValidationError, orjson.JSONDecodeError):
         return None
-    await admit_decision_caller(services, connection, _subjects(payload))
-    item_context = services.settings.authzen_item_context
-    return orjson.dumps(await _evaluations(payload, services.decisions, item_context=item_context))
+    item_context = ports.authzen_item_context
+    answer = await _evaluate_many(
+        payload, ports.decisions, ports.callers, connection, item_context=item_context
+    )
+    return orjson.dumps(answer)
 
 
 def fast_routes() -> list[FastRoute]:

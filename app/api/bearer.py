@@ -1,4 +1,5 @@
-"""Dependencies of the token routes: the token service, the caller's bearer token, its IP.
+"""Dependencies of the token routes: the caller's bearer token, its IP, its device, and
+`Issuance`, what a route that issues tokens needs.
 
 All `async def`: FastAPI runs a plain `def` dependency in the thread pool, a hop per request
 that costs more than the dependency itself.
@@ -6,28 +7,23 @@ that costs more than the dependency itself.
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
 
 from app.adapters.http.bearer import BEARER, verify_bearer
-from app.api.deps import ServicesDep
-from app.errors import AuthenticationFailed, DependencyUnavailable
+from app.api.deps import TokenServiceDep, ValidatorDep
+from app.errors import AuthenticationFailed
 from app.security.passwords import StillWanted
-from app.token_services import TokenComponents
 from app.tokens.claims import AccessClaims
+from app.tokens.issuer import IssuedTokens
+from app.tokens.service import TokenService
 
 
-async def get_tokens(services: ServicesDep) -> TokenComponents:
-    if services.tokens is None:
-        raise DependencyUnavailable("the token service is not running")
-    return services.tokens
-
-
-async def bearer_claims(
-    request: Request, tokens: Annotated[TokenComponents, Depends(get_tokens)]
-) -> AccessClaims:
-    claims = await verify_bearer(request, tokens.service.validator)
+async def bearer_claims(request: Request, validator: ValidatorDep) -> AccessClaims:
+    claims = await verify_bearer(request, validator)
     if claims is None:
         raise AuthenticationFailed("A bearer access token is required", challenge=BEARER)
     return claims
@@ -49,7 +45,6 @@ async def device_fingerprint(
     return x_device_fingerprint
 
 
-TokensDep = Annotated[TokenComponents, Depends(get_tokens)]
 BearerClaims = Annotated[AccessClaims, Depends(bearer_claims)]
 ClientIP = Annotated[str | None, Depends(client_ip)]
 DeviceFingerprint = Annotated[str | None, Depends(device_fingerprint)]
@@ -65,4 +60,48 @@ def still_wanted(request: Request) -> StillWanted:
     return check
 
 
-CallerWaiting = Annotated[StillWanted, Depends(still_wanted)]
+@dataclass(frozen=True)
+class Issuance:
+    """A request that is issued tokens: the caller's address and device, and the response,
+    which carries them and must never be cached."""
+
+    tokens: TokenService
+    response: Response
+    ip: str | None
+    fingerprint: str | None
+    still_wanted: StillWanted
+
+    async def login(
+        self, username: str, password: str, *, version: str, requested: Sequence[str] | None
+    ) -> dict[str, Any]:
+        issued = await self.tokens.login(
+            username,
+            password,
+            version=version,
+            requested=requested,
+            fingerprint=self.fingerprint,
+            ip=self.ip,
+            still_wanted=self.still_wanted,
+        )
+        return self._body(issued)
+
+    async def refresh(self, refresh_token: str) -> dict[str, Any]:
+        issued = await self.tokens.refresh(refresh_token, fingerprint=self.fingerprint, ip=self.ip)
+        return self._body(issued)
+
+    def _body(self, issued: IssuedTokens) -> dict[str, Any]:
+        self.response.headers.update(NO_STORE)
+        return issued.body()
+
+
+async def issuance(
+    request: Request,
+    tokens: TokenServiceDep,
+    response: Response,
+    ip: ClientIP,
+    fingerprint: DeviceFingerprint,
+) -> Issuance:
+    return Issuance(tokens, response, ip, fingerprint, still_wanted(request))
+
+
+IssuanceDep = Annotated[Issuance, Depends(issuance)]

@@ -15,7 +15,7 @@ import orjson
 from fastapi import APIRouter, Body, Path, Query, Security
 
 from app.api.admin import admin_api_key_scheme
-from app.api.deps import EngineDep, ServicesDep
+from app.api.deps import EngineDep, EntitiesDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
 from app.api.routing import StrictJSONRoute
@@ -23,17 +23,16 @@ from app.api.schemas.common import Identifier
 from app.errors import (
     AuthenticationFailed,
     BatchTooLarge,
-    DependencyUnavailable,
     NotFound,
     PayloadTooLarge,
     PermissionDenied,
     RequestInvalid,
 )
 from app.observability.logging import request_id_var
+from app.policy.engine import PolicyEngine
 from app.policy.entities import StoredEntity
 from app.security.principal import Principal
-from app.services import Services
-from app.store.entities import Actor, EntityStore
+from app.store.entities import Actor
 
 router = APIRouter(
     route_class=StrictJSONRoute,
@@ -43,6 +42,8 @@ router = APIRouter(
 )
 
 _AUTH = (AuthenticationFailed, PermissionDenied)
+TypePath = Annotated[Identifier, Path(examples=["user"])]
+IdPath = Annotated[Identifier, Path(examples=["alice"])]
 MAX_IMPORT = 10_000
 
 _EXAMPLE = {
@@ -51,12 +52,6 @@ _EXAMPLE = {
     "properties": {"department": "eng", "email": "alice@example.com"},
     "parents": [{"type": "group", "id": "admins"}],
 }
-
-
-def _store(services: Services) -> EntityStore:
-    if services.entities is None:
-        raise DependencyUnavailable("the entity store is not configured")
-    return services.entities
 
 
 def _actor(principal: Principal) -> Actor:
@@ -80,9 +75,13 @@ def _token(entity: StoredEntity) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([entity.type, entity.id])).decode()
 
 
-async def _written(services: Services, revision: int) -> dict[str, Any]:
-    await services.engine.refresh_entities(trigger="entities")
-    return {"entity_revision": revision, "served_entity_revision": services.engine.entity_revision}
+async def _written(engine: PolicyEngine, revision: int) -> dict[str, Any]:
+    await engine.refresh_entities(trigger="entities")
+    return {"entity_revision": revision, "served_entity_revision": engine.entity_revision}
+
+
+def _missing(type: str, id: str) -> NotFound:
+    return NotFound(f"no entity {type}/{id}", details={"type": type, "id": id})
 
 
 @router.get(
@@ -93,17 +92,17 @@ async def _written(services: Services, revision: int) -> dict[str, Any]:
 )
 async def list_entities(
     _: PolicyAdmin,
-    services: ServicesDep,
+    store: EntitiesDep,
+    engine: EngineDep,
     type: Annotated[Identifier | None, Query(examples=["user"])] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     page_token: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> dict[str, Any]:
-    store = _store(services)
     items, total = await store.page(type=type, after=_cursor(page_token), limit=limit)
     out: dict[str, Any] = {
         "entities": [e.as_dict() for e in items],
         "total": total,
-        "entity_revision": services.engine.entity_revision,
+        "entity_revision": engine.entity_revision,
     }
     if len(items) == limit:
         out["next_page_token"] = _token(items[-1])
@@ -117,13 +116,13 @@ async def list_entities(
 )
 async def get_entity(
     _: PolicyAdmin,
-    services: ServicesDep,
-    type: Annotated[Identifier, Path(examples=["user"])],
-    id: Annotated[Identifier, Path(examples=["alice"])],
+    store: EntitiesDep,
+    type: TypePath,
+    id: IdPath,
 ) -> dict[str, Any]:
-    entity = await _store(services).get(type, id)
+    entity = await store.get(type, id)
     if entity is None:
-        raise NotFound(f"no entity {type}/{id}", details={"type": type, "id": id})
+        raise _missing(type, id)
     return entity.as_dict()
 
 
@@ -134,9 +133,10 @@ async def get_entity(
 )
 async def put_entity(
     principal: PolicyAdmin,
-    services: ServicesDep,
-    type: Annotated[Identifier, Path(examples=["user"])],
-    id: Annotated[Identifier, Path(examples=["alice"])],
+    store: EntitiesDep,
+    engine: EngineDep,
+    type: TypePath,
+    id: IdPath,
     body: Annotated[
         dict[str, Any],
         Body(
@@ -150,8 +150,8 @@ async def put_entity(
     ],
 ) -> dict[str, Any]:
     entity = StoredEntity.from_dict({**body, "type": type, "id": id})
-    revision = await _store(services).put_many([entity], actor=_actor(principal))
-    return {"entity": entity.as_dict(), **await _written(services, revision)}
+    revision = await store.put_many([entity], actor=_actor(principal))
+    return {"entity": entity.as_dict(), **await _written(engine, revision)}
 
 
 @router.delete(
@@ -161,14 +161,15 @@ async def put_entity(
 )
 async def delete_entity(
     principal: PolicyAdmin,
-    services: ServicesDep,
+    store: EntitiesDep,
+    engine: EngineDep,
     type: Annotated[Identifier, Path()],
     id: Annotated[Identifier, Path()],
 ) -> dict[str, Any]:
-    revision = await _store(services).delete(type, id, actor=_actor(principal))
+    revision = await store.delete(type, id, actor=_actor(principal))
     if revision is None:
-        raise NotFound(f"no entity {type}/{id}", details={"type": type, "id": id})
-    return await _written(services, revision)
+        raise _missing(type, id)
+    return await _written(engine, revision)
 
 
 @router.post(
@@ -178,7 +179,7 @@ async def delete_entity(
 )
 async def import_entities(
     principal: PolicyAdmin,
-    services: ServicesDep,
+    store: EntitiesDep,
     engine: EngineDep,
     body: Annotated[
         dict[str, Any],
@@ -198,8 +199,8 @@ async def import_entities(
         )
     entities = [_parse(item, i) for i, item in enumerate(raw)]
     replace = body.get("replace", False) is True
-    revision = await _store(services).put_many(entities, actor=_actor(principal), replace=replace)
-    return {"imported": len(entities), "replace": replace, **await _written(services, revision)}
+    revision = await store.put_many(entities, actor=_actor(principal), replace=replace)
+    return {"imported": len(entities), "replace": replace, **await _written(engine, revision)}
 
 
 def _parse(item: Any, index: int) -> StoredEntity:

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.deps import FastPorts, fast_ports
 from app.errors import AuthzError
-from app.services import Services
 
 # Returns the JSON response body, or None to hand the request to the documented route.
-FastHandler = Callable[[Services, bytes, HTTPConnection], Awaitable[bytes | None]]
+FastHandler = Callable[[FastPorts, bytes, HTTPConnection], Awaitable[bytes | None]]
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,10 @@ class FastLane:
         if body is None:
             return  # the client went away
         answer = None
-        services: Services | None = getattr(scope["app"].state, "services", None)
-        if services is not None and body and is_json(scope):
+        ports = fast_ports(scope["app"])
+        if ports is not None and body and is_json(scope):
             try:
-                answer = await route.handler(services, body, HTTPConnection(scope))
+                answer = await route.handler(ports, body, HTTPConnection(scope))
             except AuthzError:
                 answer = None  # the documented route raises it again and renders it
         if answer is None:

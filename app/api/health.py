@@ -14,10 +14,12 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.adapters.http.responses import FastJSONResponse
-from app.api.deps import ServicesDep
+from app.adapters.redis.layer import CacheLayer
+from app.api.deps import CacheDep, EngineDep, MonitorDep
 from app.api.routing import StrictJSONRoute
+from app.observability.health import DependencyMonitor
+from app.policy.engine import PolicyEngine
 from app.policy.status import readiness_fields
-from app.services import Services
 
 router = APIRouter(route_class=StrictJSONRoute, tags=["operations"])
 
@@ -32,23 +34,22 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def readiness(services: Services) -> tuple[bool, dict[str, Any]]:
+def readiness(
+    engine: PolicyEngine, monitor: DependencyMonitor, cache: CacheLayer
+) -> tuple[bool, dict[str, Any]]:
     """Whether this instance is ready, and the `/readyz` body: built here only, so every
     part of the service that reports state adds its entry to `checks` in one place."""
-    policy_ok = services.engine.loaded
+    policy_ok = engine.loaded
     checks: dict[str, Any] = {
         "policy": (
-            {"status": "ok", **readiness_fields(services.engine.status)}
-            if policy_ok
-            else "not loaded"
+            {"status": "ok", **readiness_fields(engine.status)} if policy_ok else "not loaded"
         ),
     }
-    dependencies = {name: state.as_dict() for name, state in services.monitor.states.items()}
+    dependencies = {name: state.as_dict() for name, state in monitor.states.items()}
     database = dependencies.get("database")
     checks["database"] = database["status"] if database else "unknown"
     checks["dependencies"] = dependencies
-    if services.cache is not None:
-        checks["cache"] = services.cache.status()  # degraded Redis: reported, still ready
+    checks["cache"] = cache.status()  # degraded Redis: reported, still ready
     ready = policy_ok
     return ready, {"status": "ready" if ready else "not_ready", "checks": checks}
 
@@ -78,8 +79,8 @@ def readiness(services: Services) -> tuple[bool, dict[str, Any]]:
         }
     },
 )
-async def readyz(services: ServicesDep) -> Response:
-    ready, body = readiness(services)
+async def readyz(engine: EngineDep, monitor: MonitorDep, cache: CacheDep) -> Response:
+    ready, body = readiness(engine, monitor, cache)
     return FastJSONResponse(body, status_code=200 if ready else 503)
 
 

@@ -8,11 +8,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from app.adapters.http.oauth import OAuthHTTP
-from app.api.bearer import TokensDep
+from app.api.deps import KeysDep, OAuthDep, SettingsDep
 from app.api.routing import StrictJSONRoute
-from app.errors import DependencyUnavailable
-from app.token_services import TokenComponents
 from app.tokens.metadata import server_metadata
 
 router = APIRouter(route_class=StrictJSONRoute, tags=["oauth"])
@@ -66,20 +63,14 @@ _OAUTH_ERROR = {
 }
 
 
-def _oauth(tokens: TokenComponents) -> OAuthHTTP:
-    if tokens.oauth is None:
-        raise DependencyUnavailable("the OAuth server is starting")
-    return tokens.oauth
-
-
 @router.post(
     "/oauth/token",
     summary="Token endpoint: password, client_credentials and refresh_token grants",
     openapi_extra=_FORM_BODY,
     responses={400: _OAUTH_ERROR, 401: _OAUTH_ERROR, 429: _OAUTH_ERROR},
 )
-async def token(request: Request, tokens: TokensDep) -> Response:
-    return await _oauth(tokens).token(request)
+async def token(request: Request, oauth: OAuthDep) -> Response:
+    return await oauth.token(request)
 
 
 @router.post(
@@ -88,8 +79,8 @@ async def token(request: Request, tokens: TokensDep) -> Response:
     openapi_extra=_FORM_BODY,
     responses={400: _OAUTH_ERROR, 401: _OAUTH_ERROR},
 )
-async def revoke(request: Request, tokens: TokensDep) -> Response:
-    return await _oauth(tokens).revocation(request)
+async def revoke(request: Request, oauth: OAuthDep) -> Response:
+    return await oauth.revocation(request)
 
 
 @router.post(
@@ -98,8 +89,8 @@ async def revoke(request: Request, tokens: TokensDep) -> Response:
     openapi_extra=_FORM_BODY,
     responses={400: _OAUTH_ERROR, 401: _OAUTH_ERROR},
 )
-async def introspect(request: Request, tokens: TokensDep) -> Response:
-    return await _oauth(tokens).introspection(request)
+async def introspect(request: Request, oauth: OAuthDep) -> Response:
+    return await oauth.introspection(request)
 
 
 class JWKSResponse(JSONResponse):
@@ -111,13 +102,12 @@ class JWKSResponse(JSONResponse):
     summary="Public signing keys: current and previous",
     response_class=JWKSResponse,
 )
-async def jwks(tokens: TokensDep) -> Response:
-    return JWKSResponse(await tokens.keys.jwks(), headers={"Cache-Control": "public, max-age=60"})
+async def jwks(keys: KeysDep) -> Response:
+    return JWKSResponse(await keys.jwks(), headers={"Cache-Control": "public, max-age=60"})
 
 
 @router.get(
     "/.well-known/oauth-authorization-server", summary="RFC 8414 authorization server metadata"
 )
-async def metadata(tokens: TokensDep) -> dict[str, Any]:
-    settings = tokens.settings
+async def metadata(settings: SettingsDep) -> dict[str, Any]:
     return server_metadata(settings.issuer, signing_alg=settings.signing_alg)

@@ -3,14 +3,13 @@ decision log of this instance (`GET /api/v1/decisions`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Security
 
 from app.api.admin import admin_api_key_scheme
-from app.api.audit import _utc
-from app.api.deps import ServicesDep
+from app.api.audit import SinceQuery, UntilQuery, _utc
+from app.api.deps import DecisionLogDep, EngineDep
 from app.api.openapi import error_responses
 from app.api.principals import PolicyAdmin
 from app.decisions.log import DecisionQuery
@@ -33,8 +32,8 @@ router = APIRouter(
         " line and code of the first error, and the previous policy keeps serving."
     ),
 )
-async def policy_status(_: PolicyAdmin, services: ServicesDep) -> dict[str, Any]:
-    return services.engine.status.as_dict()
+async def policy_status(_: PolicyAdmin, engine: EngineDep) -> dict[str, Any]:
+    return engine.status.as_dict()
 
 
 @router.get(
@@ -51,17 +50,16 @@ async def policy_status(_: PolicyAdmin, services: ServicesDep) -> dict[str, Any]
 )
 async def recent_decisions(
     _: PolicyAdmin,
-    services: ServicesDep,
+    log: DecisionLogDep,
     subject: Annotated[str | None, Query(max_length=2000)] = None,
     resource: Annotated[str | None, Query(max_length=2000)] = None,
     action: Annotated[str | None, Query(max_length=255)] = None,
     result: Annotated[Literal["allow", "deny", "error"] | None, Query()] = None,
-    since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone")] = None,
-    until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone")] = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    log = services.decision_log
-    if log is None or not services.settings.decision_log_enabled:
+    if log is None:
         raise DependencyUnavailable(
             "decision logging is off (set OMS_AUTH_DECISION_LOG_ENABLED=true)",
             details={"setting": "OMS_AUTH_DECISION_LOG_ENABLED"},

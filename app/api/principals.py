@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import orjson
@@ -10,32 +10,17 @@ from fastapi import Depends, Request
 from starlette.requests import HTTPConnection
 
 from app.adapters.http.bearer import BEARER
-from app.api.deps import ServicesDep
+from app.adapters.http.callers import Callers
+from app.api.deps import CallersDep
 from app.decisions.log import set_caller
-from app.errors import AuthenticationFailed, AuthzError, PermissionDenied
-from app.policy.request import DecisionRequest
+from app.errors import AuthenticationFailed, PermissionDenied
 from app.security.asking import Question, check_asker
-from app.security.principal import Alongside, Principal
-from app.services import Services
+from app.security.principal import Principal
 from app.tokens.models import client_subject
-from app.tokens.scopes import covers
 
 
-async def resolve_principal(
-    services: Services, connection: HTTPConnection, *, alongside: Alongside | None = None
-) -> Principal | None:
-    for resolver in services.principal_resolvers:
-        if alongside is None:
-            principal = await resolver.resolve(connection)
-        else:
-            principal = await resolver.resolve(connection, alongside=alongside)
-        if principal is not None:
-            return principal
-    return None
-
-
-async def optional_principal(request: Request, services: ServicesDep) -> Principal | None:
-    return await resolve_principal(services, request)
+async def optional_principal(request: Request, callers: CallersDep) -> Principal | None:
+    return await callers.resolve(request)
 
 
 async def require_principal(
@@ -58,7 +43,7 @@ async def require_policy_admin(
 
 
 async def admit_decision_caller(
-    services: Services, connection: HTTPConnection, subjects: Sequence[str]
+    callers: Callers, connection: HTTPConnection, subjects: Sequence[str]
 ) -> Principal | None:
     """Who asks for decisions about `subjects`, and may they: the one place for that rule.
 
@@ -68,7 +53,7 @@ async def admit_decision_caller(
     one Redis round trip at most (none while `OMS_AUTH_CALLER_CACHE_SECONDS` covers them).
     Used by the documented routes and the fast lane alike.
     """
-    if services.settings.decision_auth_mode == "open":
+    if callers.open:
         return None
     count = len(subjects)
     # The scope's state dict itself: Starlette's `State` wrapper costs more than this whole
@@ -80,48 +65,44 @@ async def admit_decision_caller(
         return admitted[0]  # this request was admitted already (a fast-lane fallback)
 
     async def charge(principal: Principal) -> None:
-        await charge_checks(services, principal, count)
+        await callers.charge(principal, count)
 
-    caller = await require_principal(
-        await resolve_principal(services, connection, alongside=charge)
-    )
+    caller = await require_principal(await callers.resolve(connection, alongside=charge))
     if subjects:  # who may ask about whom: app.security.asking
-        check_asker(caller, "decide", subjects=subjects, holds=_holder(services, caller))
+        check_asker(caller, "decide", subjects=subjects, holds=callers.holder(caller))
     state["decision_caller"] = (caller, count)
     set_caller(caller.subject)
     return caller
 
 
-async def decision_caller(request: Request, services: ServicesDep) -> Principal | None:
+async def decision_caller(request: Request, callers: CallersDep) -> Principal | None:
     """Who asks for decisions, for routes that are not checks (nothing charged)."""
-    return await admit_decision_caller(services, request, ())
+    return await admit_decision_caller(callers, request, ())
 
 
-async def _asker(request: Request, services: Services, question: Question) -> Principal | None:
+async def _asker(request: Request, callers: Callers, question: Question) -> Principal | None:
     """Who asks: nobody in particular when the decision API is open; in token mode an
     authenticated principal (401 otherwise) that may ask this question (403 otherwise,
     see `app.security.asking`)."""
-    if services.settings.decision_auth_mode == "open":
+    if callers.open:
         return None
-    principal = await require_principal(await optional_principal(request, services))
+    principal = await require_principal(await callers.resolve(request))
     subjects = await asked_subjects(request)
-    check_asker(principal, question, subjects=subjects, holds=_holder(services, principal))
+    check_asker(principal, question, subjects=subjects, holds=callers.holder(principal))
     return principal
 
 
-async def query_caller(request: Request, services: ServicesDep) -> Principal | None:
-    return await _asker(request, services, "query")
+async def query_caller(request: Request, callers: CallersDep) -> Principal | None:
+    return await _asker(request, callers, "query")
 
 
-async def admit_validation_caller(
-    services: Services, connection: HTTPConnection
-) -> Principal | None:
+async def admit_validation_caller(callers: Callers, connection: HTTPConnection) -> Principal | None:
     """Token validation returns claims: in token mode only to an authenticated client (its
     client-credentials token) or an administrator, as RFC 7662 asks of introspection.
     Used by the documented routes and the fast lane alike."""
-    if services.settings.decision_auth_mode == "open":
+    if callers.open:
         return None
-    principal = await require_principal(await resolve_principal(services, connection))
+    principal = await require_principal(await callers.resolve(connection))
     is_client = principal.client_id is not None and principal.subject == client_subject(
         principal.client_id
     )
@@ -134,25 +115,8 @@ async def admit_validation_caller(
     return principal
 
 
-async def validation_caller(request: Request, services: ServicesDep) -> Principal | None:
-    return await admit_validation_caller(services, request)
-
-
-def _holder(services: Services, principal: Principal) -> Callable[[str], bool]:
-    def holds(scope: str) -> bool:
-        if principal.scoped:
-            return any(covers(granted, scope) for granted in principal.scopes)
-        if principal.method != "bearer":
-            return False
-        resource, _, action = scope.rpartition(":")
-        try:
-            return services.engine.snapshot.decide(
-                DecisionRequest.of(principal.subject, resource, action)
-            ).allowed
-        except AuthzError:
-            return False
-
-    return holds
+async def validation_caller(request: Request, callers: CallersDep) -> Principal | None:
+    return await admit_validation_caller(callers, request)
 
 
 _UNREADABLE = "\x00unreadable"  # never anyone's subject: an unreadable question is not "self"
@@ -201,15 +165,6 @@ async def asked_subjects(request: Request) -> list[str]:
             for u in (users if isinstance(users, list) else [None])
         )
     return out
-
-
-async def charge_checks(services: Services, caller: Principal | None, count: int) -> None:
-    """Count `count` checks against the caller's check limit (authenticated callers):
-    `rate_limit_check_service` for services, `rate_limit_check` for end users."""
-    if caller is not None and services.tokens is not None and count > 0:
-        await services.tokens.rate_limits.checks(
-            caller=caller.subject, count=count, service=caller.is_service
-        )
 
 
 DecisionCaller = Annotated[Principal | None, Depends(decision_caller)]

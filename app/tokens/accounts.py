@@ -38,10 +38,6 @@ class LoginObserver(Protocol):
 
 
 class Accounts:
-    # Set by the composition root: the audit trail of failed logins and the detector.
-    events: SecurityEvents | None = None
-    observer: LoginObserver | None = None
-
     def __init__(
         self,
         users: UserStore,
@@ -50,8 +46,12 @@ class Accounts:
         limiter: LoginLimiter | None = None,
         metrics: TokenMetrics | None = None,
         guard: LoginGuard | None = None,
+        events: SecurityEvents | None = None,
+        observer: LoginObserver | None = None,
     ) -> None:
         self.users = users
+        self.events = events  # the audit trail of failed logins
+        self.observer = observer  # the detector of failure bursts
         self.hasher = hasher
         self.limiter = limiter
         self.metrics = metrics

@@ -105,9 +105,10 @@ class PermissionCutoff:
         clients: ClientStore | None = None,
         metrics: TokenMetrics | None = None,
         clock: Callable[[], float] = time.time,
+        events: SecurityEvents | None = None,
     ) -> None:
         self.users = users
-        self.events: SecurityEvents | None = None  # the audit trail of cut-offs
+        self.events = events  # the audit trail of cut-offs
         self.clients = clients
         self.revocations = revocations
         self.metrics = metrics

@@ -45,7 +45,8 @@ async def allowed(client: httpx.AsyncClient, subject: str, resource: str, action
 @pytest.fixture
 def admin_app(database_url: str, make_settings: SettingsFactory, policy_dir: Path) -> FastAPI:
     return create_app(
-        make_settings(database_url=database_url, policy_dir=policy_dir, admin_api_key=KEY)
+        make_settings(database_url=database_url, policy_dir=policy_dir, admin_api_key=KEY),
+        resolvers=[HeaderUser()],
     )
 
 
@@ -56,7 +57,8 @@ async def client(admin_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 class HeaderUser:
-    """A test-only resolver: `X-Test-User: name` is a non-admin principal."""
+    """A test-only resolver (every app here has it): `X-Test-User: name` is a non-admin
+    principal."""
 
     async def resolve(
         self, connection: HTTPConnection, *, alongside: Alongside | None = None
@@ -81,7 +83,6 @@ async def test_admin_routes_need_the_key_or_an_admin(
         ("POST", "/api/v1/policies/reload", None),
         ("GET", "/api/v1/audit", None),
     ]
-    admin_app.state.services.principal_resolvers.append(HeaderUser())
     before = await counts(admin_app)
     for method, url, body in routes:
         none = await client.request(method, url, json=body)

@@ -21,12 +21,14 @@ import asyncio
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from fastapi import Request
 from loguru import logger
 from starlette.responses import Response
 
-from app.adapters.http.responses import error_response, http_status
+from app.adapters.http.responses import FastJSONResponse, error_response, http_status
 from app.errors import AuthzError, Conflict, IdempotencyMismatch, RequestInvalid
 from app.security.principal import Principal
 from app.store.availability import is_unavailable
@@ -37,6 +39,7 @@ REPLAYED = "Idempotent-Replayed"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 Work = Callable[[], Awaitable[Response]]
+T = TypeVar("T")
 FINISH_AFTER_CANCEL_SECONDS = 5.0
 
 
@@ -161,3 +164,28 @@ class Writes:
                 continue
             logger.info("admin.idempotency.released_late")
             return
+
+
+@dataclass(frozen=True)
+class AdminWrite:
+    """One admin write request: the caller, and the `Writes` that runs the change for it."""
+
+    request: Request
+    principal: Principal
+    writes: Writes
+
+    async def run(
+        self, change: Callable[[], Awaitable[T]], render: Callable[[T], Response]
+    ) -> Response:
+        """Run `change` under `Writes` and answer with `render` of its outcome."""
+
+        async def work() -> Response:
+            return render(await change())
+
+        return await self.writes.run(self.request, self.principal, work)
+
+    async def json(
+        self, change: Callable[[], Awaitable[dict[str, Any]]], status: int = 200
+    ) -> Response:
+        """`run`, answering the change's outcome as the JSON body with `status`."""
+        return await self.run(change, lambda body: FastJSONResponse(body, status_code=status))

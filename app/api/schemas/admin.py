@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -46,57 +46,55 @@ class RulePage(BaseModel):
     policy_revision: int = Field(examples=[7])
 
 
+Revision = Annotated[int, Field(description="Revision the change committed as")]
+Live = Annotated[
+    bool, Field(description="The change is stored and this instance serves it already")
+]
+LintWarnings = Annotated[
+    list[dict[str, Any]], Field(description="Lint warnings the change introduced")
+]
+
+
+def _change(result: WriteResult) -> dict[str, Any]:
+    """The fields every answer to a policy change has."""
+    return {
+        "ptype": result.rule.ptype,
+        "rule": list(result.rule.values),
+        "policy_revision": result.revision,
+        "live": result.live,
+        "warnings": [f.as_dict() for f in result.warnings],
+    }
+
+
 class WriteOut(BaseModel):
     ptype: str = Field(examples=["p"])
     rule: list[str] = Field(examples=[["alice", "api:schemas", "write", "allow"]])
     created: bool = Field(default=True, description="False when the membership existed")
-    policy_revision: int = Field(examples=[8], description="Revision the change committed as")
-    live: bool = Field(
-        default=True, description="The change is stored and this instance serves it already"
-    )
-    warnings: list[dict[str, Any]] = Field(
-        default_factory=list, description="Lint warnings the change introduced"
-    )
+    policy_revision: Revision = Field(examples=[8])
+    live: Live = True
+    warnings: LintWarnings = Field(default_factory=list)
 
     @classmethod
     def of(cls, result: WriteResult) -> WriteOut:
-        return cls(
-            ptype=result.rule.ptype,
-            rule=list(result.rule.values),
-            created=result.created,
-            policy_revision=result.revision,
-            live=result.live,
-            warnings=[f.as_dict() for f in result.warnings],
-        )
+        return cls(**_change(result), created=result.created)
 
 
 class RemoveOut(BaseModel):
     ptype: str = Field(examples=["p"])
     rule: list[str] = Field(examples=[["auditor", "api:reports", "read", "allow"]])
     removed: bool = Field(default=True, description="Always true: the stored rule is gone")
-    policy_revision: int = Field(examples=[9], description="Revision the change committed as")
-    live: bool = Field(
-        default=True, description="The change is stored and this instance serves it already"
-    )
+    policy_revision: Revision = Field(examples=[9])
+    live: Live = True
     still_defined_in: str | None = Field(
         default=None,
         examples=[None],
         description="Only the stored copy was removed: this file line still defines the rule",
     )
-    warnings: list[dict[str, Any]] = Field(
-        default_factory=list, description="Lint warnings the change introduced"
-    )
+    warnings: LintWarnings = Field(default_factory=list)
 
     @classmethod
     def of(cls, result: WriteResult) -> RemoveOut:
-        return cls(
-            ptype=result.rule.ptype,
-            rule=list(result.rule.values),
-            policy_revision=result.revision,
-            live=result.live,
-            still_defined_in=result.still_defined_in,
-            warnings=[f.as_dict() for f in result.warnings],
-        )
+        return cls(**_change(result), still_defined_in=result.still_defined_in)
 
 
 class MemberOut(BaseModel):

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 from starlette.responses import Response as StarletteResponse
 
-from app.api.bearer import (
-    NO_STORE,
-    BearerClaims,
-    CallerWaiting,
-    ClientIP,
-    DeviceFingerprint,
-    TokensDep,
-)
+from app.api.bearer import BearerClaims, ClientIP, IssuanceDep
+from app.api.deps import EngineDep, TokenServiceDep, UsersDep
 from app.api.openapi import error_responses
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import (
@@ -48,25 +42,8 @@ TOKEN_ERRORS = (TokenExpired, TokenInvalid, TokenRevoked, DeviceMismatch)
     responses=error_responses(AuthenticationFailed, RateLimited, RequestInvalid, Overloaded),
     summary="Log in with username and password (v1 token: no scope claim)",
 )
-async def login(
-    body: LoginRequest,
-    tokens: TokensDep,
-    response: Response,
-    ip: ClientIP,
-    fingerprint: DeviceFingerprint,
-    waiting: CallerWaiting,
-) -> dict[str, Any]:
-    issued = await tokens.service.login(
-        body.username,
-        body.password,
-        version="v1",
-        requested=None,
-        fingerprint=fingerprint,
-        ip=ip,
-        still_wanted=waiting,
-    )
-    response.headers.update(NO_STORE)
-    return issued.body()
+async def login(body: LoginRequest, issue: IssuanceDep) -> dict[str, Any]:
+    return await issue.login(body.username, body.password, version="v1", requested=None)
 
 
 @router.post(
@@ -76,16 +53,8 @@ async def login(
     responses=error_responses(*TOKEN_ERRORS, InsufficientScope, RateLimited, RequestInvalid),
     summary="Exchange a refresh token for new tokens (the refresh token rotates)",
 )
-async def refresh(
-    body: RefreshRequest,
-    tokens: TokensDep,
-    response: Response,
-    ip: ClientIP,
-    fingerprint: DeviceFingerprint,
-) -> dict[str, Any]:
-    issued = await tokens.service.refresh(body.refresh_token, fingerprint=fingerprint, ip=ip)
-    response.headers.update(NO_STORE)
-    return issued.body()
+async def refresh(body: RefreshRequest, issue: IssuanceDep) -> dict[str, Any]:
+    return await issue.refresh(body.refresh_token)
 
 
 @router.post(
@@ -96,9 +65,12 @@ async def refresh(
     summary="Revoke the presented access token and its session (refresh tokens included)",
 )
 async def logout(
-    claims: BearerClaims, tokens: TokensDep, ip: ClientIP, body: LogoutRequest | None = None
+    claims: BearerClaims,
+    tokens: TokenServiceDep,
+    ip: ClientIP,
+    body: LogoutRequest | None = None,
 ) -> StarletteResponse:
-    await tokens.service.logout(claims, refresh_token=body.refresh_token if body else None, ip=ip)
+    await tokens.logout(claims, refresh_token=body.refresh_token if body else None, ip=ip)
     return StarletteResponse(status_code=204)
 
 
@@ -108,9 +80,9 @@ async def logout(
     responses=error_responses(AuthenticationFailed, *TOKEN_ERRORS),
     summary="Who the presented access token belongs to",
 )
-async def me(claims: BearerClaims, tokens: TokensDep) -> dict[str, Any]:
-    user = None if claims.is_client_token else await tokens.users.by_username(claims.subject)
-    snapshot = tokens.engine.snapshot
+async def me(claims: BearerClaims, users: UsersDep, engine: EngineDep) -> dict[str, Any]:
+    user = None if claims.is_client_token else await users.by_username(claims.subject)
+    snapshot = engine.snapshot
     return {
         "subject": claims.subject,
         "user_id": user.id if user else None,

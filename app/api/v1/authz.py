@@ -10,7 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.requests import HTTPConnection
 
 from app.adapters.http.responses import envelope
-from app.api.deps import DecisionsDep, EngineDep, ServicesDep
+from app.api.deps import CallersDep, DecisionsDep, EngineDep, FastPorts
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
 from app.api.principals import DecisionCaller, QueryCaller, admit_decision_caller
@@ -36,7 +36,6 @@ from app.errors import (
 from app.policy.queries import objects_for, subjects_for
 from app.policy.request import DecisionRequest, Entity
 from app.policy.search import MAX_LIMIT, search_resources, search_subjects
-from app.services import Services
 
 router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/authz", tags=["decisions"])
 
@@ -54,10 +53,10 @@ async def check(
     body: CheckRequest,
     decisions: DecisionsDep,
     caller: DecisionCaller,
-    services: ServicesDep,
+    callers: CallersDep,
     request: Request,
 ) -> dict[str, Any]:
-    await admit_decision_caller(services, request, (_subject_of(body),))
+    await admit_decision_caller(callers, request, (_subject_of(body),))
     return await _check(body, decisions)
 
 
@@ -92,10 +91,10 @@ async def check_batch(
     body: BatchCheckRequest,
     decisions: DecisionsDep,
     caller: DecisionCaller,
-    services: ServicesDep,
+    callers: CallersDep,
     request: Request,
 ) -> dict[str, Any]:
-    await admit_decision_caller(services, request, [_subject_of(c) for c in body.checks])
+    await admit_decision_caller(callers, request, [_subject_of(c) for c in body.checks])
     return await _batch(body, decisions)
 
 
@@ -223,7 +222,7 @@ def _dump(content: dict[str, Any]) -> bytes:
     return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
-async def _check_fast(services: Services, body: bytes, connection: HTTPConnection) -> bytes | None:
+async def _check_fast(ports: FastPorts, body: bytes, connection: HTTPConnection) -> bytes | None:
     try:
         # orjson parses, as on the documented route (app.api.routing): same JSON accepted
         payload = _CHECK.validate_python(orjson.loads(body))
@@ -231,15 +230,15 @@ async def _check_fast(services: Services, body: bytes, connection: HTTPConnectio
         return None
     if payload.explain:
         return None  # explanations go through the response model, which drops empty fields
-    await admit_decision_caller(services, connection, (_subject_of(payload),))
-    return _dump(await _check(payload, services.decisions))
+    await admit_decision_caller(ports.callers, connection, (_subject_of(payload),))
+    return _dump(await _check(payload, ports.decisions))
 
 
-async def _batch_fast(services: Services, body: bytes, connection: HTTPConnection) -> bytes | None:
+async def _batch_fast(ports: FastPorts, body: bytes, connection: HTTPConnection) -> bytes | None:
     plain = parse_plain_batch(body)
     if plain is not None:
-        await admit_decision_caller(services, connection, [r.subject for r in plain])
-        return _dump(await _plain_batch(plain, services.decisions))
+        await admit_decision_caller(ports.callers, connection, [r.subject for r in plain])
+        return _dump(await _plain_batch(plain, ports.decisions))
     try:
         # orjson parses, as on the documented route (app.api.routing): same JSON accepted
         payload = _BATCH.validate_python(orjson.loads(body))
@@ -247,8 +246,8 @@ async def _batch_fast(services: Services, body: bytes, connection: HTTPConnectio
         return None
     if payload.explain or any(item.explain for item in payload.checks):
         return None
-    await admit_decision_caller(services, connection, [_subject_of(c) for c in payload.checks])
-    return _dump(await _batch(payload, services.decisions))
+    await admit_decision_caller(ports.callers, connection, [_subject_of(c) for c in payload.checks])
+    return _dump(await _batch(payload, ports.decisions))
 
 
 async def _plain_batch(

@@ -9,7 +9,7 @@ from pydantic import TypeAdapter
 from pydantic import ValidationError as BodyInvalid
 from starlette.requests import HTTPConnection
 
-from app.api.bearer import TokensDep
+from app.api.deps import FastPorts, ValidatorDep
 from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
 from app.api.principals import ValidationCaller, admit_validation_caller
@@ -30,7 +30,6 @@ from app.errors import (
     RequestInvalid,
 )
 from app.security.fingerprint import FINGERPRINT_HEADER
-from app.services import Services
 from app.tokens.claims import AccessClaims
 from app.tokens.validator import TokenValidator
 
@@ -66,11 +65,10 @@ def result(outcome: AccessClaims | AuthzError) -> dict[str, Any]:
 )
 async def validate(
     body: ValidateRequest,
-    tokens: TokensDep,
+    validator: ValidatorDep,
     _: ValidationCaller,
     fingerprint: FingerprintHeader = None,
 ) -> dict[str, Any]:
-    validator = tokens.service.validator
     return result(await _outcome(validator, body, body.device_fingerprint or fingerprint))
 
 
@@ -94,7 +92,7 @@ async def _outcome(
 )
 async def validate_batch(
     body: BatchValidateRequest,
-    tokens: TokensDep,
+    validator: ValidatorDep,
     _: ValidationCaller,
     fingerprint: FingerprintHeader = None,
 ) -> dict[str, Any]:
@@ -103,7 +101,7 @@ async def validate_batch(
         (t.device_fingerprint if isinstance(t, BatchTokenItem) else None) or fingerprint
         for t in body.tokens
     ]
-    outcomes = await tokens.service.validator.validate_many(texts, prints, audience=body.audience)
+    outcomes = await validator.validate_many(texts, prints, audience=body.audience)
     results = [result(o) for o in outcomes]
     return {"results": results, "valid_count": sum(1 for r in results if r["valid"])}
 
@@ -113,11 +111,9 @@ _VALIDATE = TypeAdapter(ValidateRequest)
 _RESULT = TypeAdapter(ValidationResult)
 
 
-async def _validate_fast(
-    services: Services, body: bytes, connection: HTTPConnection
-) -> bytes | None:
+async def _validate_fast(ports: FastPorts, body: bytes, connection: HTTPConnection) -> bytes | None:
     fingerprint = connection.headers.get(FINGERPRINT_HEADER)
-    if services.tokens is None or (fingerprint is not None and len(fingerprint) > 512):
+    if fingerprint is not None and len(fingerprint) > 512:
         return None
     try:
         payload = _VALIDATE.validate_json(body)
@@ -125,9 +121,8 @@ async def _validate_fast(
         return None
     # Token mode: the caller is authenticated and authorised as on the documented route (an
     # `AuthzError` hands the request to it, which answers the same error).
-    await admit_validation_caller(services, connection)
-    validator = services.tokens.service.validator
-    outcome = await _outcome(validator, payload, payload.device_fingerprint or fingerprint)
+    await admit_validation_caller(ports.callers, connection)
+    outcome = await _outcome(ports.validator, payload, payload.device_fingerprint or fingerprint)
     # The response model's own serializer: exactly what the documented route sends.
     return _RESULT.dump_json(_RESULT.validate_python(result(outcome)), exclude_none=True)
 

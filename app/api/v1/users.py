@@ -7,12 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field, model_validator
 
-from app.api.deps import ServicesDep
+from app.api.deps import PermissionsDep
 from app.api.openapi import error_responses
 from app.api.principals import QueryCaller
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.common import Identifier, refuse_large_batch
-from app.decisions.permissions import PermissionService
 from app.errors import (
     AuthenticationFailed,
     BatchTooLarge,
@@ -20,7 +19,6 @@ from app.errors import (
     RateLimited,
     RequestInvalid,
 )
-from app.services import Services
 
 router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v1/users", tags=["permissions"])
 
@@ -35,22 +33,18 @@ class PermissionsBatchRequest(BaseModel):
         return refuse_large_batch(data, "user_ids")
 
 
-def permission_service(services: Services) -> PermissionService:
-    return services.permissions or PermissionService(services.engine)
-
-
 @router.get(
     "/{user_id}/permissions",
     responses=error_responses(AuthenticationFailed, PermissionDenied, RateLimited, RequestInvalid),
     summary="A user's roles (implicit) and the rules that apply to them",
 )
 async def user_permissions(
-    services: ServicesDep,
+    permissions: PermissionsDep,
     caller: QueryCaller,
     user_id: Annotated[Identifier, Path()],
     domain: Annotated[Identifier | None, Query()] = None,
 ) -> dict[str, Any]:
-    found, revision = await permission_service(services).lookup([user_id], domain=domain)
+    found, revision = await permissions.lookup([user_id], domain=domain)
     permission_set, cached = found[0]
     return {**permission_set, "cached": cached, "policy_revision": revision}
 
@@ -63,9 +57,9 @@ async def user_permissions(
     summary="Permissions of up to 1000 users in one call",
 )
 async def users_permissions_batch(
-    body: PermissionsBatchRequest, services: ServicesDep, caller: QueryCaller
+    body: PermissionsBatchRequest, permissions: PermissionsDep, caller: QueryCaller
 ) -> dict[str, Any]:
-    found, revision = await permission_service(services).lookup(body.user_ids, domain=body.domain)
+    found, revision = await permissions.lookup(body.user_ids, domain=body.domain)
     return {
         "users": [{**value, "cached": cached} for value, cached in found],
         "policy_revision": revision,

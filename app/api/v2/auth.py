@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
-from app.api.bearer import NO_STORE, CallerWaiting, ClientIP, DeviceFingerprint, TokensDep
+from app.api.bearer import IssuanceDep
 from app.api.openapi import error_responses
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import LoginV2Request, TokenResponse
@@ -31,28 +31,11 @@ router = APIRouter(route_class=StrictJSONRoute, prefix="/api/v2/auth", tags=["au
     ),
     summary="Log in; the token carries the user's permissions as `resource:action` scopes",
 )
-async def login(
-    body: LoginV2Request,
-    tokens: TokensDep,
-    response: Response,
-    ip: ClientIP,
-    fingerprint: DeviceFingerprint,
-    waiting: CallerWaiting,
-) -> dict[str, Any]:
+async def login(body: LoginV2Request, issue: IssuanceDep) -> dict[str, Any]:
     try:
         requested = parse_scope(body.scope)
     except ValueError as exc:
         raise RequestInvalid(
             "Invalid scope", details={"fields": [{"field": "scope", "message": str(exc)}]}
         ) from None
-    issued = await tokens.service.login(
-        body.username,
-        body.password,
-        version="v2",
-        requested=requested,
-        fingerprint=fingerprint,
-        ip=ip,
-        still_wanted=waiting,
-    )
-    response.headers.update(NO_STORE)
-    return issued.body()
+    return await issue.login(body.username, body.password, version="v2", requested=requested)

@@ -1,0 +1,65 @@
+"""Who calls, and what their checks cost: the authentication methods of one instance.
+
+Built once by the composition root; the HTTP layer (`app.api.principals`) asks it who the
+caller is, charges the caller's checks through it, and asks whether the caller holds a scope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from app.adapters.http.principal import PrincipalResolver
+from app.errors import AuthzError
+from app.policy.engine import PolicyEngine
+from app.policy.request import DecisionRequest
+from app.security.principal import Alongside, Principal
+from app.security.rate_limits import RateLimits
+from app.tokens.scopes import covers
+
+
+@dataclass(frozen=True)
+class Callers:
+    resolvers: tuple[PrincipalResolver, ...]  # asked in order; the first answer counts
+    open: bool  # OMS_AUTH_DECISION_AUTH=open: decision callers need no credentials
+    engine: PolicyEngine  # whether a bearer caller holds a permission (`holder`)
+    limits: RateLimits | None = None  # the check limit; None: checks are not charged
+
+    async def resolve(
+        self, connection: HTTPConnection, *, alongside: Alongside | None = None
+    ) -> Principal | None:
+        for resolver in self.resolvers:
+            if alongside is None:
+                principal = await resolver.resolve(connection)
+            else:
+                principal = await resolver.resolve(connection, alongside=alongside)
+            if principal is not None:
+                return principal
+        return None
+
+    async def charge(self, caller: Principal | None, count: int) -> None:
+        """Count `count` checks against the caller's check limit (authenticated callers):
+        `rate_limit_check_service` for services, `rate_limit_check` for end users."""
+        if caller is not None and self.limits is not None and count > 0:
+            await self.limits.checks(caller=caller.subject, count=count, service=caller.is_service)
+
+    def holder(self, principal: Principal) -> Callable[[str], bool]:
+        """Whether `principal` holds a `resource:action` scope: from its token's scope when
+        the token carries one, else (bearer tokens) from the served policy."""
+
+        def holds(scope: str) -> bool:
+            if principal.scoped:
+                return any(covers(granted, scope) for granted in principal.scopes)
+            if principal.method != "bearer":
+                return False
+            resource, _, action = scope.rpartition(":")
+            try:
+                return self.engine.snapshot.decide(
+                    DecisionRequest.of(principal.subject, resource, action)
+                ).allowed
+            except AuthzError:
+                return False
+
+        return holds
