@@ -320,6 +320,7 @@ class DecisionLog:
         # so most records reuse an explanation instead of evaluating again.
         self._explained: dict[tuple[Any, ...], _Explained] = {}
         self._explained_for: Any = None
+        self._bodies: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
 
     # -- the hot path ----------------------------------------------------------------------
     def decided(
@@ -400,7 +401,7 @@ class DecisionLog:
     ) -> _Explained:
         """The deciding rule and role path of `request`, from the per-snapshot cache."""
         if self._explained_for is not snapshot:
-            self._explained, self._explained_for = {}, snapshot
+            self._explained, self._explained_for, self._bodies = {}, snapshot, {}
         explained = self._explained
         hit = explained.get(key) if key is not None else None
         if hit is None:
@@ -473,8 +474,8 @@ class DecisionLog:
     def lines_of(self, item: _Pending) -> list[bytes]:
         """The records of one queued call as JSON lines, the same bytes as encoding
         `records_of(item)` one by one, without a dict per record: the fields every record of
-        the call shares are encoded once, ids once per distinct value. Entities with a type
-        or properties, and errors, take the dict path."""
+        the call shares are encoded once, the rest once per distinct request and answer.
+        Entities with a type or properties, and errors, take the dict path."""
         ts, request_id, kind, caller, snapshot, requests, results, seconds = item
         per_ms = round(seconds * 1000 / max(1, len(results)), 4)
         at = _iso(ts)
@@ -499,8 +500,11 @@ class DecisionLog:
             True: b',"cached":true,"latency_ms":0.0',
             False: b',"cached":false,"latency_ms":' + _dumps(per_ms),
         }
-        names: dict[str, bytes] = {}  # id -> its JSON string, for ids without type/properties
-        labels: dict[tuple[int, str], bytes] = {}  # (revision, evaluator) -> their fields
+        if self._explained_for is not snapshot:
+            self._explained, self._explained_for, self._bodies = {}, snapshot, {}
+        # Per snapshot: the fields from "subject" to "evaluator", and the record's end, per
+        # distinct (request, answer): traffic repeats itself, so most records reuse them.
+        bodies = self._bodies
         out: list[bytes] = []
         append = out.append
         for request, result in zip(requests, results, strict=False):
@@ -525,51 +529,54 @@ class DecisionLog:
             allowed = decision.allowed
             if allowed and sample and not self._sampled():
                 continue
-            missing: tuple[str, ...] = decision.missing
-            if explain:
-                _, _, missing, rule_json = self._explanation(
-                    snapshot, request, (subject, resource, action, request.domain)
+            revision, evaluator = decision.revision, decision.evaluator
+            key = (
+                (subject, resource, action, request.domain, allowed, revision, evaluator)
+                if explain
+                else None
+            )
+            parts = bodies.get(key) if key is not None else None
+            if parts is None:
+                missing: tuple[str, ...] = decision.missing
+                if explain:
+                    _, _, missing, rule_json = self._explanation(
+                        snapshot, request, (subject, resource, action, request.domain)
+                    )
+                else:
+                    rule_json = _rule_json(None, list(decision.role_path))
+                domain = request.domain
+                parts = (
+                    b"".join(
+                        (
+                            _dumps(subject),
+                            b',"resource":',
+                            _dumps(resource),
+                            b',"action":',
+                            _dumps(action),
+                            b',"domain":null' if domain is None else b',"domain":' + _dumps(domain),
+                            _RESULT[allowed],
+                            rule_json,
+                            b',"policy_revision":',
+                            _dumps(revision),
+                            b',"evaluator":',
+                            _dumps(evaluator),
+                        )
+                    ),
+                    b',"missing_properties":' + _dumps(list(missing)) + b"}" if missing else b"}",
                 )
-            else:
-                rule_json = _rule_json(None, list(decision.role_path))
-            subject_json = names.get(subject)
-            if subject_json is None:
-                subject_json = names[subject] = _dumps(subject)
-            resource_json = names.get(resource)
-            if resource_json is None:
-                resource_json = names[resource] = _dumps(resource)
-            action_json = names.get(action)
-            if action_json is None:
-                action_json = names[action] = _dumps(action)
-            label_key = (decision.revision, decision.evaluator)
-            label = labels.get(label_key)
-            if label is None:
-                label = labels[label_key] = (
-                    b',"policy_revision":'
-                    + _dumps(decision.revision)
-                    + b',"evaluator":'
-                    + _dumps(decision.evaluator)
-                )
-            domain = request.domain
+                if key is not None:
+                    if len(bodies) >= EXPLAIN_CACHE_SIZE:
+                        bodies.clear()
+                    bodies[key] = parts
             append(
                 b"".join(
                     (
                         b'{"decision_id":',
                         _dumps(result.decision_id),
                         head,
-                        subject_json,
-                        b',"resource":',
-                        resource_json,
-                        b',"action":',
-                        action_json,
-                        b',"domain":null' if domain is None else b',"domain":' + _dumps(domain),
-                        _RESULT[allowed],
-                        rule_json,
-                        label,
+                        parts[0],
                         timing[result.cached],
-                        b',"missing_properties":' + _dumps(list(missing)) + b"}"
-                        if missing
-                        else b"}",
+                        parts[1],
                     )
                 )
             )
