@@ -173,16 +173,22 @@ class Settings(BaseSettings):
     def _known_redis(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not value.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
+        schemes = ("redis://", "rediss://", "unix://", "redis+sentinel://", "redis+cluster://")
+        if not value.startswith(schemes):
             raise ValueError(
-                "must be redis://HOST:PORT/DB, rediss://..., unix://... or "
-                "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB]"
+                "must be redis://HOST:PORT/DB, rediss://..., unix://..., "
+                "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB] or "
+                "redis+cluster://HOST:PORT[,HOST:PORT...]"
             )
+        # Imported here: config is imported by everything, the Redis bindings only by some.
         if value.startswith("redis+sentinel://"):
-            # Imported here: config is imported by everything, the Redis bindings only by some.
             from app.store.redis import parse_sentinel_url
 
             parse_sentinel_url(value)  # raises ValueError with the reason
+        if value.startswith("redis+cluster://"):
+            from app.store.redis import parse_cluster_url
+
+            parse_cluster_url(value)
         return value
 
     @field_validator(

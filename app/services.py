@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from loguru import logger
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from app.administration.policies import PolicyAdministration
 from app.administration.reload import PolicyReloader
@@ -40,7 +40,7 @@ from app.store.database import Database
 from app.store.entities import EntityStore
 from app.store.idempotency import IdempotencyStore
 from app.store.policy_rules import DatabaseRuleSource
-from app.store.redis import close_redis, make_redis
+from app.store.redis import ClusterHealth, RedisClient, close_redis, make_redis
 from app.store.revisions import DatabaseRevisionStore
 from app.token_services import TokenComponents, install_tokens
 
@@ -56,7 +56,7 @@ class Services:
     db: Database
     engine: PolicyEngine
     decisions: DecisionService
-    redis: Redis | None = None
+    redis: RedisClient | None = None
     cache: CacheLayer | None = None  # tiers, cross-instance invalidation, warming
     permissions: PermissionService | None = None
     # Authentication methods, asked in order (see app.security.principal).
@@ -71,6 +71,7 @@ class Services:
     detector: Detector | None = None  # login failure bursts, mass permission changes
     writes: Writes = field(init=False)  # admin writes: shielded, Idempotency-Key replays
     monitor: DependencyMonitor = field(init=False)  # database/Redis state for /readyz
+    redis_cluster: ClusterHealth | None = None  # CLUSTER INFO, with a Redis Cluster
     _closers: list[Closer] = field(default_factory=list)
 
     def on_close(self, closer: Closer) -> None:
@@ -161,7 +162,11 @@ async def build_services(settings: Settings, *, metrics: Metrics | None = None) 
     services.writes = Writes(IdempotencyStore(db, ttl_seconds=settings.idempotency_ttl))
     services.monitor = DependencyMonitor(interval=settings.health_check_interval)
     services.monitor.watch("database", db.ping)
-    if redis is not None:
+    if isinstance(redis, RedisCluster):
+        # A cluster is healthy when it says so (every slot served), not when one node pings.
+        services.redis_cluster = ClusterHealth(redis)
+        services.monitor.watch("redis", services.redis_cluster.check)
+    elif redis is not None:
         services.monitor.watch("redis", redis.ping)
     services.on_close(services.monitor.stop)
     services.principal_resolvers.append(AdminApiKeyResolver(settings.admin_api_key))

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from loguru import logger
-from redis.asyncio import Redis
 
 from app.audit.note import AuditNote, SecurityAlert
 from app.cache.login_failures import RedisFailureStore
@@ -31,6 +30,7 @@ from app.store.availability import is_unavailable
 from app.store.clients import ClientRepository
 from app.store.database import Database
 from app.store.key_files import FileKeyStore
+from app.store.redis import RedisClient, cluster_options, is_cluster
 from app.store.redis_batch import RedisBatcher
 from app.store.refresh_tokens import RefreshTokenRepository
 from app.store.revocation_cache import RedisRevocationCache
@@ -87,6 +87,7 @@ class TokenComponents:
                 await task
         await self.service.revocations.close()
         await self.service.accounts.close()
+        await self.rate_limits.close()
         self.hasher.close()
         if self.oauth is not None:
             self.oauth.close()
@@ -110,7 +111,7 @@ def key_ring(settings: Settings, db: Database) -> KeyRing:
 
 
 def login_guard(
-    settings: Settings, db: Database, redis: Redis | None, metrics: TokenMetrics | None
+    settings: Settings, db: Database, redis: RedisClient | None, metrics: TokenMetrics | None
 ) -> LoginGuard:
     store: FailureStore = (
         RedisFailureStore(redis, settings.key_prefix) if redis is not None else MemoryFailureStore()
@@ -134,7 +135,7 @@ def login_guard(
 def revocations_for(
     settings: Settings,
     db: Database,
-    redis: Redis | None,
+    redis: RedisClient | None,
     metrics: TokenMetrics | None,
     batcher: RedisBatcher | None = None,
 ) -> Revocations:
@@ -167,7 +168,7 @@ def build_token_components(
     settings: Settings,
     *,
     db: Database,
-    redis: Redis | None,
+    redis: RedisClient | None,
     engine: PolicyEngine,
     registry: CollectorRegistry | None = None,
 ) -> TokenComponents:
@@ -185,6 +186,7 @@ def build_token_components(
         check_service=settings.rate_limit_check_service,
         redis=redis,
         redis_url=settings.redis_url,
+        cluster_options=cluster_options(settings) if redis and is_cluster(redis) else None,
         prefix=settings.key_prefix,
         batcher=batcher,
         check_window=settings.caller_cache_seconds,

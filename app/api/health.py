@@ -49,6 +49,8 @@ def readiness(services: Services) -> tuple[bool, dict[str, Any]]:
     checks["dependencies"] = dependencies
     if services.cache is not None:
         checks["cache"] = services.cache.status()  # degraded Redis: reported, still ready
+    if services.redis_cluster is not None:
+        checks["redis_cluster"] = services.redis_cluster.as_dict()
     ready = policy_ok
     return ready, {"status": "ready" if ready else "not_ready", "checks": checks}
 
@@ -63,6 +65,8 @@ def readiness(services: Services) -> tuple[bool, dict[str, Any]]:
         " costs no database round trip, and a database or Redis outage is reported without"
         " taking the instance out of rotation, since decisions keep serving. `checks.cache`"
         " is `ok`, `local` (no Redis configured) or `degraded` (Redis unreachable)."
+        " With a Redis Cluster, `checks.redis_cluster` gives the cluster's own state"
+        " (`state` `ok` or `fail`, `slots_ok`, `slots_failing`, `known_nodes`, `shards`)."
     ),
     responses={
         503: {

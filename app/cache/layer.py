@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from app.cache.availability import RedisAvailability
 from app.cache.decisions import TieredDecisionCache
 from app.cache.keys import CacheKeys
@@ -25,6 +23,7 @@ from app.decisions.permissions import PermissionService
 from app.observability.metrics import Metrics
 from app.policy.engine import PolicyEngine
 from app.policy.snapshot import PolicySnapshot
+from app.store.redis import RedisClient
 
 
 @dataclass
@@ -67,7 +66,7 @@ class CacheLayer:
 
 
 def build_cache_layer(
-    settings: Settings, engine: PolicyEngine, *, redis: Redis | None, metrics: Metrics
+    settings: Settings, engine: PolicyEngine, *, redis: RedisClient | None, metrics: Metrics
 ) -> CacheLayer:
     keys = CacheKeys.from_settings(settings)
     cache_metrics = CacheMetrics(metrics)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 
 from loguru import logger
-from redis.asyncio import Redis
 
 from app.security.login_guard import MemoryFailureStore
+from app.store.redis import RedisClient
 
 
 def _h(text: str) -> str:
@@ -21,7 +21,7 @@ def _h(text: str) -> str:
 
 
 class RedisFailureStore:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
         self.fallback = MemoryFailureStore()

@@ -18,7 +18,6 @@ import contextlib
 import time
 
 from loguru import logger
-from redis.asyncio import Redis
 
 from app.cache.availability import RedisAvailability, is_redis_failure
 from app.cache.keys import CacheKeys
@@ -26,6 +25,7 @@ from app.cache.metrics import CacheMetrics
 from app.decisions.permissions import PermissionService
 from app.policy.engine import PolicyEngine
 from app.policy.snapshot import PolicySnapshot
+from app.store.redis import RedisClient
 
 SEP = "\x1f"  # between subject and domain in a tracked member (ids carry no control chars)
 Subject = tuple[str, str | None]
@@ -45,7 +45,7 @@ class ActivityTracker:
         self,
         *,
         keys: CacheKeys,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         availability: RedisAvailability | None = None,
         max_tracked: int = 10_000,
         decay_every: int = 60,

@@ -330,23 +330,23 @@ def users_unlock(name: str) -> None:
     sharing OMS_AUTH_REDIS_URL)."""
 
     async def work(settings: Settings, db: Database) -> None:
-        from redis.asyncio import Redis
-
         from app.cache.login_failures import RedisFailureStore
         from app.security.login_guard import LoginGuard, unlock_account
         from app.store.alerts import AuditWriter
+        from app.store.redis import close_redis, make_redis
 
         if settings.redis_url is None:
             fail(
                 "OMS_AUTH_REDIS_URL is unset: failed logins live in each instance's memory; "
                 "restarting the instance forgets them"
             )
-        redis = Redis.from_url(settings.redis_url)
+        redis = make_redis(settings)  # a single server, Sentinel's primary or a cluster
+        assert redis is not None
         try:
             guard = LoginGuard(RedisFailureStore(redis, settings.key_prefix))
             cleared = await unlock_account(guard, name, audit=AuditWriter(db, cli_audit()))
         finally:
-            await redis.aclose()
+            await close_redis(redis)
         typer.echo(f"unlocked {name}: {cleared} failure bucket(s) cleared")
 
     _run(work)

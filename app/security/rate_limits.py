@@ -9,23 +9,29 @@ Windows live in Redis when one is configured, so every instance and every worker
 together; if Redis fails, counting falls back to this process (never a 5xx, never unlimited),
 with sliding-window counters for checks (two numbers per caller, whatever the volume). Checks are
 counted through `CheckBudget`: at most one Redis round trip per caller per `check_window`
-seconds, shared with the request's revocation lookup.
+seconds, shared with the request's revocation lookup. On a Redis Cluster the windows live in
+the `limits` library's cluster storage (its own cluster client: `limits` cannot share one);
+each window is one key, so its Lua scripts run on the node serving that key.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import MemoryStorage, RedisClusterStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from loguru import logger
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from app.errors import RateLimited
 from app.security.check_budget import CheckBudget, OverLimit
+from app.store.redis import RedisClient, limits_storage_uri
 from app.store.redis_batch import RedisBatcher
 
 
@@ -54,8 +60,9 @@ class RateLimits:
         refresh: str,
         check: str = "1000/minute",
         check_service: str = "10000000/minute",
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         redis_url: str | None = None,
+        cluster_options: dict[str, Any] | None = None,
         prefix: str = "oms-auth:v1",
         batcher: RedisBatcher | None = None,
         check_window: float = 1.0,
@@ -69,14 +76,23 @@ class RateLimits:
         self._memory = MovingWindowRateLimiter(memory)
         self._memory_counters = SlidingWindowCounterRateLimiter(memory)
         self._shared: MovingWindowRateLimiter | None = None
-        if redis is not None and redis_url is not None:
+        self._cluster_storage: RedisClusterStorage | None = None
+        if isinstance(redis, Redis) and redis_url is not None:
             storage = RedisStorage(
-                "async+" + redis_url,
+                limits_storage_uri(redis_url),
                 implementation="redispy",
                 key_prefix=f"{prefix}:rate",
                 connection_pool=redis.connection_pool,  # type: ignore[arg-type]
             )
             self._shared = MovingWindowRateLimiter(storage)
+        elif redis is not None and redis_url is not None:
+            self._cluster_storage = RedisClusterStorage(
+                limits_storage_uri(redis_url),
+                implementation="redispy",
+                key_prefix=f"{prefix}:rate",
+                **(cluster_options or {}),
+            )
+            self._shared = MovingWindowRateLimiter(self._cluster_storage)
         self._budgets: dict[bool, CheckBudget] = {}
         if redis is not None:
             shared = batcher or RedisBatcher(redis)
@@ -88,6 +104,13 @@ class RateLimits:
                     prefix=f"{prefix}:service" if service else prefix,
                     window=check_window,
                 )
+
+    async def close(self) -> None:
+        """Close the cluster client the `limits` storage made for itself (if any)."""
+        client = getattr(self._cluster_storage and self._cluster_storage.bridge, "storage", None)
+        if isinstance(client, RedisCluster):
+            with contextlib.suppress(Exception):
+                await client.aclose()
 
     async def login(self, *, ip: str | None, username: str) -> None:
         """Refuse a login attempt from an address over its failure limit (RATE_001).
