@@ -29,6 +29,7 @@ def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
 
 
 SENTINEL_SCHEME = "redis+sentinel"
+CLUSTER_SCHEME = "redis+cluster"
 
 
 @dataclass(frozen=True)
@@ -60,3 +61,30 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     return SentinelTarget(
         tuple(sentinels), path[0], int(path[1]) if len(path) == 2 else 0, password
     )
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None
+    password: str | None
+
+
+def parse_cluster_url(url: str) -> ClusterTarget:
+    """`redis+cluster://[[USER]:PASSWORD@]HOST:PORT[,HOST:PORT...][/]`; ValueError if not."""
+    parts = urlsplit(url)
+    if parts.scheme != CLUSTER_SCHEME:
+        raise ValueError(f"not a {CLUSTER_SCHEME}:// URL")
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    user, _, secret = credentials.partition(":")
+    nodes = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"cluster node address {item!r} is not HOST:PORT")
+        nodes.append((host.strip("[]"), int(port)))
+    if parts.path.strip("/") not in ("", "0"):
+        raise ValueError("a cluster has one database: no /DB other than /0")
+    if parts.query:
+        raise ValueError("no ?options: a cluster URL is only its nodes and credentials")
+    return ClusterTarget(tuple(nodes), unquote(user) or None, unquote(secret) or None)

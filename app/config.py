@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.addresses import Network, parse_networks, parse_sentinel_url
+from app.addresses import Network, parse_cluster_url, parse_networks, parse_sentinel_url
 
 SigningAlg = Literal["RS256", "ES256", "EdDSA"]
 PolicySource = Literal["files", "db", "files+db"]
@@ -177,13 +177,17 @@ class Settings(BaseSettings):
     def _known_redis(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not value.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://")):
+        schemes = ("redis://", "rediss://", "unix://", "redis+sentinel://", "redis+cluster://")
+        if not value.startswith(schemes):
             raise ValueError(
-                "must be redis://HOST:PORT/DB, rediss://..., unix://... or "
-                "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB]"
+                "must be redis://HOST:PORT/DB, rediss://..., unix://..., "
+                "redis+sentinel://HOST:PORT[,HOST:PORT...]/SERVICE[/DB] or "
+                "redis+cluster://HOST:PORT[,HOST:PORT...]"
             )
         if value.startswith("redis+sentinel://"):
             parse_sentinel_url(value)  # raises ValueError with the reason
+        if value.startswith("redis+cluster://"):
+            parse_cluster_url(value)
         return value
 
     @field_validator(

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from functools import partial
 
 from loguru import logger
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from app.adapters.http.api_key import AdminApiKeyResolver
 from app.adapters.http.bearer import BearerTokenResolver
 from app.adapters.http.callers import Callers
 from app.adapters.http.principal import PrincipalResolver
 from app.adapters.http.writes import Writes
-from app.adapters.redis.client import close_redis, make_redis
+from app.adapters.redis.client import ClusterHealth, RedisClient, close_redis, make_redis
 from app.adapters.redis.layer import CacheLayer, build_cache_layer
 from app.administration.policies import PolicyAdministration
 from app.administration.reload import PolicyReloader
@@ -92,7 +92,7 @@ class Services:
     db: Database
     engine: PolicyEngine
     decisions: DecisionService
-    redis: Redis | None
+    redis: RedisClient | None
     cache: CacheLayer  # tiers, cross-instance invalidation, warming
     permissions: PermissionService
     callers: Callers  # authentication methods, asked in order (app.adapters.http.callers)
@@ -109,6 +109,7 @@ class Services:
     detector: Detector  # login failure bursts, mass permission changes
     writes: Writes  # admin writes: shielded, Idempotency-Key replays
     monitor: DependencyMonitor  # database/Redis state for /readyz
+    redis_cluster: ClusterHealth | None  # CLUSTER INFO, with a Redis Cluster
     lifecycle: Lifecycle
 
     def on_close(self, closer: Closer) -> None:
@@ -182,7 +183,12 @@ async def compose(
     lifecycle.on_close(decision_log.close)
     monitor = DependencyMonitor(interval=settings.health_check_interval)
     monitor.watch("database", db.ping)
-    if redis is not None:
+    redis_cluster: ClusterHealth | None = None
+    if isinstance(redis, RedisCluster):
+        # A cluster is healthy when it says so (every slot served), not when one node pings.
+        redis_cluster = ClusterHealth(redis)
+        monitor.watch("redis", redis_cluster.check)
+    elif redis is not None:
         monitor.watch("redis", redis.ping)
     lifecycle.on_close(monitor.stop)
     if redis is not None:
@@ -258,6 +264,7 @@ async def compose(
         detector=detector,
         writes=Writes(IdempotencyStore(db, ttl_seconds=settings.idempotency_ttl)),
         monitor=monitor,
+        redis_cluster=redis_cluster,
         lifecycle=lifecycle,
     )
 

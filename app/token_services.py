@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from loguru import logger
-from redis.asyncio import Redis
 
 from app.adapters.http.oauth import OAuthHTTP
 from app.adapters.redis.batch import RedisBatcher
+from app.adapters.redis.client import RedisClient, cluster_options, is_cluster
 from app.adapters.redis.login_failures import RedisFailureStore
 from app.adapters.redis.rate_limits import redis_rate_limits
 from app.adapters.redis.revocation_cache import RedisRevocationCache
@@ -86,6 +86,7 @@ class TokenComponents:
                 await task
         await self.service.revocations.close()
         await self.service.accounts.close()
+        await self.rate_limits.close()
         self.hasher.close()
         self.oauth.close()
 
@@ -108,7 +109,7 @@ def key_ring(settings: Settings, db: Database) -> KeyRing:
 
 
 def login_guard(
-    settings: Settings, db: Database, redis: Redis | None, metrics: TokenMetrics | None
+    settings: Settings, db: Database, redis: RedisClient | None, metrics: TokenMetrics | None
 ) -> LoginGuard:
     store: FailureStore = (
         RedisFailureStore(redis, settings.key_prefix) if redis is not None else MemoryFailureStore()
@@ -132,7 +133,7 @@ def login_guard(
 def revocations_for(
     settings: Settings,
     db: Database,
-    redis: Redis | None,
+    redis: RedisClient | None,
     metrics: TokenMetrics | None,
     batcher: RedisBatcher | None = None,
 ) -> Revocations:
@@ -165,7 +166,7 @@ def build_token_components(
     settings: Settings,
     *,
     db: Database,
-    redis: Redis | None,
+    redis: RedisClient | None,
     engine: PolicyEngine,
     registry: CollectorRegistry | None = None,
     metrics: TokenMetrics | None = None,
@@ -189,6 +190,7 @@ def build_token_components(
         check_service=settings.rate_limit_check_service,
         redis=redis,
         redis_url=settings.redis_url,
+        cluster_options=cluster_options(settings) if redis and is_cluster(redis) else None,
         prefix=settings.key_prefix,
         batcher=batcher,
         check_window=settings.caller_cache_seconds,

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from app.adapters.http.callers import Callers
 from app.adapters.http.oauth import OAuthHTTP
 from app.adapters.http.writes import Writes
+from app.adapters.redis.client import ClusterHealth
 from app.adapters.redis.layer import CacheLayer
 from app.administration.policies import PolicyAdministration
 from app.administration.reload import PolicyReloader
@@ -80,6 +81,7 @@ AuditQueriesDep = Annotated[AuditQueries, Depends(part(lambda s: s.audit_queries
 DecisionLogDep = Annotated[DecisionLog | None, Depends(part(_decision_log))]
 MonitorDep = Annotated[DependencyMonitor, Depends(part(lambda s: s.monitor))]
 CacheDep = Annotated[CacheLayer, Depends(part(lambda s: s.cache))]
+RedisClusterDep = Annotated[ClusterHealth | None, Depends(part(lambda s: s.redis_cluster))]
 TokenServiceDep = Annotated[TokenService, Depends(part(lambda s: s.tokens.service))]
 ValidatorDep = Annotated[TokenValidator, Depends(part(lambda s: s.tokens.service.validator))]
 KeysDep = Annotated[KeyRing, Depends(part(lambda s: s.tokens.keys))]

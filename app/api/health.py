@@ -14,8 +14,9 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from app.adapters.http.responses import FastJSONResponse
+from app.adapters.redis.client import ClusterHealth
 from app.adapters.redis.layer import CacheLayer
-from app.api.deps import CacheDep, EngineDep, MonitorDep
+from app.api.deps import CacheDep, EngineDep, MonitorDep, RedisClusterDep
 from app.api.routing import StrictJSONRoute
 from app.observability.health import DependencyMonitor
 from app.policy.engine import PolicyEngine
@@ -35,7 +36,10 @@ async def healthz() -> dict[str, str]:
 
 
 def readiness(
-    engine: PolicyEngine, monitor: DependencyMonitor, cache: CacheLayer
+    engine: PolicyEngine,
+    monitor: DependencyMonitor,
+    cache: CacheLayer,
+    cluster: ClusterHealth | None = None,
 ) -> tuple[bool, dict[str, Any]]:
     """Whether this instance is ready, and the `/readyz` body: built here only, so every
     part of the service that reports state adds its entry to `checks` in one place."""
@@ -50,6 +54,8 @@ def readiness(
     checks["database"] = database["status"] if database else "unknown"
     checks["dependencies"] = dependencies
     checks["cache"] = cache.status()  # degraded Redis: reported, still ready
+    if cluster is not None:
+        checks["redis_cluster"] = cluster.as_dict()
     ready = policy_ok
     return ready, {"status": "ready" if ready else "not_ready", "checks": checks}
 
@@ -64,6 +70,8 @@ def readiness(
         " costs no database round trip, and a database or Redis outage is reported without"
         " taking the instance out of rotation, since decisions keep serving. `checks.cache`"
         " is `ok`, `local` (no Redis configured) or `degraded` (Redis unreachable)."
+        " With a Redis Cluster, `checks.redis_cluster` gives the cluster's own state"
+        " (`state` `ok` or `fail`, `slots_ok`, `slots_failing`, `known_nodes`, `shards`)."
     ),
     responses={
         503: {
@@ -79,8 +87,10 @@ def readiness(
         }
     },
 )
-async def readyz(engine: EngineDep, monitor: MonitorDep, cache: CacheDep) -> Response:
-    ready, body = readiness(engine, monitor, cache)
+async def readyz(
+    engine: EngineDep, monitor: MonitorDep, cache: CacheDep, cluster: RedisClusterDep
+) -> Response:
+    ready, body = readiness(engine, monitor, cache, cluster)
     return FastJSONResponse(body, status_code=200 if ready else 503)
 
 

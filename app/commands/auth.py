@@ -343,8 +343,7 @@ def users_unlock(name: str) -> None:
     sharing OMS_AUTH_REDIS_URL)."""
 
     async def work(settings: Settings, db: Database) -> None:
-        from redis.asyncio import Redis
-
+        from app.adapters.redis.client import close_redis, make_redis
         from app.adapters.redis.login_failures import RedisFailureStore
         from app.security.login_guard import LoginGuard, unlock_account
         from app.store.alerts import AuditWriter
@@ -354,12 +353,13 @@ def users_unlock(name: str) -> None:
                 "OMS_AUTH_REDIS_URL is unset: failed logins live in each instance's memory; "
                 "restarting the instance forgets them"
             )
-        redis = Redis.from_url(settings.redis_url)
+        redis = make_redis(settings)  # a single server, Sentinel's primary or a cluster
+        assert redis is not None
         try:
             guard = LoginGuard(RedisFailureStore(redis, settings.key_prefix))
             cleared = await unlock_account(guard, name, audit=AuditWriter(db, cli_audit()))
         finally:
-            await redis.aclose()
+            await close_redis(redis)
         typer.echo(f"unlocked {name}: {cleared} failure bucket(s) cleared")
 
     _run(work)

@@ -11,13 +11,17 @@ back to this process (never a 5xx, never unlimited), with sliding-window counter
 (two numbers per caller, whatever the volume). Checks are counted through a `CheckCharger`
 (`app.adapters.redis.check_budget.CheckBudget`): at most one Redis round trip per caller per
 `check_window` seconds, shared with the request's revocation lookup.
+On a Redis Cluster the windows live in the `limits` library's cluster storage (its own
+cluster client: `limits` cannot share one); each window is one key, so its Lua scripts run on
+the node serving that key.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -71,6 +75,7 @@ class RateLimits:
         check_service: str = "10000000/minute",
         shared: MovingWindowRateLimiter | None = None,
         check_budgets: Callable[[Limit, bool], CheckCharger] | None = None,
+        closer: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """`shared` counts in a store every instance sees (Redis); `check_budgets` makes the
         shared check budget of a limit (`(limit, service)`). Without them, counting stays in
@@ -84,10 +89,18 @@ class RateLimits:
         self._memory = MovingWindowRateLimiter(memory)
         self._memory_counters = SlidingWindowCounterRateLimiter(memory)
         self._shared = shared
+        self._closer = closer
         self._budgets: dict[bool, CheckCharger] = {}
         if check_budgets is not None:
             for service, limit in ((False, self.check_caller), (True, self.check_service)):
                 self._budgets[service] = check_budgets(limit, service)
+
+    async def close(self) -> None:
+        """Release what the shared store holds for itself (`closer`; e.g. the cluster client
+        the `limits` storage made); a failure to close is not the caller's problem."""
+        if self._closer is not None:
+            with contextlib.suppress(Exception):
+                await self._closer()
 
     async def login(self, *, ip: str | None, username: str) -> None:
         """Refuse a login attempt from an address over its failure limit (RATE_001).

@@ -14,22 +14,27 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from loguru import logger
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
+from app.adapters.redis.client import RedisClient
 from app.cache.metrics import CacheMetrics
 
 Recovery = Callable[[], Awaitable[None]]
 
 
 def is_redis_failure(exc: BaseException) -> bool:
-    """Connection, timeout and server errors: reasons to carry on without Redis."""
-    return isinstance(exc, RedisError | OSError)
+    """Connection, timeout and server errors: reasons to carry on without Redis (in a
+    cluster also a slot without a serving node, which redis-py reports outside `RedisError`)."""
+    return isinstance(exc, RedisError | RedisClusterException | OSError)
 
 
 class RedisAvailability:
     def __init__(
-        self, redis: Redis, *, metrics: CacheMetrics | None = None, retry_interval: float = 1.0
+        self,
+        redis: RedisClient,
+        *,
+        metrics: CacheMetrics | None = None,
+        retry_interval: float = 1.0,
     ) -> None:
         self.redis = redis
         self.metrics = metrics

@@ -5,6 +5,10 @@ made before the event loop's next turn shares one pipeline, so a request that lo
 token's revocation state and charges its check limit concurrently pays one round trip for
 both, and concurrent requests share theirs too. Each caller gets its own commands' results,
 or the exception of the first of them that failed (or of the whole round trip).
+
+In a Redis Cluster the pipeline is redis-py's cluster pipeline: the commands are grouped by
+the node serving their slot and the groups sent at once, so the round trip is one per node
+involved, in parallel (callers keep keys that one command reads together in one slot).
 """
 
 from __future__ import annotations
@@ -13,14 +17,13 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
+from app.adapters.redis.client import AnyPipeline, RedisClient
 
-Queue = Callable[[Pipeline], object]  # queues commands; what it returns is ignored
+Queue = Callable[[AnyPipeline], object]  # queues commands; what it returns is ignored
 
 
 class RedisBatcher:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
         self.round_trips = 0  # pipelines sent (for metrics and tests)
         self._queued: list[tuple[Queue, asyncio.Future[list[Any]]]] = []
@@ -47,9 +50,9 @@ class RedisBatcher:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for queue, _ in batch:
-                    before = len(pipe.command_stack)
+                    before = len(pipe)
                     queue(pipe)
-                    sizes.append(len(pipe.command_stack) - before)
+                    sizes.append(len(pipe) - before)
                 results = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # every waiter hears about it, cancellation included
             for _, future in batch:

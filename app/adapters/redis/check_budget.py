@@ -11,7 +11,9 @@ checks that other processes counted meanwhile; a refused charge is given back.
 
 Counting: a sliding-window counter (this period's count plus the previous period's, weighted
 by how much of it still overlaps the last `period` seconds), the approximation Cloudflare and
-the `limits` library use. Keys: `{prefix}:rate:checks:<caller>:<period number>`.
+the `limits` library use. Keys: `{prefix}:rate:checks:<caller>:<period number>`; in a Redis
+Cluster `{prefix}:rate:checks:{<caller>}:<period number>`, so a caller's two periods share
+a slot (one node answers the round trip).
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from redis.asyncio.client import Pipeline
-
 from app.adapters.redis.batch import RedisBatcher
+from app.adapters.redis.client import AnyPipeline, is_cluster
 from app.security.rate_limits import OverLimit
 
 
@@ -53,6 +54,7 @@ class CheckBudget:
         self.amount = amount
         self.period = max(1, period_seconds)
         self.prefix = f"{prefix}:rate:checks:"
+        self._tagged = is_cluster(batcher.redis)
         self.window = window
         self.clock = clock
         self.max_callers = max_callers
@@ -86,11 +88,12 @@ class CheckBudget:
         if usage is not None:
             usage.pending -= carried  # taken now: concurrent charges must not send it twice
         send = carried + cost
-        current_key = f"{self.prefix}{caller}:{number}"
-        previous_key = f"{self.prefix}{caller}:{number - 1}"
+        name = f"{{{caller}}}" if self._tagged else caller
+        current_key = f"{self.prefix}{name}:{number}"
+        previous_key = f"{self.prefix}{name}:{number - 1}"
         ttl_ms = self.period * 2 * 1000
 
-        def queue(pipe: Pipeline) -> None:
+        def queue(pipe: AnyPipeline) -> None:
             pipe.incrby(current_key, send)
             pipe.pexpire(current_key, ttl_ms)
             pipe.get(previous_key)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from app.adapters.redis.availability import RedisAvailability
+from app.adapters.redis.client import RedisClient
 from app.adapters.redis.remote import RedisTier
 from app.adapters.redis.sync import PolicySync
 from app.adapters.redis.warming import ActivityTracker, CacheWarmer
@@ -67,7 +66,7 @@ class CacheLayer:
 
 
 def build_cache_layer(
-    settings: Settings, engine: PolicyEngine, *, redis: Redis | None, metrics: Metrics
+    settings: Settings, engine: PolicyEngine, *, redis: RedisClient | None, metrics: Metrics
 ) -> CacheLayer:
     keys = CacheKeys(settings.key_prefix)
     cache_metrics = CacheMetrics(metrics)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 
 from loguru import logger
-from redis.asyncio import Redis
 
+from app.adapters.redis.client import RedisClient
 from app.security.login_guard import MemoryFailureStore
 
 
@@ -21,7 +21,7 @@ def _h(text: str) -> str:
 
 
 class RedisFailureStore:
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
         self.fallback = MemoryFailureStore()

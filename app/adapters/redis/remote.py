@@ -1,21 +1,21 @@
 """The Redis tier: batched operations that never raise.
 
 Each call is one round trip (MGET, or a non-transactional pipeline), whatever the number of
-keys. A failure marks Redis down in `RedisAvailability` and answers as a miss; while Redis is
-down the calls return at once without touching the network.
+keys; in a cluster, one per node holding some of them, sent together. A failure marks Redis
+down in `RedisAvailability` and answers as a miss; while Redis is down the calls return at
+once without touching the network.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
-
 from app.adapters.redis.availability import RedisAvailability, is_redis_failure
+from app.adapters.redis.client import RedisClient, mget
 
 
 class RedisTier:
-    def __init__(self, redis: Redis, availability: RedisAvailability) -> None:
+    def __init__(self, redis: RedisClient, availability: RedisAvailability) -> None:
         self.redis = redis
         self.availability = availability
 
@@ -32,7 +32,7 @@ class RedisTier:
         if not keys or not self.usable:
             return [None] * len(keys)
         try:
-            values = await self.redis.mget(keys)
+            values = await mget(self.redis, list(keys))
         except Exception as exc:
             self._failed("mget", exc)
             return [None] * len(keys)

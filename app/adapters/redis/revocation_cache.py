@@ -6,6 +6,9 @@ equal to the time the entry still matters, `valid_after:<subject>` (epoch ms), a
 one round trip (shared, through `RedisBatcher`, with whatever else the request asks Redis in
 the same loop turn); without the marker the cache does not answer at all.
 
+In a Redis Cluster the keys start with `{{service}:{version}:auth}` instead (a hash tag), so
+all of them live in one slot and the lookup stays one MGET; the channel keeps its name.
+
 Every write is also announced on `{service}:{version}:auth:revocations` (pub/sub, in the same
 pipeline), so instances drop what they keep of recent lookups (`Revocations.forget_recent`)
 as soon as the message arrives instead of at the end of their window.
@@ -14,16 +17,21 @@ as soon as the message arrives instead of at the end of their window.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
 import time
 from collections.abc import Callable, Collection
 
 from loguru import logger
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 
 from app.adapters.redis.batch import RedisBatcher
+from app.adapters.redis.client import (
+    AnyPipeline,
+    RedisClient,
+    hash_tag,
+    queue_mget,
+    queue_publish,
+    subscription,
+)
 from app.tokens.models import RevocationState
 from app.tokens.revocation import MAX_TOKEN_LIFETIME
 
@@ -31,7 +39,7 @@ from app.tokens.revocation import MAX_TOKEN_LIFETIME
 class RedisRevocationCache:
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         prefix: str,
         clock: Callable[[], float] = time.time,
@@ -40,10 +48,11 @@ class RedisRevocationCache:
         self.redis = redis
         self.batcher = batcher or RedisBatcher(redis)
         self.clock = clock
-        self._jti = f"{prefix}:auth:revoked:jti:"
-        self._sid = f"{prefix}:auth:revoked:sid:"
-        self._after = f"{prefix}:auth:valid_after:"
-        self.complete_key = f"{prefix}:auth:revocations:complete"
+        base = hash_tag(redis, f"{prefix}:auth")  # one slot in a cluster: one MGET
+        self._jti = f"{base}:revoked:jti:"
+        self._sid = f"{base}:revoked:sid:"
+        self._after = f"{base}:valid_after:"
+        self.complete_key = f"{base}:revocations:complete"
         self.channel = f"{prefix}:auth:revocations"
 
     async def lookup(
@@ -56,7 +65,7 @@ class RedisRevocationCache:
             *(self._sid + x for x in s),
             *(self._after + x for x in u),
         ]
-        values = (await self.batcher.run(lambda pipe: pipe.mget(keys)))[0]
+        values = (await self.batcher.run(lambda pipe: queue_mget(pipe, keys)))[0]
         if values[0] is None:
             return None
         rest = values[1:]
@@ -77,7 +86,7 @@ class RedisRevocationCache:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             self._queue(pipe, state)
-            pipe.publish(self.channel, b"1")
+            queue_publish(pipe, self.channel, b"1")
             await pipe.execute()
 
     async def watch(self, on_news: Callable[[], None], *, retry_seconds: float = 1.0) -> None:
@@ -85,23 +94,19 @@ class RedisRevocationCache:
         (re)established (announcements made while it was down are lost). Runs until
         cancelled; Redis failures are retried."""
         while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self.channel)
-                on_news()
-                task = asyncio.current_task()
-                # A cancellation can be swallowed by redis-py's read timeout: check as well.
-                while not (task is not None and task.cancelling()):
-                    if await pubsub.get_message(timeout=1.0) is not None:
-                        on_news()
-                raise asyncio.CancelledError
+                async with subscription(self.redis, self.channel) as pubsub:
+                    on_news()
+                    task = asyncio.current_task()
+                    # A cancellation can be swallowed by redis-py's read timeout: check too.
+                    while not (task is not None and task.cancelling()):
+                        if await pubsub.get_message(timeout=1.0) is not None:
+                            on_news()
+                    raise asyncio.CancelledError
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 logger.debug("auth.revocation.watch_failed", error=type(exc).__name__)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
             on_news()
             await asyncio.sleep(retry_seconds)
 
@@ -114,7 +119,7 @@ class RedisRevocationCache:
     async def forget_completeness(self) -> None:
         await self.redis.delete(self.complete_key)
 
-    def _queue(self, pipe: Pipeline, state: RevocationState) -> None:
+    def _queue(self, pipe: AnyPipeline, state: RevocationState) -> None:
         now = self.clock()
         for jti, until in state.jtis.items():
             self._set(pipe, self._jti + jti, until, until - now)
@@ -128,7 +133,7 @@ class RedisRevocationCache:
                 pipe.eval(_SET_MAX, 1, self._after + subject, str(ms), str(math.ceil(ttl * 1000)))
 
     @staticmethod
-    def _set(pipe: Pipeline, key: str, value: float, ttl: float) -> None:
+    def _set(pipe: AnyPipeline, key: str, value: float, ttl: float) -> None:
         if ttl > 0:
             pipe.set(key, repr(value), px=max(1, math.ceil(ttl * 1000)))
 

@@ -18,14 +18,12 @@ Each load swaps a whole snapshot, so a racing check sees the old or the new poli
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 from loguru import logger
-from redis.asyncio import Redis
 
 from app.adapters.redis.availability import RedisAvailability, is_redis_failure
-from app.adapters.redis.client import make_redis
+from app.adapters.redis.client import RedisClient, close_redis, make_redis, subscription
 from app.cache.keys import CacheKeys
 from app.cache.metrics import CacheMetrics
 from app.config import Settings
@@ -47,7 +45,7 @@ return current
 """
 
 
-async def publish_revision(redis: Redis, *, keys: CacheKeys, revision: int) -> None:
+async def publish_revision(redis: RedisClient, *, keys: CacheKeys, revision: int) -> None:
     """Mirror `revision` to `{prefix}:policy:rev` and publish it. Raises on Redis errors."""
     await redis.eval(_ANNOUNCE, 1, keys.policy_rev, str(revision), keys.policy_channel)
 
@@ -69,7 +67,7 @@ async def announce_revision(settings: Settings, revision: int) -> bool:
         logger.warning("policy.announce.failed", revision=revision, error=str(exc))
         return False
     finally:
-        await redis.aclose()
+        await close_redis(redis)
     return True
 
 
@@ -88,7 +86,7 @@ async def announce_entity_revision(settings: Settings, revision: int) -> bool:
         logger.warning("entities.announce.failed", entity_revision=revision, error=str(exc))
         return False
     finally:
-        await redis.aclose()
+        await close_redis(redis)
     return True
 
 
@@ -104,7 +102,7 @@ class PolicySync:
         *,
         keys: CacheKeys,
         poll_interval: float,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         availability: RedisAvailability | None = None,
         metrics: CacheMetrics | None = None,
     ) -> None:
@@ -235,7 +233,9 @@ class PolicySync:
         assert self.redis is not None
         while not self._stopping:
             if self.availability is not None and not self.availability.usable:
-                await asyncio.sleep(self.poll_interval)
+                # (checked every second: the probe's recovery is followed promptly even with
+                # a long poll interval; waiting costs no round trip)
+                await asyncio.sleep(min(self.poll_interval, 1.0))
                 continue
             try:
                 await self._listen()
@@ -250,24 +250,21 @@ class PolicySync:
 
     async def _listen(self) -> None:
         assert self.redis is not None
-        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(self.keys.policy_channel)
-            self.subscribed = True
-            logger.info("policy.sync.subscribed", channel=self.keys.policy_channel)
-            await self._catch_up_quietly("resubscribe")
-            # redis-py's read timeout can swallow a cancellation that lands as it expires
-            # (the read then returns None), so the loop also checks for shutdown itself.
-            task = asyncio.current_task()
-            while not self._stopping and not (task is not None and task.cancelling()):
-                message = await pubsub.get_message(timeout=1.0)
-                if message is not None:
-                    await self._handle(message)
-            raise asyncio.CancelledError
+            async with subscription(self.redis, self.keys.policy_channel) as pubsub:
+                self.subscribed = True
+                logger.info("policy.sync.subscribed", channel=self.keys.policy_channel)
+                await self._catch_up_quietly("resubscribe")
+                # redis-py's read timeout can swallow a cancellation that lands as it expires
+                # (the read then returns None), so the loop also checks for shutdown itself.
+                task = asyncio.current_task()
+                while not self._stopping and not (task is not None and task.cancelling()):
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        await self._handle(message)
+                raise asyncio.CancelledError
         finally:
             self.subscribed = False
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _handle(self, message: dict[str, object]) -> None:
         channel = _text(message.get("channel"))

@@ -18,9 +18,9 @@ import contextlib
 import time
 
 from loguru import logger
-from redis.asyncio import Redis
 
 from app.adapters.redis.availability import RedisAvailability, is_redis_failure
+from app.adapters.redis.client import RedisClient
 from app.cache.keys import CacheKeys
 from app.cache.metrics import CacheMetrics
 from app.decisions.permissions import PermissionService
@@ -64,7 +64,7 @@ class ActivityTracker:
         self,
         *,
         keys: CacheKeys,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         availability: RedisAvailability | None = None,
         max_tracked: int = 10_000,
         decay_every: int = 60,
