@@ -95,7 +95,9 @@ class PolicyEngine:
         self._listeners.append(listener)
 
     # -- loading ------------------------------------------------------------------------
-    async def load(self, *, trigger: str, bump: bool = True) -> PolicySnapshot:
+    async def load(
+        self, *, trigger: str, bump: bool = True, catching_up_to: int | None = None
+    ) -> PolicySnapshot:
         """Read every source, build a snapshot and make it live.
 
         `bump=True` (start-up, file edits, a reload request) labels the content: the same
@@ -103,9 +105,20 @@ class PolicyEngine:
         instance or a worker changes nothing), other content takes the next one.
         `bump=False` adopts the current revision (a change committed and announced elsewhere).
         Content identical to the live snapshot's, under the same revision, is not rebuilt.
+        `catching_up_to`: the revision a catch-up saw in the database; if a load that finished
+        while this one waited for the lock already serves it, there is nothing to adopt (the
+        files may have changed since, and adopting would label new content with an old
+        revision).
         On any error the previous snapshot keeps serving and the error propagates.
         """
         async with self._reload_lock:
+            current = self._snapshot
+            if (
+                catching_up_to is not None
+                and current is not None
+                and current.revision >= catching_up_to
+            ):
+                return current
             started = time.perf_counter()
             try:
                 # The revision is read before the rules, so the content is never older than

@@ -185,7 +185,7 @@ class PolicySync:
                 return await self._catch_up_entities(source)
             trigger = "remote" if source == "pubsub" else "poll"
             try:
-                await self.engine.load(trigger=trigger, bump=False)
+                await self.engine.load(trigger=trigger, bump=False, catching_up_to=latest)
             except Exception:
                 self._failures += 1
                 self._retry_at = time.monotonic() + min(30.0, 2.0 ** min(self._failures, 5))
