@@ -8,6 +8,7 @@ safe if a snapshot, once dropped, leaves no reference cycles behind for the coll
 from __future__ import annotations
 
 import gc
+import weakref
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,17 @@ def test_a_used_snapshot_leaves_no_cyclic_garbage(folder: Path) -> None:
         snapshot.decide(DecisionRequest(Entity("alice"), owner, Entity("read")), explain=True)
     gc.collect()
     gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
     try:
+        freed = weakref.ref(snapshot)
         del snapshot
-        assert gc.collect() == 0
+        assert freed() is None  # reference counting alone freed it
+        gc.collect()
+        # Other threads of the test process may leave garbage of their own meanwhile; none
+        # of it may be the snapshot's.
+        ours = [o for o in gc.garbage if type(o).__module__.startswith("app.")]
+        assert ours == []
     finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
         gc.enable()

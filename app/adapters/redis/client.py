@@ -28,6 +28,7 @@ from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
 
 from app.addresses import CLUSTER_SCHEME, SENTINEL_SCHEME, parse_cluster_url, parse_sentinel_url
 
@@ -142,14 +143,17 @@ def make_redis(settings: Settings) -> RedisClient | None:
 
 
 async def close_redis(redis: RedisClient) -> None:
-    """Close the client, and with Sentinel the connections to the sentinels too."""
-    await redis.aclose()
+    """Close the client, and with Sentinel the connections to the sentinels too. Best
+    effort: a close that times out (a busy server, a dead node) is not the caller's failure."""
+    with contextlib.suppress(RedisError, OSError):
+        await redis.aclose()
     if isinstance(redis, RedisCluster):
         return
     pool = redis.connection_pool
     if isinstance(pool, SentinelConnectionPool):
         for sentinel in pool.sentinel_manager.sentinels:
-            await sentinel.aclose()
+            with contextlib.suppress(RedisError, OSError):
+                await sentinel.aclose()
 
 
 async def mget(redis: RedisClient, keys: list[str]) -> list[Any]:
