@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 from loguru import logger
 
@@ -56,34 +57,45 @@ async def announce_revision(settings: Settings, revision: int) -> bool:
     Returns False when Redis is not configured or unreachable; instances then pick the change
     up from the database within `policy_poll_interval` seconds.
     """
-    redis = make_redis(settings)
-    if redis is None:
-        return False
-    try:
-        await publish_revision(redis, keys=CacheKeys(settings.key_prefix), revision=revision)
-    except Exception as exc:
-        if not is_redis_failure(exc):
-            raise
-        logger.warning("policy.announce.failed", revision=revision, error=str(exc))
-        return False
-    finally:
-        await close_redis(redis)
-    return True
+    return await _announce_once(
+        settings,
+        lambda redis: publish_revision(
+            redis, keys=CacheKeys(settings.key_prefix), revision=revision
+        ),
+        "policy.announce.failed",
+        revision=revision,
+    )
 
 
 async def announce_entity_revision(settings: Settings, revision: int) -> bool:
     """For the CLI: announce an entity store revision it committed (instances reload the
     entities; without Redis they find it within `policy_poll_interval`)."""
+    channel = CacheKeys(settings.key_prefix).policy_channel
+    return await _announce_once(
+        settings,
+        lambda redis: redis.publish(channel, f"{ENTITY_MESSAGE}{revision}"),
+        "entities.announce.failed",
+        entity_revision=revision,
+    )
+
+
+async def _announce_once(
+    settings: Settings,
+    publish: Callable[[RedisClient], Awaitable[object]],
+    failed_event: str,
+    **fields: int,
+) -> bool:
+    """One announcement from a short-lived client (the CLI's): False without Redis or when
+    Redis is unreachable, which the instances' database poll then covers."""
     redis = make_redis(settings)
     if redis is None:
         return False
     try:
-        channel = CacheKeys(settings.key_prefix).policy_channel
-        await redis.publish(channel, f"{ENTITY_MESSAGE}{revision}")
+        await publish(redis)
     except Exception as exc:
         if not is_redis_failure(exc):
             raise
-        logger.warning("entities.announce.failed", entity_revision=revision, error=str(exc))
+        logger.warning(failed_event, error=str(exc), **fields)
         return False
     finally:
         await close_redis(redis)
