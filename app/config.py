@@ -101,8 +101,10 @@ class Settings(BaseSettings):
     rate_limit_login_user: str = "5/minute"
     rate_limit_refresh: str = "20/hour"
     # Per-account back-off (app.security.login_guard): failures allowed before waiting, the
-    # longest wait, and how many failures of one account raise a `login_burst` alert.
+    # first wait (doubled per further failure), the longest wait, and how many failures of
+    # one account raise a `login_burst` alert.
     login_free_failures: int = Field(default=5, ge=1, le=1000)
+    login_backoff_base: float = Field(default=1.0, ge=0.1, le=3600)
     login_backoff_max: float = Field(default=900.0, ge=1, le=86_400)
     login_alert_every: int = Field(default=20, ge=0, le=100_000)
     # Checks per authenticated caller: end-user tokens, and services (client-credentials

@@ -190,9 +190,11 @@ async def compose(
         monitor.watch("redis", redis_cluster.check)
     elif redis is not None:
         monitor.watch("redis", redis.ping)
-    lifecycle.on_close(monitor.stop)
     if redis is not None:
         lifecycle.on_close(partial(close_redis, redis))
+    # Stopped before Redis closes: a probe after the close would open a connection on the
+    # closed client that nothing ever closes.
+    lifecycle.on_close(monitor.stop)
     # The audit trail of token, login and alert events, and the detector that watches them.
     token_metrics = TokenMetrics(metrics.registry)
     writer = AuditWriter(

@@ -124,6 +124,7 @@ def login_guard(
 
     policy = BackoffPolicy(
         free_failures=settings.login_free_failures,
+        base_delay=settings.login_backoff_base,
         max_delay=settings.login_backoff_max,
         alert_every=settings.login_alert_every,
     )

@@ -393,8 +393,9 @@ def render_markdown(results: Results, has_chart: bool) -> str:
             "",
             f"`POST /api/v2/auth/login` on one oms-auth server at the configured cost "
             f"({lg.cost}; hashing pool of {lg.workers} threads, {lg.queue} waiting at most). "
-            "*argon2 alone* is the same verification run in the benchmark's own process: the "
-            "ceiling of logins per CPU-second. *At capacity*, twice as many clients as pool "
+            "*argon2 alone* is the same verification run in the benchmark's own process, by "
+            "as many threads at once as the pool has: the ceiling of logins per CPU-second. "
+            "*At capacity*, twice as many clients as pool "
             "threads log in back to back; *logins / CPU-s* divides the logins by the CPU time "
             "(user + system, from `/proc`) the server process used meanwhile, i.e. logins per "
             "second per core of server. *Overloaded*, more clients than the pool and its "

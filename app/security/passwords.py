@@ -6,8 +6,11 @@ runs in its own thread pool of `workers` threads (N concurrent logins never hold
 
 Admission control keeps a login storm from turning into minutes of queueing: a job first
 takes one of `workers` slots; at most `queue` jobs wait for one, each at most
-`queue_timeout` seconds. A job beyond the queue, or one that waited too long, is refused at
-once with `Overloaded` (503 `SYS_003` + `Retry-After`): it did no work, so retrying is safe.
+`queue_timeout` seconds. A job beyond the queue, or one that waited too long, is refused
+with `Overloaded` (503 `SYS_003` + `Retry-After`): it did no work, so retrying is safe. The
+pool keeps a moving average of how long a job holds a slot, so a job that would predictably
+wait past `queue_timeout` (the queue ahead of it, divided among the workers, times that
+average) is refused at once rather than after waiting for nothing.
 A job whose caller was cancelled (or, checked just before hashing starts, went away) never
 starts. A slot is held until its thread really finishes, so an abandoned hash can never let
 more than `workers` hashes run at once.
@@ -24,9 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import secrets
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -103,6 +108,7 @@ class PasswordHasher:
         self._slots = asyncio.Semaphore(self.workers)
         self._waiting = 0
         self._running = 0
+        self.job_seconds: float | None = None  # moving average of a slot's holding time
         self._dummy: str | None = None
         self.verifications = 0  # every verify, real or dummy (tests and metrics read it)
         self.refused = 0  # jobs refused by admission control
@@ -170,11 +176,25 @@ class PasswordHasher:
             raise
         return await self._start(fn, *args)
 
+    def predicted_wait(self) -> float:
+        """Seconds a job arriving now would wait for a slot (0 while one is free)."""
+        if not self._slots.locked() or self.job_seconds is None:
+            return 0.0
+        rounds = math.ceil((self._waiting + 1) / self.workers)
+        return rounds * self.job_seconds
+
     async def _admit(self) -> None:
         """Take a slot, waiting in the bounded queue at most `queue_timeout` seconds."""
         if self._slots.locked() and self._waiting >= self.queue:
             self.refused += 1
             raise Overloaded("Too many password checks in progress", retry_after=self.retry_after)
+        wait = self.predicted_wait()
+        if wait > self.queue_timeout:
+            self.refused += 1
+            raise Overloaded(
+                "Password checks are queued longer than the service waits",
+                retry_after=max(self.retry_after, math.ceil(wait - self.queue_timeout)),
+            )
         self._waiting += 1
         try:
             async with asyncio.timeout(self.queue_timeout):
@@ -192,7 +212,12 @@ class PasswordHasher:
         thread finishes, even if the caller stopped waiting for it."""
         loop = asyncio.get_running_loop()
 
+        started = time.monotonic()
+
         def give_back(_: Future[T]) -> None:
+            held = time.monotonic() - started
+            average = self.job_seconds
+            self.job_seconds = held if average is None else 0.8 * average + 0.2 * held
             self._running -= 1
             self._slots.release()
 

@@ -75,6 +75,34 @@ async def test_a_job_waiting_too_long_is_refused_without_running() -> None:
         hasher.close()
 
 
+async def test_a_job_that_would_wait_too_long_is_refused_before_queueing() -> None:
+    """Once the pool knows how long a job holds a slot, a job that would predictably wait
+    past the queue timeout is refused at once (not after waiting), with an honest
+    Retry-After; the queue itself is not full."""
+    hasher = GatedHasher(workers=1, queue=8, queue_timeout=1.0)
+    try:
+        hasher.gate.set()
+        assert (await hasher.verify(None, "x")).ok is False
+        hasher.gate.clear()
+        hasher.job_seconds = 0.6  # as measured under a slower cost
+        first = asyncio.create_task(hasher.verify(None, "x"))
+        await _until_running(hasher, 1)
+        assert hasher.predicted_wait() == pytest.approx(0.6)
+        queued = asyncio.create_task(hasher.verify(None, "x"))  # 0.6 s ahead of it: admitted
+        await _until_running(hasher, 1, 1)
+        assert hasher.predicted_wait() == pytest.approx(1.2)
+        with pytest.raises(Overloaded, match="longer than the service waits") as refused:
+            await hasher.verify(None, "x")  # 1.2 s ahead of it: refused without waiting
+        assert http_headers(refused.value)["Retry-After"] == "1"
+        assert hasher._waiting == 1 and hasher.refused == 1
+        hasher.gate.set()
+        assert (await first).ok is False and (await queued).ok is False
+        assert hasher.job_seconds is not None and hasher.job_seconds < 0.6
+    finally:
+        hasher.gate.set()
+        hasher.close()
+
+
 async def test_a_cancelled_caller_never_starts_hashing() -> None:
     hasher = GatedHasher(workers=1, queue=4, queue_timeout=30)
     try:

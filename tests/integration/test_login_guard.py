@@ -8,6 +8,7 @@ import asyncio
 
 import httpx
 
+from tests.support.redis_server import RedisServer
 from tests.support.server import run_cli
 from tests.support.tokens import PASSWORD, AppFactory, TokenApp
 
@@ -32,6 +33,7 @@ def _settings(pg_url: str, redis_url: str, **extra: object) -> dict[str, object]
         "redis_url": redis_url,
         "trusted_proxies": "127.0.0.1/32",
         "login_free_failures": 3,
+        "login_backoff_base": 60,  # the first wait outlasts a slow machine's next request
         "login_backoff_max": 600,
         "login_alert_every": 3,
         "admin_api_key": KEY,
@@ -106,3 +108,20 @@ async def test_a_sprayer_cannot_lock_the_victim_out(
         assert (await _login(env, "bob", PASSWORD, ATTACKER_IP)).status_code == 200
         audit = await env.http.get("/api/v1/audit?action=user.unlocked", headers={"X-API-Key": KEY})
         assert audit.json()["items"][0]["target"] == "user:bob"
+
+
+async def test_the_back_off_outlives_a_redis_outage(
+    token_app_factory: AppFactory, pg_url: str, private_redis: RedisServer
+) -> None:
+    """Failures counted in Redis are also kept by the instance that saw them: when Redis
+    fails (or is made slow), the account still backs off instead of starting afresh."""
+    async with token_app_factory(**_settings(pg_url, private_redis.url)) as env:
+        for _ in range(3):
+            assert (await _login(env, "bob", "wrong pw", ATTACKER_IP)).status_code == 401
+        assert (await _login(env, "bob", PASSWORD, ATTACKER_IP)).status_code == 429
+        private_redis.stop()
+        r = await _login(env, "bob", PASSWORD, ATTACKER_IP)
+        assert r.status_code == 429, r.text
+        assert r.json()["error"]["details"]["reason"] == "account_backoff"
+        # other accounts still log in (revocations fall back to the database)
+        assert (await _login(env, "alice", PASSWORD, VICTIM_IP)).status_code == 200

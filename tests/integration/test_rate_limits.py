@@ -15,7 +15,8 @@ async def test_login_limit_per_user(
     token_app_factory: AppFactory, redis_url: str, storage: str
 ) -> None:
     redis = {"redis_url": redis_url} if storage == "redis" else {}
-    async with token_app_factory(login_free_failures=3, **redis) as env:
+    # the first wait (60 s) outlasts a slow machine's next request
+    async with token_app_factory(login_free_failures=3, login_backoff_base=60, **redis) as env:
         for _ in range(3):
             await env.login("bob", "wrong-password", expect=401)
         # backing off: even the right password is refused, with how long to wait

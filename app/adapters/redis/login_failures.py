@@ -2,8 +2,10 @@
 
 Keys (under `{service}:{version}`): `login:fail:{sha}` (hash `count`, `last`; TTL = the
 policy window) and `login:known:{account sha}:{source}` (TTL = how long a source is
-remembered). Account names are hashed: keys never carry a username. If Redis fails, the
-in-process store answers instead (never a 5xx, never unlimited).
+remembered). Account names are hashed: keys never carry a username. Every failure and known
+source this instance records is also kept in process, so if Redis fails (or answers too
+slowly) the in-process copy answers with what this instance saw: never a 5xx, and an
+attacker who slows Redis down does not reset the back-off he already earned here.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class RedisFailureStore:
     def __init__(self, redis: RedisClient, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
-        self.fallback = MemoryFailureStore()
+        self.fallback = MemoryFailureStore()  # what this instance saw, kept whatever Redis does
 
     def _fail_key(self, bucket: str) -> str:
         account, _, source = bucket.partition("\x1f")
@@ -46,6 +48,7 @@ class RedisFailureStore:
 
     async def add_failure(self, bucket: str, now: float, ttl: int) -> int:
         key = self._fail_key(bucket)
+        local = await self.fallback.add_failure(bucket, now, ttl)
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hincrby(key, "count", 1)
@@ -55,7 +58,7 @@ class RedisFailureStore:
             return int(count)
         except Exception as exc:
             logger.warning("login_guard.storage_unavailable", error=type(exc).__name__)
-            return await self.fallback.add_failure(bucket, now, ttl)
+            return local
 
     async def clear(self, bucket: str) -> None:
         try:
@@ -73,11 +76,11 @@ class RedisFailureStore:
         return removed + await self.fallback.clear_account(account)
 
     async def remember(self, account: str, source: str, ttl: int) -> None:
+        await self.fallback.remember(account, source, ttl)
         try:
             await self.redis.set(self._known_key(account, source), b"1", ex=ttl)
         except Exception as exc:
             logger.warning("login_guard.storage_unavailable", error=type(exc).__name__)
-            await self.fallback.remember(account, source, ttl)
 
     async def is_known(self, account: str, source: str) -> bool:
         try:
