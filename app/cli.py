@@ -179,9 +179,9 @@ def check(
 
     import orjson
 
+    from app.factories import rule_sources
     from app.policy.request import DecisionRequest
     from app.policy.snapshot import PolicySnapshot
-    from app.services import rule_sources
     from app.store.database import Database
 
     settings = settings_or_exit()

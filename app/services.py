@@ -34,11 +34,11 @@ from app.config import Settings
 from app.decisions.log import DecisionLog, DecisionLogConfig
 from app.decisions.permissions import PermissionService
 from app.decisions.service import DecisionService
+from app.factories import rule_sources
 from app.observability.health import DependencyMonitor
 from app.observability.metrics import Metrics
 from app.policy.engine import PolicyEngine
 from app.policy.snapshot import PolicySnapshot
-from app.policy.sources import FileRuleSource, RuleSource
 from app.policy.workspace import LintedLoader
 from app.security.detection import Detector, Thresholds
 from app.store.alerts import AuditWriter as AlertAuditWriter
@@ -48,7 +48,6 @@ from app.store.database import Database
 from app.store.entities import EntityStore
 from app.store.idempotency import IdempotencyStore
 from app.store.policy_changes import SqlPolicyStore
-from app.store.policy_rules import DatabaseRuleSource
 from app.store.refresh_tokens import RefreshTokenRepository
 from app.store.revisions import DatabaseRevisionStore
 from app.store.users import UserAdminRepository
@@ -118,15 +117,6 @@ class Services:
 
     async def close(self) -> None:
         await self.lifecycle.close()
-
-
-def rule_sources(settings: Settings, db: Database) -> list[RuleSource]:
-    sources: list[RuleSource] = []
-    if "files" in settings.policy_source:
-        sources.append(FileRuleSource(settings.policy_dir))
-    if "db" in settings.policy_source:
-        sources.append(DatabaseRuleSource(db.sync_engine))
-    return sources
 
 
 def build_decision_log(settings: Settings, metrics: Metrics) -> DecisionLog:

@@ -25,6 +25,7 @@ from app.adapters.redis.rate_limits import redis_rate_limits
 from app.adapters.redis.revocation_cache import RedisRevocationCache
 from app.audit.note import AuditNote, SecurityAlert, SecurityEvents
 from app.config import Settings
+from app.factories import password_hasher
 from app.policy.engine import PolicyEngine
 from app.security.login_guard import BackoffPolicy, FailureStore, LoginGuard, MemoryFailureStore
 from app.security.passwords import PasswordHasher
@@ -72,6 +73,7 @@ class TokenComponents:
     clients: ClientRepository
     engine: PolicyEngine
     oauth: OAuthHTTP
+    batcher: RedisBatcher | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)  # started by start_tokens
 
     @property
@@ -87,6 +89,8 @@ class TokenComponents:
         await self.service.revocations.close()
         await self.service.accounts.close()
         await self.rate_limits.close()
+        if self.batcher is not None:  # last of the Redis users: after it, Redis may close
+            await self.batcher.close()
         self.hasher.close()
         self.oauth.close()
 
@@ -149,17 +153,6 @@ def revocations_for(
         complete_for=REDIS_COMPLETE_SECONDS,
         metrics=metrics,
         recent_seconds=settings.caller_cache_seconds if redis is not None else 0.0,
-    )
-
-
-def password_hasher(settings: Settings) -> PasswordHasher:
-    return PasswordHasher(
-        time_cost=settings.argon2_time_cost,
-        memory_kib=settings.argon2_memory_kib,
-        parallelism=settings.argon2_parallelism,
-        workers=settings.hash_workers or None,
-        queue=settings.hash_queue,
-        queue_timeout=settings.hash_queue_timeout,
     )
 
 
@@ -250,7 +243,7 @@ def build_token_components(
     server = OAuthServer(tokens=service, clients=clients, bridge=Bridge(asyncio.get_running_loop()))
     oauth = OAuthHTTP(server, require_https=settings.https_required, unavailable=is_unavailable)
     return TokenComponents(
-        settings, service, hasher, limits, metrics, users, clients, engine, oauth
+        settings, service, hasher, limits, metrics, users, clients, engine, oauth, batcher
     )
 
 

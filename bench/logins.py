@@ -124,7 +124,7 @@ class LoginReport:
 def _argon2_per_cpu_second(budget: float) -> tuple[float, str, int, int]:
     """Verifications per CPU-second at the configured cost, and the pool's configured size."""
     from app.config import Settings
-    from app.token_services import password_hasher
+    from app.factories import password_hasher
 
     settings = Settings()
     hasher = password_hasher(settings)
@@ -171,7 +171,7 @@ def _login_policy(workdir: Path, users: list[str]) -> Path:
 def _import_users(server: Server, workdir: Path, users: list[str]) -> None:
     """One `oms-auth users import`, every user with one hash made at the configured cost."""
     from app.config import Settings
-    from app.token_services import password_hasher
+    from app.factories import password_hasher
 
     hasher = password_hasher(Settings())
     try:

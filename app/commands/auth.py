@@ -81,9 +81,9 @@ def _echo_json(value: Any) -> None:
 # -- users ---------------------------------------------------------------------------------
 def _known_roles(settings: Settings, db: Database) -> set[str]:
     from app.administration.users import policy_roles
+    from app.factories import rule_sources
     from app.policy.snapshot import PolicySnapshot
     from app.policy.sources import PolicyLoader
-    from app.services import rule_sources
 
     model, rules = PolicyLoader(settings.policy_dir, rule_sources(settings, db)).read()
     return policy_roles(PolicySnapshot.build(model, rules, revision=0))
@@ -94,9 +94,9 @@ def _policy_grants(
 ) -> tuple[str, ...] | None:
     """The scope a client-credentials token of `subject` would carry now (None: the
     policy cannot say, e.g. a model without roles)."""
+    from app.factories import rule_sources
     from app.policy.snapshot import PolicySnapshot
     from app.policy.sources import PolicyLoader
-    from app.services import rule_sources
     from app.tokens.scopes import ScopeResolver
 
     model, rules = PolicyLoader(settings.policy_dir, rule_sources(settings, db)).read()
@@ -136,7 +136,7 @@ def users_create(
     roles = list(dict.fromkeys(role or []))
 
     async def work(settings: Settings, db: Database) -> None:
-        from app.token_services import password_hasher
+        from app.factories import password_hasher
 
         known = await asyncio.to_thread(_known_roles, settings, db)
         clash = collides(name, known)
@@ -208,11 +208,10 @@ def users_import(
         from app.adapters.redis.sync import announce_current_revision
         from app.administration.ports import NewUser
         from app.administration.users import policy_roles, unknown_roles
+        from app.factories import password_hasher, rule_sources
         from app.policy.snapshot import PolicySnapshot
         from app.policy.sources import PolicyLoader
-        from app.services import rule_sources
         from app.store.users import UserAdminRepository
-        from app.token_services import password_hasher
 
         wanted = {r for u in users for r in u.roles}
         if wanted:

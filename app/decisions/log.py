@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from loguru import logger
@@ -73,19 +73,6 @@ def set_caller(caller: str | None) -> None:
 def set_kind(kind: str) -> None:
     """Which API the current request's decisions come through ("authzen", "v2")."""
     decision_origin.set((request_id_var.get(), kind, _origin()[2]))
-
-
-class DecisionSink(Protocol):
-    """What the decision service calls, once per check or batch; must return at once."""
-
-    def decided(
-        self,
-        snapshot: PolicySnapshot,
-        requests: Sequence[DecisionRequest],
-        results: Sequence[DecisionResult | AuthzError],
-        seconds: float,
-        kind: str,
-    ) -> None: ...
 
 
 class DecisionLogMetrics:
@@ -290,7 +277,8 @@ def read_stream(path: Path) -> Iterator[dict[str, Any]]:
 
 
 class DecisionLog:
-    """The `DecisionSink` of one instance, plus the task that formats and ships records."""
+    """The `DecisionSink` (`app.decisions.service`) of one instance, plus the task that
+    formats and ships records."""
 
     def __init__(
         self,

@@ -178,6 +178,7 @@ def _rolling_restart(proxy: Nginx, servers: list[Server], ca: Path) -> None:
                 except httpx.HTTPError as exc:
                     failures.append(repr(exc))
                 sent[0] += 1
+                done.wait(0.02)  # a steady trickle (~50/s) is proof enough, and leaves the CPU
 
     worker = threading.Thread(target=traffic, daemon=True)
     worker.start()

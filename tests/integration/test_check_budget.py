@@ -56,6 +56,34 @@ async def test_commands_of_one_loop_turn_share_one_round_trip(
     assert batcher.round_trips == 2
 
 
+async def test_a_closed_batcher_ends_its_round_trips_and_sends_no_more(
+    redis: Redis, service_name: str
+) -> None:
+    """Closing (before the client closes) lets a round trip in flight finish and refuses
+    later ones, so nothing opens a connection on a closed client."""
+    batcher = RedisBatcher(redis)
+    key = f"{service_name}:closing"
+    in_flight = asyncio.ensure_future(batcher.run(lambda p: p.set(key, b"1")))
+    for _ in range(100):  # queued, then sent on a later loop turn
+        if batcher._sending:
+            break
+        await asyncio.sleep(0)
+    assert batcher._sending
+    await batcher.close()
+    assert await in_flight == [True]
+    with pytest.raises(RedisConnectionError):
+        await batcher.run(lambda p: p.get(key))
+    assert batcher.round_trips == 1
+    # one queued but not yet sent when the close came is failed, not sent
+    other = RedisBatcher(redis)
+    queued = asyncio.ensure_future(other.run(lambda p: p.get(key)))
+    await asyncio.sleep(0)
+    await other.close()
+    with pytest.raises(RedisConnectionError):
+        await queued
+    assert other.round_trips == 0
+
+
 async def test_a_dead_redis_fails_every_waiter(unused_tcp_port: int) -> None:
     dead = Redis(host="127.0.0.1", port=unused_tcp_port, socket_connect_timeout=0.5)
     batcher = RedisBatcher(dead)

@@ -19,12 +19,13 @@ import pytest
 from fastapi import FastAPI
 
 from app.config import Settings
+from app.factories import password_hasher
 from app.security.client_secrets import hash_client_secret, new_client_secret
 from app.services import Services
 from app.store.clients import ClientRepository
 from app.store.database import Database
 from app.store.users import UserRepository
-from app.token_services import TokenComponents, password_hasher
+from app.token_services import TokenComponents
 from tests.support.apps import serve
 
 PASSWORD = "correct horse battery"  # every test user's password unless a test says otherwise

@@ -38,7 +38,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     # Bindings to infrastructure: SQL (app/store), Redis and Starlette (app/adapters).
     ("adapters", frozenset({"store", "adapters"})),
     # What one instance owns, built from settings and adapters.
-    ("container", frozenset({"services", "token_services"})),
+    ("container", frozenset({"services", "token_services", "factories"})),
     # The HTTP layer: routes reach the container through dependencies.
     ("http", frozenset({"api"})),
     # Entry points: the ASGI app factory, the server, the command line.

@@ -17,9 +17,12 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+
 from app.adapters.redis.client import AnyPipeline, RedisClient
 
 Queue = Callable[[AnyPipeline], object]  # queues commands; what it returns is ignored
+CLOSE_SECONDS = 1.0  # how long round trips in flight may take to end at close, then to cancel
 
 
 class RedisBatcher:
@@ -29,8 +32,11 @@ class RedisBatcher:
         self._queued: list[tuple[Queue, asyncio.Future[list[Any]]]] = []
         self._scheduled = False
         self._sending: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     async def run(self, queue: Queue) -> list[Any]:
+        if self._closed:
+            raise RedisConnectionError("the instance is stopping")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Any]] = loop.create_future()
         self._queued.append((queue, future))
@@ -39,8 +45,25 @@ class RedisBatcher:
             loop.call_soon(self._flush)
         return await future
 
+    async def close(self) -> None:
+        """Before the client closes: let the round trips in flight end (briefly), cancel the
+        rest, and refuse new ones. A round trip sent after the close would open a connection
+        on the closed client that nothing closes any more."""
+        self._closed = True
+        if self._sending:
+            _, pending = await asyncio.wait(set(self._sending), timeout=CLOSE_SECONDS)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=CLOSE_SECONDS)
+
     def _flush(self) -> None:
         batch, self._queued, self._scheduled = self._queued, [], False
+        if self._closed:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(RedisConnectionError("the instance is stopping"))
+            return
         task = asyncio.ensure_future(self._send(batch))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
