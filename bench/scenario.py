@@ -5,6 +5,9 @@ prefix on Redis, `--instances` servers (token mode, the shipped policy), and `--
 created with ONE `oms-auth users import`. Each simulated user logs in (v2), then loops over
 single checks, batches of 10 checks and token validations, refreshes its tokens every
 `--refresh-every` seconds and sometimes logs out and in again, spread over the instances.
+Users log in first over `--ramp` seconds (1000 logins over 30 s by default: a login storm
+for any argon2 cost, which admission control must answer with fast 503s) and pause
+`--think` seconds between requests (0.5-2 s).
 
 Every decision is checked against `casbin.Enforcer` on the same model and rules (the shipped
 `policy.csv` plus each user's role). The report (`reports/load-<time>.md` and `.json`, plus a
@@ -25,6 +28,7 @@ import os
 import random
 import secrets
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -322,7 +326,9 @@ async def _login(
         if r is not None and r.status_code == 503 and "retry-after" not in r.headers:
             stats.slow_logins += 1  # a 503 must say when to come back
         wait = float(r.headers.get("retry-after", "1")) if r is not None else 1.0
-        await asyncio.sleep(wait * random.uniform(1.0, 2.0))
+        # honour Retry-After (plus jitter), but not past the end of the run
+        pause = wait * random.uniform(1.0, 1.2)
+        await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
     return None
 
 
@@ -349,9 +355,11 @@ async def simulated_user(
     user: str,
     deadline: float,
     refresh_every: float,
+    ramp: float = 5.0,
+    think: tuple[float, float] = (0.5, 2.0),
 ) -> None:
     url = random.choice(urls)
-    await asyncio.sleep(random.uniform(0, 5))
+    await asyncio.sleep(random.uniform(0, ramp))
     tokens = await _login(stats, client, url, user, deadline)
     refreshed = time.monotonic()
     while tokens is not None and time.monotonic() < deadline:
@@ -419,23 +427,40 @@ async def simulated_user(
             if r is not None and r.status_code == 200:
                 tokens = r.json()
             refreshed = time.monotonic()
-        await asyncio.sleep(random.uniform(0.05, 0.5))
+        await asyncio.sleep(random.uniform(*think))
 
 
 async def drive(
-    urls: list[str], roles: dict[str, str], *, users: int, duration: float, refresh_every: float
+    urls: list[str],
+    roles: dict[str, str],
+    *,
+    users: int,
+    duration: float,
+    refresh_every: float,
+    ramp: float = 30.0,
+    think: tuple[float, float] = (0.5, 2.0),
 ) -> Stats:
+    """`users` simulated users; each logs in first at a random time within `ramp` seconds
+    (capped at half the duration), then pauses `think` seconds (uniform) between requests."""
+    ramp = min(ramp, duration / 2)
     stats = Stats()
     oracle = Oracle(roles)
     deadline = time.monotonic() + duration
-    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
-    async with httpx.AsyncClient(limits=limits) as client:
-        await asyncio.gather(
-            *(
-                simulated_user(stats, oracle, client, urls, user, deadline, refresh_every)
-                for user in list(roles)[:users]
+    # One client (one connection) per simulated user, as real users have: a single client
+    # with a pool of hundreds of connections spends most of the generator's CPU choosing a
+    # connection (httpcore scans its whole pool per request), and the latencies it reports
+    # are then its own. The TLS context is built once and shared (httpx builds one per
+    # client otherwise).
+    tls = ssl.create_default_context()
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+    async def one_user(user: str) -> None:
+        async with httpx.AsyncClient(limits=limits, verify=tls) as client:
+            await simulated_user(
+                stats, oracle, client, urls, user, deadline, refresh_every, ramp, think
             )
-        )
+
+    await asyncio.gather(*(one_user(user) for user in list(roles)[:users]))
     return stats
 
 
@@ -537,6 +562,8 @@ def run(
     use_redis: bool = True,
     decision_cache: bool = True,
     refresh_every: float = 30.0,
+    ramp: float = 30.0,
+    think: tuple[float, float] = (0.5, 2.0),
     out_dir: Path = REPO / "reports",
     pg_admin: str = PG_ADMIN,
     redis_url: str = REDIS_URL,
@@ -557,6 +584,8 @@ def run(
                 users=users,
                 duration=duration,
                 refresh_every=refresh_every,
+                ramp=ramp,
+                think=think,
             )
         )
     finally:
@@ -564,6 +593,8 @@ def run(
     config = {
         "users": users,
         "duration_s": duration,
+        "ramp_s": min(ramp, duration / 2),
+        "think_s": list(think),
         "instances": instances,
         "redis": use_redis,
         "decision_cache": decision_cache,
@@ -579,6 +610,17 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--instances", type=int, default=2)
     parser.add_argument("--refresh-every", type=float, default=30.0)
+    parser.add_argument(
+        "--ramp", type=float, default=30.0, help="seconds over which the users log in first"
+    )
+    parser.add_argument(
+        "--think",
+        type=float,
+        nargs=2,
+        default=(0.5, 2.0),
+        metavar=("MIN", "MAX"),
+        help="seconds a user pauses between requests (uniform)",
+    )
     parser.add_argument("--no-redis", action="store_true")
     parser.add_argument("--no-decision-cache", action="store_true")
     parser.add_argument("--out", type=Path, default=REPO / "reports")
@@ -590,6 +632,8 @@ def main() -> int:
         use_redis=not args.no_redis,
         decision_cache=not args.no_decision_cache,
         refresh_every=args.refresh_every,
+        ramp=args.ramp,
+        think=(args.think[0], args.think[1]),
         out_dir=args.out,
     )
     print(report.read_text())

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import math
 import os
+import random
 import secrets
 import threading
 import time
@@ -62,6 +63,8 @@ def check_password_policy(password: str) -> None:
 
 
 HASHING_NICENESS = 10
+MAX_RETRY_AFTER = 60  # seconds: the longest a refused login is told to wait
+REFUSAL_WINDOW_SECONDS = 2.0  # refusals are counted over this window for Retry-After
 
 
 def _lower_priority() -> None:
@@ -109,6 +112,9 @@ class PasswordHasher:
         self._waiting = 0
         self._running = 0
         self.job_seconds: float | None = None  # moving average of a slot's holding time
+        self._window_started = time.monotonic()  # refusals counted per window (Retry-After)
+        self._refusals_now = 0
+        self._refusals_before = 0
         self._dummy: str | None = None
         self.verifications = 0  # every verify, real or dummy (tests and metrics read it)
         self.refused = 0  # jobs refused by admission control
@@ -183,27 +189,39 @@ class PasswordHasher:
         rounds = math.ceil((self._waiting + 1) / self.workers)
         return rounds * self.job_seconds
 
+    def _refuse(self, message: str) -> Overloaded:
+        """A refusal whose `Retry-After` spreads the refused callers over the time the pool
+        needs to serve them: the refusals of the last seconds divided by the pool's
+        throughput, each caller told a random point of that window (at least
+        `retry_after`, at most `MAX_RETRY_AFTER`). Telling everyone "1 s" would bring the
+        whole storm back at once, every second."""
+        self.refused += 1
+        now = time.monotonic()
+        elapsed = now - self._window_started
+        if elapsed >= REFUSAL_WINDOW_SECONDS:  # a new window; the last one counts if adjacent
+            recent = elapsed < 2 * REFUSAL_WINDOW_SECONDS
+            self._refusals_before = self._refusals_now if recent else 0
+            self._refusals_now, self._window_started, elapsed = 0, now, 0.0
+        self._refusals_now += 1
+        span = max(1.0, elapsed + (REFUSAL_WINDOW_SECONDS if self._refusals_before else 0.0))
+        demand = (self._refusals_before + self._refusals_now) / span  # refusals per second
+        throughput = self.workers / self.job_seconds if self.job_seconds else float("inf")
+        window = min(MAX_RETRY_AFTER, max(self.retry_after, math.ceil(demand / throughput)))
+        jitter = random.randint(self.retry_after, window)  # noqa: S311 (spreading, not a secret)
+        return Overloaded(message, retry_after=jitter)
+
     async def _admit(self) -> None:
         """Take a slot, waiting in the bounded queue at most `queue_timeout` seconds."""
         if self._slots.locked() and self._waiting >= self.queue:
-            self.refused += 1
-            raise Overloaded("Too many password checks in progress", retry_after=self.retry_after)
-        wait = self.predicted_wait()
-        if wait > self.queue_timeout:
-            self.refused += 1
-            raise Overloaded(
-                "Password checks are queued longer than the service waits",
-                retry_after=max(self.retry_after, math.ceil(wait - self.queue_timeout)),
-            )
+            raise self._refuse("Too many password checks in progress")
+        if self.predicted_wait() > self.queue_timeout:
+            raise self._refuse("Password checks are queued longer than the service waits")
         self._waiting += 1
         try:
             async with asyncio.timeout(self.queue_timeout):
                 await self._slots.acquire()
         except TimeoutError:
-            self.refused += 1
-            raise Overloaded(
-                "Password checks are queued too long", retry_after=self.retry_after
-            ) from None
+            raise self._refuse("Password checks are queued too long") from None
         finally:
             self._waiting -= 1
 

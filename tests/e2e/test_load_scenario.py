@@ -19,6 +19,7 @@ def test_short_load_scenario_decides_correctly(tmp_path: Path) -> None:
         duration=20,
         instances=2,
         refresh_every=3,
+        ramp=5,
         out_dir=tmp_path,
         pg_admin=svc.PG_ADMIN_DSN,
         redis_url=svc.REDIS_URL,
