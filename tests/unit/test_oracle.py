@@ -335,7 +335,9 @@ LARGE = [v for v in VARIANTS if v.name in ("shipped", "domains", "casbin-rbac")]
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", LARGE, ids=[v.name for v in LARGE])
-@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# One large policy per variant and run (a new seed each run; Casbin's side costs most of it):
+# the small policies above carry the breadth.
+@settings(max_examples=1, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1))
 def test_large_policies_match_casbin(variant: Variant, seed: int) -> None:
     """10,000+ distinct rules: the index must not diverge when groups and prefix lists grow."""
