@@ -239,7 +239,9 @@ def login_table(report: LoginReport) -> str:
         ]
 
     rows = [
-        ["argon2 alone (in process)", "1", "-", "-", _num(base), "1.00x", *["-"] * 5, "-"],
+        # as many hashing threads as the server's pool (the clients column counts them)
+        ["argon2 alone (in process)", str(report.workers), "-", "-", _num(base), "1.00x"]
+        + ["-"] * 6,
         phase_row("server, at capacity", report.capacity),
         phase_row("server, overloaded", report.overload),
     ]
