@@ -32,6 +32,17 @@ SENTINEL_SCHEME = "redis+sentinel"
 CLUSTER_SCHEME = "redis+cluster"
 
 
+def _host_ports(hosts: str, what: str) -> list[tuple[str, int]]:
+    """`HOST:PORT[,HOST:PORT...]` (IPv6 hosts in brackets); ValueError naming `what`."""
+    found = []
+    for item in hosts.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"{what} {item!r} is not HOST:PORT")
+        found.append((host.strip("[]"), int(port)))
+    return found
+
+
 @dataclass(frozen=True)
 class SentinelTarget:
     sentinels: tuple[tuple[str, int], ...]
@@ -47,12 +58,7 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
         raise ValueError(f"not a {SENTINEL_SCHEME}:// URL")
     credentials, _, hosts = parts.netloc.rpartition("@")
     password = unquote(credentials.partition(":")[2]) or None if credentials else None
-    sentinels = []
-    for item in hosts.split(","):
-        host, _, port = item.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"sentinel address {item!r} is not HOST:PORT")
-        sentinels.append((host.strip("[]"), int(port)))
+    sentinels = _host_ports(hosts, "sentinel address")
     path = [p for p in parts.path.split("/") if p]
     if not path or len(path) > 2:
         raise ValueError("the path must be /SERVICE or /SERVICE/DB (the monitored primary)")
@@ -77,12 +83,7 @@ def parse_cluster_url(url: str) -> ClusterTarget:
         raise ValueError(f"not a {CLUSTER_SCHEME}:// URL")
     credentials, _, hosts = parts.netloc.rpartition("@")
     user, _, secret = credentials.partition(":")
-    nodes = []
-    for item in hosts.split(","):
-        host, _, port = item.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"cluster node address {item!r} is not HOST:PORT")
-        nodes.append((host.strip("[]"), int(port)))
+    nodes = _host_ports(hosts, "cluster node address")
     if parts.path.strip("/") not in ("", "0"):
         raise ValueError("a cluster has one database: no /DB other than /0")
     if parts.query:

@@ -60,9 +60,7 @@ class RedisBatcher:
     def _flush(self) -> None:
         batch, self._queued, self._scheduled = self._queued, [], False
         if self._closed:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(RedisConnectionError("the instance is stopping"))
+            _fail(batch, RedisConnectionError("the instance is stopping"))
             return
         task = asyncio.ensure_future(self._send(batch))
         self._sending.add(task)
@@ -78,11 +76,7 @@ class RedisBatcher:
                     sizes.append(len(pipe) - before)
                 results = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # every waiter hears about it, cancellation included
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(
-                        exc if isinstance(exc, Exception) else ConnectionError("cancelled")
-                    )
+            _fail(batch, exc if isinstance(exc, Exception) else ConnectionError("cancelled"))
             if not isinstance(exc, Exception):
                 raise
             return
@@ -98,3 +92,10 @@ class RedisBatcher:
                 future.set_exception(error)
             else:
                 future.set_result(list(part))
+
+
+def _fail(batch: list[tuple[Queue, asyncio.Future[list[Any]]]], error: Exception) -> None:
+    """Every waiter of `batch` still waiting gets `error`."""
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)
