@@ -210,12 +210,20 @@ class PasswordHasher:
         jitter = random.randint(self.retry_after, window)  # noqa: S311 (spreading, not a secret)
         return Overloaded(message, retry_after=jitter)
 
-    async def _admit(self) -> None:
-        """Take a slot, waiting in the bounded queue at most `queue_timeout` seconds."""
+    def shed(self) -> None:
+        """Refuse now (`Overloaded`) if a job arriving now would be refused on admission.
+
+        Logins call it before their rate-limit, back-off and user lookups, so a storm the
+        pool cannot serve is answered without a Redis or database round trip each: those
+        would slow every refusal and add the storm's load to the stores the decisions use."""
         if self._slots.locked() and self._waiting >= self.queue:
             raise self._refuse("Too many password checks in progress")
         if self.predicted_wait() > self.queue_timeout:
             raise self._refuse("Password checks are queued longer than the service waits")
+
+    async def _admit(self) -> None:
+        """Take a slot, waiting in the bounded queue at most `queue_timeout` seconds."""
+        self.shed()
         self._waiting += 1
         try:
             async with asyncio.timeout(self.queue_timeout):

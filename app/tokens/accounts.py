@@ -70,6 +70,7 @@ class Accounts:
     ) -> UserRecord:
         """The user, or AUTH_001 (RATE_001 over the address limit or while the account backs
         off, see `app.security.login_guard`; SYS_003 when overloaded)."""
+        self.hasher.shed()  # a login the pool would refuse costs no lookups
         if self.limiter is not None:
             await self.limiter.login(ip=ip, username=username)
         bucket = ""

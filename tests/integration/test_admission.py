@@ -8,6 +8,7 @@ import threading
 
 import pytest
 from argon2 import PasswordHasher as Argon2Hasher
+from sqlalchemy import event
 
 from app.adapters.http.responses import http_headers, http_status
 from app.errors import Overloaded
@@ -215,6 +216,48 @@ async def test_login_storm_gets_fast_503s_not_a_queue(
         # refused logins did no hashing at all
         assert hasher.verifications - before == statuses.count(200)
         assert hasher.refused == len(refused)
+
+
+async def test_a_login_the_pool_would_refuse_costs_no_lookups(
+    token_app_factory: AppFactory,
+) -> None:
+    """While the pool is full, logins are refused before the rate limiter, the back-off and
+    the user lookup: a storm the pool cannot serve adds no database (or Redis) work."""
+    async with token_app_factory(
+        hash_workers=1, hash_queue=0, rate_limit_login_ip="10000/minute"
+    ) as env:
+        hasher = env.tokens.hasher
+        statements: list[str] = []
+
+        def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+            statements.append(statement)
+
+        engine = env.tokens.users.db.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", seen)
+        gate = threading.Event()
+        verify = hasher.verify_blocking
+
+        def gated(stored_hash: str | None, password: str) -> Verification:
+            gate.wait(30)
+            return verify(stored_hash, password)
+
+        hasher.verify_blocking = gated  # type: ignore[method-assign]
+        body = {"username": "alice", "password": PASSWORD}
+        try:
+            first = asyncio.create_task(env.http.post("/api/v2/auth/login", json=body))
+            await _until_running(hasher, 1)
+            before = len(statements)
+            storm = await asyncio.gather(
+                *(env.http.post("/api/v2/auth/login", json=body) for _ in range(10))
+            )
+            assert [r.status_code for r in storm] == [503] * 10
+            assert {r.json()["error"]["code"] for r in storm} == {"SYS_003"}
+            assert statements[before:] == []
+            gate.set()
+            assert (await first).status_code == 200
+        finally:
+            gate.set()
+            event.remove(engine, "before_cursor_execute", seen)
 
 
 async def test_password_grant_storm_gets_503_temporarily_unavailable(
