@@ -132,6 +132,12 @@ class Settings(BaseSettings):
 
     # Seconds a stopping server lets requests in flight finish before cancelling them.
     shutdown_timeout: int = Field(default=10, ge=1, le=600)
+    # Seconds an idle keep-alive connection stays open. Longer than a proxy's or load
+    # balancer's upstream idle timeout (nginx 60 s, AWS ALB 60 s), so the proxy always closes
+    # first: a server closing a connection the proxy is reusing fails that request with a
+    # 502. Longer than the longest Retry-After (60 s), so a client coming back when told to
+    # finds its connection open.
+    keep_alive_timeout: int = Field(default=75, ge=1, le=3600)
     # After each policy load, freeze the process's objects out of the cyclic garbage
     # collector (`gc.freeze()`): large policies then cost no collector time per request.
     gc_freeze: bool = False

@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.config import Settings
 from app.main import create_app
+from app.security.passwords import MAX_RETRY_AFTER
+from app.serving import uvicorn_options
 from tests.conftest import REPO, SettingsFactory
 
 DEPLOY = REPO / "deploy"
@@ -160,6 +162,20 @@ def test_compose_runs_two_instances_behind_tls_after_a_one_shot_migration() -> N
         assert f"server {name}:8000" in nginx
     assert "listen 443 ssl" in nginx and "return 308 https://" in nginx
     assert "X-Forwarded-For $remote_addr" in nginx  # overwritten, never passed through
+
+
+def test_the_proxy_closes_idle_upstream_connections_before_the_server_does() -> None:
+    """A server closing a keep-alive connection the proxy is about to reuse fails that request
+    with a 502: the server's idle timeout must outlive the proxy's (and the longest
+    Retry-After, so a client coming back when told finds its connection open)."""
+    nginx = (DEPLOY / "nginx" / "oms-auth.conf").read_text()
+    upstream = nginx.split("upstream oms_auth {", 1)[1].split("}", 1)[0]
+    found = re.search(r"keepalive_timeout\s+(\d+)s;", upstream)
+    assert found, "the upstream block must set keepalive_timeout"
+    settings = Settings()
+    assert uvicorn_options(settings)["timeout_keep_alive"] == settings.keep_alive_timeout
+    assert settings.keep_alive_timeout > int(found.group(1))
+    assert settings.keep_alive_timeout > MAX_RETRY_AFTER
 
 
 async def test_probe_paths_exist(make_settings: SettingsFactory) -> None:
