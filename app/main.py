@@ -236,7 +236,13 @@ def create_app(
         request_id_max_bytes=settings.request_id_max_bytes,
         # The lean paths admit decision callers themselves (`admit_decision_caller`).
         fast_lane=FastLane(
-            [*v1_authz.fast_routes(), *authzen.fast_routes(), *v1_tokens.fast_routes()]
+            [
+                *v1_authz.fast_routes(),
+                *authzen.fast_routes(),
+                *v1_tokens.fast_routes(),
+                *v1_auth.fast_routes(),
+                *v2_auth.fast_routes(),
+            ]
         ),
     )
     # Outermost: the resolved client address and scheme are what everything inside sees.

@@ -399,8 +399,11 @@ def render_markdown(results: Results, has_chart: bool) -> str:
             "threads log in back to back; *logins / CPU-s* divides the logins by the CPU time "
             "(user + system, from `/proc`) the server process used meanwhile, i.e. logins per "
             "second per core of server. *Overloaded*, more clients than the pool and its "
-            "queue hold: the excess must be refused at once with 503 `SYS_003` and "
-            "`Retry-After` (the clients honour it) while the pool keeps logging people in. "
+            "queue hold, arriving over the first second: the excess must be refused at once "
+            "with 503 `SYS_003` and `Retry-After` while the pool keeps logging people in. "
+            "The clients honour `Retry-After` plus up to a second of random jitter (it is "
+            "whole seconds: without jitter, every client told the same value returns in the "
+            "same instant, and the one-process generator then measures its own queue). "
             f"*fast 503* is the share of the logins that did not succeed which were refused "
             f"within {FAST_MS:.0f} ms; *other* counts any other outcome (a timeout, another "
             "status).",

@@ -12,16 +12,21 @@ measurements in one run:
 - **at capacity**: `2 x workers` clients log in back to back (the pool always busy, its queue
   never full). Logins per second, and logins per CPU-second of the server process (utime +
   stime from /proc, like the other HTTP rows): what one core of server buys in logins.
-- **overloaded**: more clients than the pool and its queue hold. The excess must be refused
-  fast (a 503 with `Retry-After`, which the clients honour, like the SDK's callers should)
-  while the pool keeps logging people in at capacity; anything else (a timeout, another
-  status) counts against the fast-503 share.
+- **overloaded**: more clients than the pool and its queue hold, arriving over the first
+  second (a storm arrives from many machines, not in one instant). The excess must be
+  refused fast (a 503 with `Retry-After`) while the pool keeps logging people in at
+  capacity; anything else (a timeout, another status) counts against the fast-503 share.
+  Clients honour `Retry-After` plus up to a second of random jitter, as retry guidance
+  asks of clients: `Retry-After` is whole seconds, so without jitter every client told the
+  same value returns in the same instant, and this one-process generator then spends more
+  time serialising that burst than the server spends refusing it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import shutil
 import threading
 import time
@@ -41,6 +46,8 @@ USERS = 16
 FAST_MS = 100.0  # a refusal answered within this is a fast 503
 CLIENT_TIMEOUT = 10.0
 OVERLOAD_EXTRA = 32  # clients beyond workers + queue
+ARRIVAL = 1.0  # seconds over which the overloading clients arrive
+JITTER = 1.0  # seconds of random jitter a client adds to Retry-After
 
 
 @dataclass
@@ -51,6 +58,7 @@ class LoginPhase:
     ok_ms: list[float] = field(default_factory=list)
     refused_ms: list[float] = field(default_factory=list)  # 503 SYS_003 with Retry-After
     other: Counter[str] = field(default_factory=Counter)  # timeouts, any other answer
+    slow_reasons: Counter[str] = field(default_factory=Counter)  # slow 503s, by message
 
     @property
     def ok(self) -> int:
@@ -185,13 +193,18 @@ def _import_users(server: Server, workdir: Path, users: list[str]) -> None:
     cli(server.env, "users", "import", str(path))
 
 
-async def _drive(url: str, users: list[str], clients: int, seconds: float) -> LoginPhase:
+async def _drive(
+    url: str, users: list[str], clients: int, seconds: float, arrival: float = 0.0
+) -> LoginPhase:
+    """`clients` log in back to back for `seconds`, each starting at a random point of the
+    first `arrival` seconds."""
     phase = LoginPhase(clients, seconds)
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
     async def one(n: int, http: httpx.AsyncClient) -> None:
         body = {"username": users[n % len(users)], "password": PASSWORD}
+        await asyncio.sleep(random.uniform(0.0, arrival))
         while time.monotonic() < deadline:
             started = time.perf_counter()
             try:
@@ -203,17 +216,21 @@ async def _drive(url: str, users: list[str], clients: int, seconds: float) -> Lo
             if r.status_code == 200:
                 phase.ok_ms.append(ms)
                 continue
-            code = ""
+            code = message = ""
             try:
                 error = r.json().get("error")
-                code = error.get("code", "") if isinstance(error, dict) else ""
+                if isinstance(error, dict):
+                    code, message = error.get("code", ""), error.get("message", "")
             except ValueError:
                 pass
             retry_after = r.headers.get("retry-after")
             if r.status_code == 503 and code == "SYS_003" and retry_after is not None:
                 phase.refused_ms.append(ms)
-                pause = min(float(retry_after), max(0.0, deadline - time.monotonic()))
-                await asyncio.sleep(pause)  # what a well-behaved client does
+                if ms > FAST_MS:
+                    phase.slow_reasons[message] += 1
+                # what a well-behaved client does: Retry-After, plus jitter
+                pause = float(retry_after) + random.uniform(0.0, JITTER)
+                await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
             else:
                 phase.other[f"{r.status_code} {code}".strip()] += 1
 
@@ -222,10 +239,12 @@ async def _drive(url: str, users: list[str], clients: int, seconds: float) -> Lo
     return phase
 
 
-def _measure(server: Server, users: list[str], clients: int, seconds: float) -> LoginPhase:
+def _measure(
+    server: Server, users: list[str], clients: int, seconds: float, arrival: float = 0.0
+) -> LoginPhase:
     before = server.cpu_seconds()
     started = time.monotonic()
-    phase = asyncio.run(_drive(server.url, users, clients, seconds))
+    phase = asyncio.run(_drive(server.url, users, clients, seconds, arrival))
     phase.seconds = time.monotonic() - started  # the last answers may land after the deadline
     phase.cpu_seconds = server.cpu_seconds() - before
     return phase
@@ -255,11 +274,12 @@ def run_logins(workdir: Path, *, seconds: float, log: Callable[[str], None]) -> 
             f"{capacity.logins_per_cpu_s:.1f} per server CPU-second, other answers "
             f"{capacity.outcomes()}"
         )
-        overload = _measure(server, users, workers + queue + OVERLOAD_EXTRA, seconds)
+        overload = _measure(server, users, workers + queue + OVERLOAD_EXTRA, seconds, ARRIVAL)
         log(
             f"  overloaded ({overload.clients} clients): {overload.logins_per_s:.1f} logins/s, "
             f"{overload.refused_share:.0%} refused, fast-503 share {overload.fast_503_share:.1%}, "
-            f"other answers {overload.outcomes()}"
+            f"other answers {overload.outcomes()}; slow 503s by reason: "
+            f"{dict(overload.slow_reasons) or 'none'}"
         )
     finally:
         server.stop()

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from starlette.requests import HTTPConnection
 
 from app.adapters.http.bearer import BEARER, verify_bearer
-from app.api.deps import TokenServiceDep, ValidatorDep
-from app.errors import AuthenticationFailed
+from app.api.deps import FastPorts, TokenServiceDep, ValidatorDep
+from app.api.fastlane import FastRoute
+from app.errors import AuthenticationFailed, Overloaded
 from app.security.passwords import StillWanted
 from app.tokens.claims import AccessClaims
 from app.tokens.issuer import IssuedTokens
@@ -105,3 +108,24 @@ async def issuance(
 
 
 IssuanceDep = Annotated[Issuance, Depends(issuance)]
+
+
+def login_admission(path: str, model: type[BaseModel]) -> FastRoute:
+    """The lane in front of a login route: while the hashing pool would refuse any login, a
+    valid login request is answered 503 `SYS_003` + `Retry-After` right there. In a storm
+    most logins are refused; through the documented route each refusal would cost the
+    framework's routing, dependencies and error handling, and a burst of them would delay
+    the refusals behind it past what a client accepts as fast. Anything else (an invalid
+    body, a login the pool admits) continues to the documented route, which takes its
+    place in the queue (`PasswordHasher.reservation`) and decides again."""
+    adapter = TypeAdapter(model)
+
+    async def refuse_if_full(ports: FastPorts, body: bytes, _: HTTPConnection) -> bytes | None:
+        try:
+            adapter.validate_json(body)
+        except ValidationError:
+            return None  # the documented route answers 422
+        ports.login_admission()
+        return None
+
+    return FastRoute(path, "POST", refuse_if_full, renders=(Overloaded,))

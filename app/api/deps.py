@@ -97,6 +97,7 @@ class FastPorts:
     decisions: DecisionService
     validator: TokenValidator
     authzen_item_context: bool  # OMS_AUTH_AUTHZEN_ITEM_CONTEXT
+    login_admission: Callable[[], None]  # raises Overloaded when the hashing pool would refuse
 
 
 _FAST_PORTS: WeakKeyDictionary[Services, FastPorts] = WeakKeyDictionary()
@@ -114,5 +115,6 @@ def fast_ports(app: Any) -> FastPorts | None:
             decisions=services.decisions,
             validator=services.tokens.service.validator,
             authzen_item_context=services.settings.authzen_item_context,
+            login_admission=services.tokens.hasher.shed,
         )
     return ports

@@ -15,7 +15,9 @@ Anything a handler does not answer itself (a body that is not JSON or does not v
 explain request, an `AuthzError` such as a domain the model lacks, a service still starting)
 continues, body included, down the normal stack to the documented FastAPI route, so errors,
 envelopes and the OpenAPI document are exactly FastAPI's. A differential test holds both to
-the same answers.
+the same answers. The exception: the errors a route lists in `renders` are answered by the
+lane with the same envelope (`send_error`); logins use it to refuse a storm the hashing pool
+cannot serve for a fraction of the documented route's cost (`app.api.bearer.login_admission`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
+import orjson
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.adapters.http.responses import envelope, http_headers, http_status
 from app.api.deps import FastPorts, fast_ports
 from app.errors import AuthzError
 
@@ -38,6 +42,24 @@ class FastRoute:
     path: str
     method: str
     handler: FastHandler
+    renders: tuple[type[AuthzError], ...] = ()  # errors the lane answers itself
+
+
+async def send_error(send: Send, exc: AuthzError) -> None:
+    """The error envelope of `exc`, with its status and headers (as the API renders it)."""
+    body = orjson.dumps(envelope(exc.code, exc.message, exc.details))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": http_status(exc),
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *((k.lower().encode(), v.encode()) for k, v in http_headers(exc).items()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 def is_json(scope: Scope) -> bool:
@@ -66,7 +88,10 @@ class FastLane:
         if ports is not None and body and is_json(scope):
             try:
                 answer = await route.handler(ports, body, HTTPConnection(scope))
-            except AuthzError:
+            except AuthzError as exc:
+                if isinstance(exc, route.renders):
+                    await send_error(send, exc)
+                    return
                 answer = None  # the documented route raises it again and renders it
         if answer is None:
             await app(scope, replay_body(body, receive), send)

@@ -20,13 +20,11 @@ import re
 import time
 from typing import Any
 
-import orjson
 from loguru import logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.adapters.http.responses import envelope, http_headers, http_status
-from app.api.fastlane import FastLane, replay_body
-from app.errors import AuthzError, InternalError, Overloaded, PayloadTooLarge
+from app.api.fastlane import FastLane, replay_body, send_error
+from app.errors import InternalError, Overloaded, PayloadTooLarge
 from app.observability.logging import info_event, request_id_var
 from app.observability.metrics import Metrics
 
@@ -91,7 +89,7 @@ class RequestContextMiddleware:
         try:
             length = self._content_length(scope)
             if length is not None and length > self.max_body_bytes:
-                await self._send_error(send_with_id, self._too_large())
+                await send_error(send_with_id, self._too_large())
                 return
             if length is None and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
                 receive = await self._buffered(receive)
@@ -101,19 +99,19 @@ class RequestContextMiddleware:
             else:
                 await self.app(scope, receive, send_with_id)
         except _BodyTooLarge:
-            await self._send_error(send_with_id, self._too_large())
+            await send_error(send_with_id, self._too_large())
         except asyncio.CancelledError:
             status_holder[0] = 503 if not response_started else status_holder[0]
             logger.info("http.request_cancelled", path=scope.get("path"))
             if not response_started:
                 with contextlib.suppress(Exception):
-                    await self._send_error(
+                    await send_error(
                         send_with_id, Overloaded("The server is stopping; retry elsewhere")
                     )
         except Exception:
             logger.exception("http.unhandled_error", path=scope.get("path"))
             if not response_started:
-                await self._send_error(send_with_id, InternalError())
+                await send_error(send_with_id, InternalError())
         finally:
             template = fast.path if fast is not None else None
             self._finish(scope, status_holder[0], time.perf_counter() - started, template)
@@ -161,22 +159,6 @@ class RequestContextMiddleware:
             if not message.get("more_body", False):
                 break
         return replay_body(b"".join(chunks), receive)
-
-    @staticmethod
-    async def _send_error(send: Send, exc: AuthzError) -> None:
-        body = orjson.dumps(envelope(exc.code, exc.message, exc.details))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": http_status(exc),
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    *((k.lower().encode(), v.encode()) for k, v in http_headers(exc).items()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
 
     def _finish(self, scope: Scope, status: int, seconds: float, template: str | None) -> None:
         if template is None:

@@ -11,6 +11,9 @@ with `Overloaded` (503 `SYS_003` + `Retry-After`): it did no work, so retrying i
 pool keeps a moving average of how long a job holds a slot, so a job that would predictably
 wait past `queue_timeout` (the queue ahead of it, divided among the workers, times that
 average) is refused at once rather than after waiting for nothing.
+A login takes its place in the queue (`reservation`) before its lookups, so it is refused
+then, in microseconds, or queued; a job admitted that way is never refused later by a
+prediction made after its lookups (only by really waiting `queue_timeout`).
 A job whose caller was cancelled (or, checked just before hashing starts, went away) never
 starts. A slot is held until its thread really finishes, so an abandoned hash can never let
 more than `workers` hashes run at once.
@@ -33,7 +36,7 @@ import random
 import secrets
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -75,6 +78,13 @@ def _lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
 
 
+@dataclass
+class Reservation:
+    """A place in the hashing queue, taken before a login's lookups (see `reservation`)."""
+
+    used: bool = False
+
+
 @dataclass(frozen=True)
 class Verification:
     ok: bool
@@ -109,7 +119,8 @@ class PasswordHasher:
             max_workers=self.workers, thread_name_prefix="argon2", initializer=_lower_priority
         )
         self._slots = asyncio.Semaphore(self.workers)
-        self._waiting = 0
+        self._waiting = 0  # jobs (and reservations) queued for a slot
+        self._taken = 0  # slots held, from the moment they are acquired
         self._running = 0
         self.job_seconds: float | None = None  # moving average of a slot's holding time
         self._window_started = time.monotonic()  # refusals counted per window (Retry-After)
@@ -151,11 +162,37 @@ class PasswordHasher:
         return await self._run(self.hash_blocking, password, still_wanted=still_wanted)
 
     async def verify(
-        self, stored_hash: str | None, password: str, *, still_wanted: StillWanted | None = None
+        self,
+        stored_hash: str | None,
+        password: str,
+        *,
+        still_wanted: StillWanted | None = None,
+        reservation: Reservation | None = None,
     ) -> Verification:
         return await self._run(
-            self.verify_blocking, stored_hash, password, still_wanted=still_wanted
+            self.verify_blocking,
+            stored_hash,
+            password,
+            still_wanted=still_wanted,
+            reservation=reservation,
         )
+
+    @contextlib.contextmanager
+    def reservation(self) -> Iterator[Reservation]:
+        """Refuse now (`Overloaded`) or hold a place in the queue until `verify` uses it.
+
+        A login takes it before its rate-limit, back-off and user lookups: a storm the pool
+        cannot serve is refused without a Redis or database round trip each (they would
+        slow every refusal and load the stores the decisions use), and the place counts in
+        the queue meanwhile, so the decision to refuse is made once, up front."""
+        self.shed()
+        reservation = Reservation()
+        self._waiting += 1
+        try:
+            yield reservation
+        finally:
+            if not reservation.used:
+                self._waiting -= 1
 
     async def hash_if_idle(self, password: str) -> str | None:
         """Hash only if a slot is free right now (no queueing, never displacing a login):
@@ -163,6 +200,7 @@ class PasswordHasher:
         if self._waiting or self._slots.locked():
             return None
         await self._slots.acquire()  # free: returns without waiting
+        self._taken += 1
         return await self._start(self.hash_blocking, password)
 
     async def warm_up(self) -> None:
@@ -170,23 +208,30 @@ class PasswordHasher:
         await self._run(self._dummy_hash)
 
     async def _run(
-        self, fn: Callable[..., T], *args: object, still_wanted: StillWanted | None = None
+        self,
+        fn: Callable[..., T],
+        *args: object,
+        still_wanted: StillWanted | None = None,
+        reservation: Reservation | None = None,
     ) -> T:
-        await self._admit()
+        await self._admit(reservation)
         try:
             if still_wanted is not None and not await still_wanted():
                 self.abandoned += 1
                 raise Overloaded("The request was abandoned", retry_after=self.retry_after)
         except BaseException:
-            self._slots.release()
+            self._release()
             raise
         return await self._start(fn, *args)
 
     def predicted_wait(self) -> float:
-        """Seconds a job arriving now would wait for a slot (0 while one is free)."""
-        if not self._slots.locked() or self.job_seconds is None:
+        """Seconds a job arriving now would wait for a slot: the jobs ahead of it (holding a
+        slot or queued for one) beyond the slots, divided among the slots, times the
+        average holding time (0 while a slot is free for it)."""
+        ahead = self._taken + self._waiting
+        if ahead < self.workers or self.job_seconds is None:
             return 0.0
-        rounds = math.ceil((self._waiting + 1) / self.workers)
+        rounds = math.ceil((ahead + 1 - self.workers) / self.workers)
         return rounds * self.job_seconds
 
     def _refuse(self, message: str) -> Overloaded:
@@ -211,23 +256,24 @@ class PasswordHasher:
         return Overloaded(message, retry_after=jitter)
 
     def shed(self) -> None:
-        """Refuse now (`Overloaded`) if a job arriving now would be refused on admission.
-
-        Logins call it before their rate-limit, back-off and user lookups, so a storm the
-        pool cannot serve is answered without a Redis or database round trip each: those
-        would slow every refusal and add the storm's load to the stores the decisions use."""
-        if self._slots.locked() and self._waiting >= self.queue:
+        """Refuse now (`Overloaded`) if a job arriving now would be refused on admission."""
+        if self._taken + self._waiting >= self.workers + self.queue:
             raise self._refuse("Too many password checks in progress")
         if self.predicted_wait() > self.queue_timeout:
             raise self._refuse("Password checks are queued longer than the service waits")
 
-    async def _admit(self) -> None:
-        """Take a slot, waiting in the bounded queue at most `queue_timeout` seconds."""
-        self.shed()
-        self._waiting += 1
+    async def _admit(self, reservation: Reservation | None = None) -> None:
+        """Take a slot, waiting in the bounded queue at most `queue_timeout` seconds (a
+        reservation already holds its place in the queue)."""
+        if reservation is None or reservation.used:
+            self.shed()
+            self._waiting += 1
+        else:
+            reservation.used = True
         try:
             async with asyncio.timeout(self.queue_timeout):
                 await self._slots.acquire()
+            self._taken += 1
         except TimeoutError:
             raise self._refuse("Password checks are queued too long") from None
         finally:
@@ -245,7 +291,7 @@ class PasswordHasher:
             average = self.job_seconds
             self.job_seconds = held if average is None else 0.8 * average + 0.2 * held
             self._running -= 1
-            self._slots.release()
+            self._release()
 
         def finished(done: Future[T]) -> None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to free
@@ -254,11 +300,15 @@ class PasswordHasher:
         try:
             job = self._pool.submit(fn, *args)
         except RuntimeError:  # the pool is shut down: the instance is stopping
-            self._slots.release()
+            self._release()
             raise Overloaded("The service is stopping", retry_after=self.retry_after) from None
         self._running += 1
         job.add_done_callback(finished)
         return await asyncio.wrap_future(job)
+
+    def _release(self) -> None:
+        self._taken -= 1
+        self._slots.release()
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

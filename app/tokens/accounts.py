@@ -70,19 +70,23 @@ class Accounts:
     ) -> UserRecord:
         """The user, or AUTH_001 (RATE_001 over the address limit or while the account backs
         off, see `app.security.login_guard`; SYS_003 when overloaded)."""
-        self.hasher.shed()  # a login the pool would refuse costs no lookups
-        if self.limiter is not None:
-            await self.limiter.login(ip=ip, username=username)
-        bucket = ""
-        if self.guard is not None:
-            bucket = await self.guard.bucket(username, ip=ip, fingerprint=fingerprint)
-            await self.guard.before(bucket)
-        user = await self.users.by_username(username) if username else None
-        acceptable = 0 < len(password) <= MAX_PASSWORD_LENGTH
-        stored = user.password_hash if user is not None and acceptable else None
-        verification = await self.hasher.verify(
-            stored, password[:MAX_PASSWORD_LENGTH], still_wanted=still_wanted
-        )
+        # A login the pool would refuse costs no lookups; an admitted one keeps its place.
+        with self.hasher.reservation() as place:
+            if self.limiter is not None:
+                await self.limiter.login(ip=ip, username=username)
+            bucket = ""
+            if self.guard is not None:
+                bucket = await self.guard.bucket(username, ip=ip, fingerprint=fingerprint)
+                await self.guard.before(bucket)
+            user = await self.users.by_username(username) if username else None
+            acceptable = 0 < len(password) <= MAX_PASSWORD_LENGTH
+            stored = user.password_hash if user is not None and acceptable else None
+            verification = await self.hasher.verify(
+                stored,
+                password[:MAX_PASSWORD_LENGTH],
+                still_wanted=still_wanted,
+                reservation=place,
+            )
         if user is None or not verification.ok or user.disabled:
             reason = (
                 "unknown_user"

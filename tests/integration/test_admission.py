@@ -104,6 +104,33 @@ async def test_a_job_that_would_wait_too_long_is_refused_before_queueing() -> No
         hasher.close()
 
 
+async def test_a_reservation_holds_a_place_in_the_queue_until_it_is_used() -> None:
+    """A login reserves its place before its lookups: reservations count against the queue
+    (even while a slot is free, so a burst arriving at once cannot all pass), one that is
+    never used gives its place back, and a used one is not judged again."""
+    hasher = GatedHasher(workers=1, queue=1, queue_timeout=30)
+    try:
+        with hasher.reservation() as first, hasher.reservation() as second:
+            with pytest.raises(Overloaded, match="Too many"):
+                with hasher.reservation():
+                    pass  # the slot and the queue place are spoken for
+            hasher.job_seconds = 60.0  # a prediction would now refuse anyone queueing
+            running = asyncio.create_task(hasher.verify(None, "x", reservation=first))
+            await _until_running(hasher, 1, 1)
+            queued = asyncio.create_task(hasher.verify(None, "x", reservation=second))
+            await _until_running(hasher, 1, 1)  # admitted: its place was reserved
+            hasher.gate.set()
+            assert (await running).ok is False and (await queued).ok is False
+        assert hasher.refused == 1 and hasher.started == 2
+        hasher.gate.clear()
+        with hasher.reservation():
+            pass  # left unused (say, the caller was rate limited): the place comes back
+        assert hasher._waiting == 0 and hasher._taken == 0
+    finally:
+        hasher.gate.set()
+        hasher.close()
+
+
 async def test_a_storm_is_told_to_come_back_spread_over_the_time_it_needs() -> None:
     """Refused callers get a Retry-After drawn over the window the pool needs to serve the
     refusals it sees (refusals per second / jobs per second), not all "1 s" at once."""

@@ -7,7 +7,9 @@ the random decision and request ids.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -23,6 +25,7 @@ from app.api.fastlane import FastLane
 from tests.conftest import SettingsFactory
 from tests.support import services as svc
 from tests.support.apps import serve
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -331,3 +334,55 @@ async def test_token_mode_fast_and_documented_routes_agree(
         await same_answer(token_pair, path, content, {**base, "X-API-Key": API_KEY})
         wrong = await same_answer(token_pair, path, content, {**base, "X-API-Key": "nope"})
         assert wrong[0] != 200, wrong
+
+
+# -- logins: the lane refuses a storm the hashing pool cannot serve, as the route would ------
+async def test_a_full_hashing_pool_refuses_logins_in_the_lane_as_the_route_would(
+    make_settings: SettingsFactory, sqlite_template: Path, tmp_path: Path
+) -> None:
+    full_pool = {"hash_workers": 1, "hash_queue": 0}
+    second_db = svc.copy_sqlite(sqlite_template, tmp_path / "documented.db")
+    gate = threading.Event()
+    async with AsyncExitStack() as stack:
+        stack.callback(gate.set)
+        fast_app, fast = await stack.enter_async_context(serve(make_settings(**full_pool)))
+        slow_app, slow = await stack.enter_async_context(
+            serve(make_settings(database_url=second_db, **full_pool))
+        )
+        without_fast_lane(slow_app)
+        busy = []
+        for app in (fast_app, slow_app):
+            hasher = app.state.services.tokens.hasher
+            verify = hasher.verify_blocking
+
+            def gated(stored: str | None, password: str, verify: Any = verify) -> Any:
+                gate.wait(30)
+                return verify(stored, password)
+
+            hasher.verify_blocking = gated
+            busy.append(asyncio.create_task(hasher.verify(None, "x")))  # holds the one slot
+        for app in (fast_app, slow_app):
+            hasher = app.state.services.tokens.hasher
+
+            async def holding(hasher: Any = hasher) -> bool:
+                return bool(hasher.busy == 1)
+
+            await wait_for(holding, timeout=10)
+        pair = (fast, slow)
+        lane = fast_lane_of(fast_app)
+        for path in ("/api/v1/auth/login", "/api/v2/auth/login"):
+            assert lane is not None and lane.route({"method": "POST", "path": path}) is not None
+            login = body({"username": "alice", "password": "a long password"})
+            answers = [await client.post(path, content=login, headers=JSON) for client in pair]
+            assert normalised(answers[0]) == normalised(answers[1])
+            status, _, answer = normalised(answers[0])
+            assert status == 503 and answer["error"]["code"] == "SYS_003"
+            for r in answers:
+                assert 1 <= int(r.headers["retry-after"]) <= 60
+                assert r.headers["x-request-id"]
+            status, _, _ = await same_answer(pair, path, body({"username": "alice"}))
+            assert status == 422  # an invalid body is the route's to answer
+        fast_refused = fast_app.state.services.tokens.hasher.refused
+        assert fast_refused == slow_app.state.services.tokens.hasher.refused == 2
+        gate.set()
+        await asyncio.gather(*busy)

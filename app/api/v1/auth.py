@@ -7,8 +7,9 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response as StarletteResponse
 
-from app.api.bearer import BearerClaims, ClientIP, IssuanceDep
+from app.api.bearer import BearerClaims, ClientIP, IssuanceDep, login_admission
 from app.api.deps import EngineDep, TokenServiceDep, UsersDep
+from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import (
@@ -98,3 +99,7 @@ async def me(claims: BearerClaims, users: UsersDep, engine: EngineDep) -> dict[s
             "device_bound": claims.fingerprint_hash is not None,
         },
     }
+
+
+def fast_routes() -> list[FastRoute]:
+    return [login_admission("/api/v1/auth/login", LoginRequest)]

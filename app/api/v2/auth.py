@@ -6,7 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from app.api.bearer import IssuanceDep
+from app.api.bearer import IssuanceDep, login_admission
+from app.api.fastlane import FastRoute
 from app.api.openapi import error_responses
 from app.api.routing import StrictJSONRoute
 from app.api.schemas.tokens import LoginV2Request, TokenResponse
@@ -39,3 +40,7 @@ async def login(body: LoginV2Request, issue: IssuanceDep) -> dict[str, Any]:
             "Invalid scope", details={"fields": [{"field": "scope", "message": str(exc)}]}
         ) from None
     return await issue.login(body.username, body.password, version="v2", requested=requested)
+
+
+def fast_routes() -> list[FastRoute]:
+    return [login_admission("/api/v2/auth/login", LoginV2Request)]
