@@ -36,7 +36,7 @@ from app.api.v2 import auth as v2_auth
 from app.api.v2 import authz as v2_authz
 from app.config import Settings, load_settings, unknown_variables
 from app.errors import AuthzError
-from app.heap import freeze_after_load, settle_heap
+from app.heap import collector_paused, freeze_after_load, settle_heap
 from app.observability.logging import setup_logging
 from app.observability.metrics import Metrics, worker_exited
 from app.services import Services, compose
@@ -156,7 +156,8 @@ def create_app(
             await _check_schema(services)
             if settings.gc_freeze:
                 services.engine.on_change(freeze_after_load)
-            await services.engine.load(trigger="startup")
+            with collector_paused():  # nothing is served yet (see app.heap)
+                await services.engine.load(trigger="startup")
             await start_tokens(
                 services.tokens,
                 memory=services.redis is None,

@@ -111,9 +111,8 @@ async def test_a_reservation_holds_a_place_in_the_queue_until_it_is_used() -> No
     hasher = GatedHasher(workers=1, queue=1, queue_timeout=30)
     try:
         with hasher.reservation() as first, hasher.reservation() as second:
-            with pytest.raises(Overloaded, match="Too many"):
-                with hasher.reservation():
-                    pass  # the slot and the queue place are spoken for
+            with pytest.raises(Overloaded, match="Too many"), hasher.reservation():
+                pass  # the slot and the queue place are spoken for
             hasher.job_seconds = 60.0  # a prediction would now refuse anyone queueing
             running = asyncio.create_task(hasher.verify(None, "x", reservation=first))
             await _until_running(hasher, 1, 1)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.heap import GEN0_THRESHOLD, settle_heap
+from app.heap import GEN0_THRESHOLD, collector_paused, settle_heap
 
 
 @pytest.fixture
@@ -25,3 +25,23 @@ def test_start_up_objects_are_frozen_and_young_collections_rarer() -> None:
     settle_heap()
     assert gc.get_freeze_count() >= len(built_at_start)
     assert gc.get_threshold() == (GEN0_THRESHOLD, gen1, gen2)
+
+
+def test_the_collector_is_paused_for_the_block_and_restored_after() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("a failed start-up load")
+    assert gc.isenabled()
+
+
+def test_a_collector_already_off_stays_off() -> None:
+    gc.disable()
+    try:
+        with collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
