@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio.cluster import RedisCluster
 
-from app.adapters.redis.client import limits_storage_uri
+from app.adapters.redis.client import ClusterHealth, close_redis, limits_storage_uri, make_redis
 from app.addresses import parse_cluster_url
 from app.config import Settings
 from tests.conftest import POLICY_DIR
@@ -132,9 +133,26 @@ async def _recovered(http: httpx.AsyncClient, server: Server) -> bool:
     )
 
 
+async def _health_keeps_its_last_answer_while_checking(url: str) -> None:
+    """`/readyz` reads the cluster's health at any time, also while the next check waits for
+    its answer: it must see the last answer, not a placeholder ("unreachable", no counts)."""
+    redis = make_redis(Settings(redis_url=url))
+    assert isinstance(redis, RedisCluster)
+    try:
+        health = ClusterHealth(redis)
+        assert await health.check()
+        checking = asyncio.create_task(health.check())
+        await asyncio.sleep(0)  # the check runs up to its round trip
+        assert health.as_dict()["known_nodes"] == 6
+        assert await checking
+    finally:
+        await close_redis(redis)
+
+
 async def test_two_instances_on_a_cluster_through_a_primary_failover(
     pg_url: str, service_name: str, tmp_path: Path, redis_cluster: RedisClusterSet
 ) -> None:
+    await _health_keeps_its_last_answer_while_checking(redis_cluster.url)
     env = _env(pg_url, service_name, redis_cluster, tmp_path)
     with instances(env, tmp_path) as (a, b):
         created = a.cli("clients", "create", "checker", "--scope", "authz:check")

@@ -252,9 +252,13 @@ class ClusterHealth:
     info: dict[str, str] = field(default_factory=lambda: {"cluster_state": "unknown"})
 
     async def check(self) -> bool:
-        """True while the cluster says `cluster_state:ok` (every slot served)."""
-        self.info = {"cluster_state": "unreachable"}
-        info = await self.redis.cluster_info()
+        """True while the cluster says `cluster_state:ok` (every slot served). The last
+        answer stands while a check is in flight (`/readyz` never sees a half-made one)."""
+        try:
+            info = await self.redis.cluster_info()
+        except BaseException:
+            self.info = {"cluster_state": "unreachable"}
+            raise
         self.info = {str(k): _text(v) for k, v in info.items()}
         return self.info.get("cluster_state") == "ok"
 
