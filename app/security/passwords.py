@@ -120,8 +120,7 @@ class PasswordHasher:
         )
         self._slots = asyncio.Semaphore(self.workers)
         self._waiting = 0  # jobs (and reservations) queued for a slot
-        self._taken = 0  # slots held, from the moment they are acquired
-        self._running = 0
+        self._taken = 0  # slots held, from their acquisition until their thread finishes
         self.job_seconds: float | None = None  # moving average of a slot's holding time
         self._window_started = time.monotonic()  # refusals counted per window (Retry-After)
         self._refusals_now = 0
@@ -134,7 +133,7 @@ class PasswordHasher:
     @property
     def busy(self) -> int:
         """Jobs holding a slot (hashing now) plus jobs queued for one."""
-        return self._running + self._waiting
+        return self._taken + self._waiting
 
     # -- blocking primitives (run in the pool) ---------------------------------------------
     def hash_blocking(self, password: str) -> str:
@@ -290,7 +289,6 @@ class PasswordHasher:
             held = time.monotonic() - started
             average = self.job_seconds
             self.job_seconds = held if average is None else 0.8 * average + 0.2 * held
-            self._running -= 1
             self._release()
 
         def finished(done: Future[T]) -> None:
@@ -302,7 +300,6 @@ class PasswordHasher:
         except RuntimeError:  # the pool is shut down: the instance is stopping
             self._release()
             raise Overloaded("The service is stopping", retry_after=self.retry_after) from None
-        self._running += 1
         job.add_done_callback(finished)
         return await asyncio.wrap_future(job)
 

@@ -15,7 +15,7 @@ from app.errors import Overloaded
 from app.security.passwords import MAX_RETRY_AFTER, PasswordHasher, Verification
 from app.store.database import Database
 from app.store.users import UserRepository
-from tests.support.tokens import PASSWORD, AppFactory
+from tests.support.tokens import PASSWORD, AppFactory, hold_verifications
 from tests.support.waiting import wait_for
 
 
@@ -36,7 +36,7 @@ class GatedHasher(PasswordHasher):
 
 async def _until_running(hasher: PasswordHasher, running: int, waiting: int = 0) -> None:
     async def reached() -> bool:
-        return hasher._running == running and hasher._waiting == waiting
+        return hasher._taken == running and hasher._waiting == waiting
 
     await wait_for(reached, timeout=10)
 
@@ -198,7 +198,7 @@ async def test_a_slot_is_held_until_the_thread_finishes_even_if_its_caller_left(
         with pytest.raises(asyncio.CancelledError):
             await running
         # argon2 cannot be interrupted: the thread still runs, so its slot stays taken
-        assert hasher._running == 1
+        assert hasher._taken == 1
         assert await hasher.hash_if_idle(PASSWORD) is None
         hasher.gate.set()
         await _until_running(hasher, 0)
@@ -261,13 +261,7 @@ async def test_a_login_the_pool_would_refuse_costs_no_lookups(
         engine = env.tokens.users.db.engine.sync_engine
         event.listen(engine, "before_cursor_execute", seen)
         gate = threading.Event()
-        verify = hasher.verify_blocking
-
-        def gated(stored_hash: str | None, password: str) -> Verification:
-            gate.wait(30)
-            return verify(stored_hash, password)
-
-        hasher.verify_blocking = gated  # type: ignore[method-assign]
+        hold_verifications(hasher, gate)
         body = {"username": "alice", "password": PASSWORD}
         try:
             first = asyncio.create_task(env.http.post("/api/v2/auth/login", json=body))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from fastapi import FastAPI
 from app.config import Settings
 from app.factories import password_hasher
 from app.security.client_secrets import hash_client_secret, new_client_secret
+from app.security.passwords import PasswordHasher, Verification
 from app.services import Services
 from app.store.clients import ClientRepository
 from app.store.database import Database
@@ -95,6 +97,18 @@ async def add_client(
     finally:
         await db.close()
     return secret
+
+
+def hold_verifications(hasher: PasswordHasher, gate: threading.Event) -> None:
+    """Make `hasher`'s verifications wait for `gate` (at most 30 s) before they run, so a test
+    controls how long a real hashing slot is held."""
+    verify = hasher.verify_blocking
+
+    def gated(stored_hash: str | None, password: str) -> Verification:
+        gate.wait(30)
+        return verify(stored_hash, password)
+
+    hasher.verify_blocking = gated  # type: ignore[method-assign]
 
 
 @dataclass
