@@ -12,6 +12,7 @@ import pytest
 from app.adapters.http.callers import Callers
 from app.config import Settings
 from app.services import Services, compose
+from tests.support.source import parse
 
 REPO = Path(__file__).resolve().parents[2]
 API = REPO / "app" / "api"
@@ -81,7 +82,7 @@ def _api_modules() -> list[Path]:
 @pytest.mark.parametrize("path", _api_modules(), ids=lambda p: str(p.relative_to(API)))
 def test_routes_do_not_reach_into_the_root(path: Path) -> None:
     """Routes depend on the parts they use (`app.api.deps`), never on the whole."""
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = parse(path)
     offences: list[str] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module in ROOT_MODULES:

@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.source import parse
+
 APP = Path(__file__).resolve().parents[2] / "app"
 
 # Lowest first. A package may import its own layer and the ones above it in this list.
@@ -85,7 +87,7 @@ def module_name(path: Path) -> tuple[str, bool]:
 
 def imports_of(path: Path) -> Iterator[Import]:
     name, is_package = module_name(path)
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    tree = parse(path)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
