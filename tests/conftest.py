@@ -8,9 +8,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from app.config import Settings
 from app.main import create_app
 from app.store.schema import upgrade
 from tests.support import services as svc
+from tests.support.apps import running
 
 pytest_plugins = ["tests.support.tokens", "tests.support.redis_server"]
 
@@ -198,35 +197,8 @@ def settings(make_settings: SettingsFactory) -> Settings:
 
 
 async def running_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    before = asyncio.all_tasks()
-    try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-                yield c
-    finally:
-        await settle_leftover_tasks(before)
-
-
-async def settle_leftover_tasks(before: set[asyncio.Task[Any]], seconds: float = 10.0) -> None:
-    """Tasks the app started and its shutdown left behind are cancelled until they end.
-
-    A cancellation can be swallowed by a client library's read (redis-py's socket timeout
-    is one), and the event loop's own close cancels only once: a survivor would then hang
-    the test's teardown until the suite's timeout. Cancelled again here, it ends; one that
-    still refuses fails the test with its name instead."""
-    current = asyncio.current_task()
-    deadline = time.monotonic() + seconds
-    while True:
-        left = [t for t in asyncio.all_tasks() if t not in before and t is not current]
-        left = [t for t in left if not t.done()]
-        if not left:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"tasks outlived the app's shutdown: {left!r}")
-        for task in left:
-            task.cancel()
-        await asyncio.wait(left, timeout=0.5)
+    async with running(app) as c:
+        yield c
 
 
 @pytest.fixture

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
+from weakref import WeakKeyDictionary
 
 import httpx
 from fastapi import FastAPI
@@ -12,14 +16,57 @@ from app.config import Settings
 from app.main import create_app
 from app.services import Services
 
+# Apps running now, per event loop (a test may run several side by side, nested).
+_RUNNING: WeakKeyDictionary[asyncio.AbstractEventLoop, int] = WeakKeyDictionary()
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """`app` with its lifespan run, an ASGI client on it. When the last app of the test's
+    loop stops, the tasks the apps left behind are settled (`settle_leftover_tasks`): not
+    before, since a task started meanwhile may belong to an app still running (cancelling
+    its audit writer's wait, say, would stop that app's writer)."""
+    loop = asyncio.get_running_loop()
+    before = asyncio.all_tasks()
+    _RUNNING[loop] = _RUNNING.get(loop, 0) + 1
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                yield c
+    finally:
+        _RUNNING[loop] -= 1
+        if not _RUNNING[loop]:
+            await settle_leftover_tasks(before)
+
 
 @asynccontextmanager
 async def serve(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield app, c
+    async with running(app) as c:
+        yield app, c
+
+
+async def settle_leftover_tasks(before: set[asyncio.Task[Any]], seconds: float = 10.0) -> None:
+    """Tasks the app started and its shutdown left behind are cancelled until they end.
+
+    A cancellation can be swallowed by a client library's read (redis-py's socket timeout
+    is one), and the event loop's own close cancels only once: a survivor would then hang
+    the test's teardown until the suite's timeout, naming nothing. Cancelled again here, it
+    ends inside the test (its connections closed on a live loop); one that still refuses
+    fails the test with its name instead."""
+    current = asyncio.current_task()
+    deadline = time.monotonic() + seconds
+    while True:
+        left = [t for t in asyncio.all_tasks() if t not in before and t is not current]
+        left = [t for t in left if not t.done()]
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"tasks outlived the app's shutdown: {left!r}")
+        for task in left:
+            task.cancel()
+        await asyncio.wait(left, timeout=0.5)
 
 
 def services_of(app: FastAPI) -> Services:
