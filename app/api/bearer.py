@@ -121,11 +121,13 @@ def login_admission(path: str, model: type[BaseModel]) -> FastRoute:
     adapter = TypeAdapter(model)
 
     async def refuse_if_full(ports: FastPorts, body: bytes, _: HTTPConnection) -> bytes | None:
+        if not ports.logins.would_refuse():
+            return None  # admitted: the route validates the body once
         try:
             adapter.validate_json(body)
         except ValidationError:
             return None  # the documented route answers 422
-        ports.login_admission()
+        ports.logins.shed()
         return None
 
     return FastRoute(path, "POST", refuse_if_full, renders=(Overloaded,))

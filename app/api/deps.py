@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 from weakref import WeakKeyDictionary
 
 from fastapi import Depends, Request
@@ -91,13 +91,22 @@ ScopeChecksDep = Annotated[ScopeChecks, Depends(part(lambda s: s.scope_checks))]
 
 
 # -- the fast lane (app.api.fastlane) resolves no dependencies: its handlers get these ------
+class LoginAdmission(Protocol):
+    """The hashing pool's admission control, as the login lane sees it."""
+
+    def would_refuse(self) -> bool: ...
+
+    def shed(self) -> None:
+        """Raise `Overloaded` (counted as a refusal) if a login arriving now is refused."""
+
+
 @dataclass(frozen=True)
 class FastPorts:
     callers: Callers
     decisions: DecisionService
     validator: TokenValidator
     authzen_item_context: bool  # OMS_AUTH_AUTHZEN_ITEM_CONTEXT
-    login_admission: Callable[[], None]  # raises Overloaded when the hashing pool would refuse
+    logins: LoginAdmission  # the hashing pool's admission control
 
 
 _FAST_PORTS: WeakKeyDictionary[Services, FastPorts] = WeakKeyDictionary()
@@ -115,6 +124,6 @@ def fast_ports(app: Any) -> FastPorts | None:
             decisions=services.decisions,
             validator=services.tokens.service.validator,
             authzen_item_context=services.settings.authzen_item_context,
-            login_admission=services.tokens.hasher.shed,
+            logins=services.tokens.hasher,
         )
     return ports

@@ -254,9 +254,16 @@ class PasswordHasher:
         jitter = random.randint(self.retry_after, window)  # noqa: S311 (spreading, not a secret)
         return Overloaded(message, retry_after=jitter)
 
+    def _full(self) -> bool:
+        return self._taken + self._waiting >= self.workers + self.queue
+
+    def would_refuse(self) -> bool:
+        """Whether a job arriving now would be refused on admission (counts nothing)."""
+        return self._full() or self.predicted_wait() > self.queue_timeout
+
     def shed(self) -> None:
         """Refuse now (`Overloaded`) if a job arriving now would be refused on admission."""
-        if self._taken + self._waiting >= self.workers + self.queue:
+        if self._full():
             raise self._refuse("Too many password checks in progress")
         if self.predicted_wait() > self.queue_timeout:
             raise self._refuse("Password checks are queued longer than the service waits")

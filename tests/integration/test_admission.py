@@ -110,7 +110,9 @@ async def test_a_reservation_holds_a_place_in_the_queue_until_it_is_used() -> No
     never used gives its place back, and a used one is not judged again."""
     hasher = GatedHasher(workers=1, queue=1, queue_timeout=30)
     try:
+        assert not hasher.would_refuse()
         with hasher.reservation() as first, hasher.reservation() as second:
+            assert hasher.would_refuse() and hasher.refused == 0  # asking counts nothing
             with pytest.raises(Overloaded, match="Too many"), hasher.reservation():
                 pass  # the slot and the queue place are spoken for
             hasher.job_seconds = 60.0  # a prediction would now refuse anyone queueing
