@@ -82,23 +82,25 @@ async def test_change_on_a_flips_b(
     env = env_for(pg_url, service_name, redis_url, EXAMPLES / "abac")
     keys = CacheKeys(f"{service_name}:v1")
     redis = Redis.from_url(redis_url)
-    with instances(env, tmp_path) as (a, b):
-        async with httpx.AsyncClient(timeout=5) as client:
-            for url in (a.url, b.url):  # both cache the current answer
-                await ask(client, url, ZED_ARCHIVES)
-                assert (await ask(client, url, ZED_ARCHIVES))["cached"] is True
-            before = (await ask(client, b.url, ZED_ARCHIVES))["policy_revision"]
+    try:
+        with instances(env, tmp_path) as (a, b):
+            async with httpx.AsyncClient(timeout=5) as client:
+                for url in (a.url, b.url):  # both cache the current answer
+                    await ask(client, url, ZED_ARCHIVES)
+                    assert (await ask(client, url, ZED_ARCHIVES))["cached"] is True
+                before = (await ask(client, b.url, ZED_ARCHIVES))["policy_revision"]
 
-            revision = await add_rule(pg_url, "g", "zed", "records-manager")
-            await publish_revision(redis, keys=keys, revision=revision)
-            await watch_flip(client, b.url, ZED_ARCHIVES, want=True, since=before)
-            assert (await ask(client, a.url, ZED_ARCHIVES))["allowed"] is True
+                revision = await add_rule(pg_url, "g", "zed", "records-manager")
+                await publish_revision(redis, keys=keys, revision=revision)
+                await watch_flip(client, b.url, ZED_ARCHIVES, want=True, since=before)
+                assert (await ask(client, a.url, ZED_ARCHIVES))["allowed"] is True
 
-            revision = await remove_rule(pg_url, "g", "zed", "records-manager")
-            await publish_revision(redis, keys=keys, revision=revision)
-            since = revision - 1
-            await watch_flip(client, b.url, ZED_ARCHIVES, want=False, since=since)
-    await redis.aclose()
+                revision = await remove_rule(pg_url, "g", "zed", "records-manager")
+                await publish_revision(redis, keys=keys, revision=revision)
+                since = revision - 1
+                await watch_flip(client, b.url, ZED_ARCHIVES, want=False, since=since)
+    finally:
+        await redis.aclose()
 
 
 async def test_with_redis_down_the_database_poll_carries_the_change(
