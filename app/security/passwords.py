@@ -206,6 +206,11 @@ class PasswordHasher:
         """Make the dummy hash now, so the first unknown-user login is not slower."""
         await self._run(self._dummy_hash)
 
+    @property
+    def warmed(self) -> bool:
+        """The dummy hash is made (the start-up's warm-up no longer holds a slot)."""
+        return self._dummy is not None
+
     async def _run(
         self,
         fn: Callable[..., T],

@@ -15,7 +15,7 @@ from app.errors import Overloaded
 from app.security.passwords import MAX_RETRY_AFTER, PasswordHasher, Verification
 from app.store.database import Database
 from app.store.users import UserRepository
-from tests.support.tokens import PASSWORD, AppFactory, hold_verifications
+from tests.support.tokens import PASSWORD, AppFactory, hold_verifications, until_warmed
 from tests.support.waiting import wait_for
 
 
@@ -255,6 +255,7 @@ async def test_a_login_the_pool_would_refuse_costs_no_lookups(
         hash_workers=1, hash_queue=0, rate_limit_login_ip="10000/minute"
     ) as env:
         hasher = env.tokens.hasher
+        await until_warmed(hasher)
         statements: list[str] = []
 
         def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:

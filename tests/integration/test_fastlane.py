@@ -25,7 +25,7 @@ from app.api.fastlane import FastLane
 from tests.conftest import SettingsFactory
 from tests.support import services as svc
 from tests.support.apps import serve
-from tests.support.tokens import hold_verifications
+from tests.support.tokens import hold_verifications, until_warmed
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -354,6 +354,7 @@ async def test_a_full_hashing_pool_refuses_logins_in_the_lane_as_the_route_would
         busy = []
         for app in (fast_app, slow_app):
             hasher = app.state.services.tokens.hasher
+            await until_warmed(hasher)
             hold_verifications(hasher, gate)
             busy.append(asyncio.create_task(hasher.verify(None, "x")))  # holds the one slot
         for app in (fast_app, slow_app):

@@ -29,6 +29,7 @@ from app.store.database import Database
 from app.store.users import UserRepository
 from app.token_services import TokenComponents
 from tests.support.apps import serve
+from tests.support.waiting import wait_for
 
 PASSWORD = "correct horse battery"  # every test user's password unless a test says otherwise
 
@@ -97,6 +98,16 @@ async def add_client(
     finally:
         await db.close()
     return secret
+
+
+async def until_warmed(hasher: PasswordHasher) -> None:
+    """Wait for the start-up's warm-up hash: until it is made it holds a slot of the pool, so
+    a test that fills the pool itself would otherwise race it."""
+
+    async def warmed() -> bool:
+        return hasher.warmed
+
+    await wait_for(warmed, timeout=30)
 
 
 def hold_verifications(hasher: PasswordHasher, gate: threading.Event) -> None:
