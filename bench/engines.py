@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVarTuple
 
 import casbin
 
@@ -18,6 +19,7 @@ from bench.policies import DATA, ROLE, USER, Size
 logging.getLogger("casbin").setLevel(logging.ERROR)
 
 Check = Callable[[str, str, str], bool]
+Args = TypeVarTuple("Args")
 
 
 @dataclass
@@ -146,8 +148,12 @@ class Latency:
     samples: int
 
 
-def measure(check: Check, requests: list[tuple[str, str, str]], *, budget: float) -> Latency:
-    """Per-call latency over the request list (cycled) until `budget` seconds are used."""
+def measure(
+    check: Callable[[*Args], object], requests: Sequence[tuple[*Args]], *, budget: float
+) -> Latency:
+    """Per-call latency over the request list (cycled) until `budget` seconds are used.
+
+    `check` takes each request's values as its arguments (any number, of any type)."""
     for req in requests[:20]:
         check(*req)  # warm-up: role caches, lazy structures
     times: list[int] = []

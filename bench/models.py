@@ -92,10 +92,7 @@ def run_models(workdir: Path, budget: float) -> list[ModelRow]:
             return casbin_answer(enforcer, asks[i])[0]
 
         indices = [(i,) for i in order]
-        timings = [
-            measure(f, indices, budget=budget)  # type: ignore[arg-type]
-            for f in (ours, generic, casbin)
-        ]
+        timings = [measure(f, indices, budget=budget) for f in (ours, generic, casbin)]
         rows.append(
             ModelRow(
                 name,

@@ -52,7 +52,7 @@ def run_search(folder: Path, size: Size, *, budget: float) -> list[SearchRow]:
 
     rows = []
     for kind, fn, reqs in (("subject", subjects, resources), ("resource", resources_of, users)):
-        latency = measure(lambda *a, f=fn: f(*a), reqs, budget=budget)  # type: ignore[misc]
+        latency = measure(lambda *a, f=fn: f(*a), reqs, budget=budget)
         rows.append(
             SearchRow(
                 kind,

@@ -43,6 +43,12 @@ class _Revisions:
     async def bump(self) -> int:
         return 1
 
+    async def label(self, seen: int, fingerprint: str) -> int | None:
+        return seen  # any content keeps the revision it was read under
+
+    async def remember(self, revision: int, fingerprint: str) -> None:
+        pass  # nothing to remember: the revision never moves
+
 
 @dataclass
 class TierRow:

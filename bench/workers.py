@@ -116,10 +116,8 @@ def run_workers(
     for pinned in [False, True] if can_pin else [False]:
         for workers in (1, many):
             if pinned:
-                server_cpus = f"1-{cores - 1}" if cores > 2 else "1"
-                plans.append(
-                    (workers, server_cpus, {0}, f"load: core 0, server: cores {server_cpus}")
-                )
+                cpus = f"1-{cores - 1}" if cores > 2 else "1"
+                plans.append((workers, cpus, {0}, f"load: core 0, server: cores {cpus}"))
             else:
                 plans.append((workers, None, None, ""))
     rows = []
