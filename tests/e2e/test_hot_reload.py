@@ -77,4 +77,4 @@ def test_valid_edit_goes_live_and_invalid_edit_is_rejected(
         "PL003",
     )
     assert decide(server) == (True, new_revision)  # the previous policy keeps serving
-    assert server.process.poll() is None
+    assert server.process is not None and server.process.poll() is None

@@ -112,6 +112,7 @@ def test_docs_are_served(http: httpx.Client) -> None:
 
 def test_graceful_stop(tmp_path: Path) -> None:
     with serve({"OMS_AUTH_DATABASE_URL": f"sqlite:///{tmp_path}/stop.db"}, log_dir=tmp_path) as srv:
+        assert srv.process is not None
         srv.process.terminate()
         # uvicorn shuts down cleanly, then re-raises SIGTERM so the exit status reports it
         assert srv.process.wait(timeout=15) in (0, -15)

@@ -186,12 +186,12 @@ def _rolling_restart(proxy: Nginx, servers: list[Server], ca: Path) -> None:
         for server in servers:
             others = [s.port for s in servers if s is not server]
             proxy.set_upstreams(others)  # out of rotation
-            _until(lambda s=server: _drained(s))  # type: ignore[misc]
+            _until(lambda s=server: _drained(s))
             server.stop()
             server.start()
             server.wait_ready(60)
             proxy.set_upstreams([s.port for s in servers])  # back in
-            _until(lambda s=server: _checks_served(s) > 0)  # type: ignore[misc]
+            _until(lambda s=server: _checks_served(s) > 0)
     finally:
         done.set()
         worker.join(timeout=30)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
@@ -62,7 +64,7 @@ async def test_request_id_is_echoed(client: httpx.AsyncClient) -> None:
         r = await client.get("/healthz", headers={"X-Request-ID": sent})
         assert r.headers["x-request-id"] == sent
     odd = "caf\u00e9 id".encode("latin-1")
-    r = await client.post("/api/v1/authz/check", content=b"{", headers={"X-Request-ID": odd})
+    r = await client.post("/api/v1/authz/check", content=b"{", headers={b"X-Request-ID": odd})
     assert r.headers.raw and dict(r.headers.raw)[b"x-request-id"] == odd
     assert r.json()["error"]["request_id"] == "caf? id"
     long_id = "y" * 300
@@ -176,7 +178,7 @@ async def test_body_over_limit_is_413(client: httpx.AsyncClient) -> None:
     )
     assert r.status_code == 413 and r.json()["error"]["code"] == "REQ_003"
 
-    async def chunks():
+    async def chunks() -> AsyncIterator[bytes]:
         for _ in range(11):
             yield b"a" * (1024 * 1024)
 

@@ -41,7 +41,8 @@ ALICE = {"type": "user", "id": "alice"}
 def fast_lane_of(app: FastAPI) -> FastLane | None:
     for middleware in app.user_middleware:
         if "fast_lane" in middleware.kwargs:
-            lane: FastLane | None = middleware.kwargs["fast_lane"]
+            lane = middleware.kwargs["fast_lane"]
+            assert lane is None or isinstance(lane, FastLane)
             return lane
     raise AssertionError("no request-context middleware")
 

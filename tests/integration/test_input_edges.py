@@ -77,6 +77,7 @@ def _req(value: object) -> DecisionRequest:
 
 
 def test_cache_keys_tell_every_json_value_apart() -> None:
+    values: list[object]
     values = [None, True, False, 1, 1.0, 0, 0.0, math.nan, math.inf, "1", "", [], {}, [None]]
     prints = [_req(v).fingerprint() for v in values]
     assert len(set(prints)) == len(values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ ADMIN = {"X-API-Key": KEY}
 WRITES = 50
 
 
-def body(i: int) -> dict[str, object]:
+def body(i: int) -> dict[str, Any]:
     if i % 2:
         return {"ptype": "g", "rule": [f"user-{i}", "developer"]}
     return {"ptype": "p", "rule": [f"user-{i}", f"api:reports:{i}", "read", "allow"]}
@@ -44,7 +45,7 @@ async def assert_consistent(app: FastAPI, start_revision: int) -> None:
     events = [e for e in audited if e.action == "policy.rule.added"]
     others = [e for e in audited if e.action != "policy.rule.added"]
     assert {(e.action, e.source) for e in others} <= {("alert.mass_permission_change", "system")}
-    expected = {(b["ptype"], tuple(b["rule"])) for b in map(body, range(WRITES))}  # type: ignore[arg-type]
+    expected = {(b["ptype"], tuple(b["rule"])) for b in map(body, range(WRITES))}
     assert stored == expected
     assert sorted(e.request_id or "" for e in events) == sorted(
         f"req-conc-{i}" for i in range(WRITES)

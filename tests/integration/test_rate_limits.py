@@ -80,7 +80,8 @@ async def test_limits_are_shared_through_redis(
                 assert r.status_code == 401
                 r = await b.post("/api/v1/auth/login", json={"username": "bob", "password": "x2"})
                 assert r.status_code == 429
+        assert env.services.redis is not None
         keys = [
             k async for k in env.services.redis.scan_iter(match=f"{env.settings.key_prefix}:rate*")
-        ]  # type: ignore[union-attr]
+        ]
         assert keys, "the limiter's windows live in Redis under the service prefix"

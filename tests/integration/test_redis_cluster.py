@@ -5,6 +5,7 @@ checks. The cluster runs on spare ports; only its own processes are stopped, by 
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import time
 from collections.abc import Awaitable
@@ -163,7 +164,7 @@ async def test_two_instances_on_a_cluster_through_a_primary_failover(
                 made = await http.post(a.url + "/api/v1/admin/users", json=body, headers=ADMIN)
                 assert made.status_code == 201, made.text
             for server in (a, b):
-                await wait_for(lambda s=server: _recovered(http, s), timeout=20)
+                await wait_for(functools.partial(_recovered, http, server), timeout=20)
                 cluster = (await _ready(http, server))["redis_cluster"]
                 assert cluster["known_nodes"] == 6 and cluster["shards"] == 3, cluster
 
@@ -238,7 +239,7 @@ async def test_two_instances_on_a_cluster_through_a_primary_failover(
             new = await asyncio.to_thread(redis_cluster.wait_promoted, revocation_slot_key, old)
             promoted_after = time.monotonic() - killed_at
             recovery = [
-                await wait_for(lambda s=server: _recovered(http, s), timeout=20)
+                await wait_for(functools.partial(_recovered, http, server), timeout=20)
                 for server in (a, b)
             ]
             await asyncio.sleep(0.3)  # some checks after

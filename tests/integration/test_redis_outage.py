@@ -84,7 +84,7 @@ async def test_redis_down_and_back(
 
             await wait_for(recovered, timeout=10)
             assert "cache.redis.recovered" in events
-            sync = services_of(app).cache.sync  # type: ignore[union-attr]
+            sync = services_of(app).cache.sync
 
             async def subscribed() -> bool:
                 return sync.subscribed

@@ -22,7 +22,7 @@ async def test_values_context_and_definition_in_the_decision_api(
     folder = FIDELITY / "enforce_context"
     oracle = casbin_enforcer(folder)
     async with serve(make_settings(policy_dir=folder)) as (_app, client):
-        cases = [
+        cases: list[tuple[dict[str, object], Ask]] = [
             (
                 {"values": ["ben", "restart"], "definition": "r2"},
                 Ask(True, "2", ("ben", "restart")),
@@ -43,7 +43,7 @@ async def test_values_context_and_definition_in_the_decision_api(
             answer = response.json()
             assert answer["allowed"] is casbin_answer(oracle, ask)[0] is ask.allowed
             assert answer["explain"]["definition"]["matcher"] == f"m{ask.suffix}"
-        bad = [
+        bad: list[dict[str, object]] = [
             {"values": ["ben", "restart", "x"], "definition": "r2"},  # r2 takes 2 values
             {"values": ["ben", "restart"], "definition": "r7"},  # no such definition
             {"values": ["ben"], "subject": "ben"},  # both shapes at once

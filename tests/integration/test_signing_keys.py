@@ -18,6 +18,7 @@ from app.store.models import SigningKey
 from app.token_services import key_store
 from app.tokens import jose
 from app.tokens import keys as signing_keys
+from app.tokens.models import StoredKey
 from tests.support.server import run_cli
 from tests.support.tokens import AppFactory, TokenApp, claims_of, header_of
 from tests.support.waiting import wait_for
@@ -65,7 +66,7 @@ async def test_requests_never_wait_for_a_periodic_key_reload(
         reloads = 0
         load = ring.store.load
 
-        async def counted_load() -> list[signing_keys.StoredKey]:
+        async def counted_load() -> list[StoredKey]:
             nonlocal reloads
             reloads += 1
             return await load()
@@ -212,13 +213,13 @@ async def test_private_keys_encrypted_at_rest(
         failed = [line for line in capsys.readouterr().out.splitlines() if "start_failed" in line]
         assert len(failed) == 1 and message in failed[0]  # the operator is told why
     # `oms-auth serve` checks the key before it starts the server: one line, no traceback.
-    env = {
+    cli_env = {
         "OMS_AUTH_DATABASE_URL": settings.database_url,
         "OMS_AUTH_POLICY_DIR": str(settings.policy_dir),
         "OMS_AUTH_ENCRYPTION_KEY": "wrong-encryption-key",
         "OMS_AUTH_PORT": "1",  # never bound: the check fails first
     }
-    result = await asyncio.to_thread(run_cli, "serve", env=env)
+    result = await asyncio.to_thread(run_cli, "serve", env=cli_env)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"oms-auth: signing key {header_of(token)['kid']} cannot be opened with "

@@ -67,7 +67,8 @@ async def test_role_removed_cuts_off_older_tokens(
 async def test_permission_changes_in_policy_files(
     token_app_factory: AppFactory, database_url: str, policy_dir: Path
 ) -> None:
-    users = {"alice": [], "bob": [], "dave": []}  # roles from the shipped policy.csv
+    # roles from the shipped policy.csv
+    users: dict[str, list[str]] = {"alice": [], "bob": [], "dave": []}
     async with token_app_factory(
         database_url=database_url, policy_dir=policy_dir, users=users
     ) as env:

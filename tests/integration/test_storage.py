@@ -8,6 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import insert, inspect, select, text
 
+from app.config import Settings
 from app.main import create_app
 from app.store.database import Database
 from app.store.models import AuditEvent, CasbinRule, PolicyState, utcnow
@@ -160,7 +161,7 @@ async def test_unmigrated_database_refuses_to_start(
             pass
 
 
-async def test_client_fixture_uses_sqlite(client: httpx.AsyncClient, settings) -> None:
+async def test_client_fixture_uses_sqlite(client: httpx.AsyncClient, settings: Settings) -> None:
     assert settings.database_url.startswith("sqlite:///")
 
 

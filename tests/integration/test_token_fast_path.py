@@ -161,7 +161,7 @@ async def test_revocation_elsewhere_is_announced_to_other_instances(
             assert out.status_code == 204
 
             async def announced() -> bool:
-                return revocations._generation > heard
+                return bool(revocations._generation > heard)
 
             await wait_for(announced, timeout=20)  # the window never bumps it
             r = await check(second, headers)

@@ -13,7 +13,7 @@ from tests.support.tokens import AppFactory, TokenApp
 KEY = "user-admin-key-0123456789abcdef"
 ADMIN = {"X-API-Key": KEY}
 USERS = "/api/v1/admin/users"
-DORA = {
+DORA: dict[str, Any] = {
     "username": "dora",
     "password": "a good long password",
     "roles": ["developer"],

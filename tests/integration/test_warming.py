@@ -53,14 +53,14 @@ async def test_a_new_instance_warms_what_the_fleet_uses(
     settings = make_settings(redis_url=redis_url, cache_warm_subjects=5)
     async with serve(settings) as (app, client):
         await busy(client, "carol", 4)
-        await services_of(app).cache.activity.flush()  # type: ignore[union-attr]
+        await services_of(app).cache.activity.flush()
     shared = redis.Redis.from_url(redis_url)
     try:
         assert shared.zscore(f"{service_name}:v1:stats:active_subjects", "carol") == 4.0
     finally:
         shared.close()
     async with serve(settings) as (app, client):
-        await services_of(app).cache.warmer.wait()  # type: ignore[union-attr]
+        await services_of(app).cache.warmer.wait()
         assert await cached(client, "carol")
 
 

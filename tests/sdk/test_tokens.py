@@ -80,6 +80,7 @@ async def test_login_validate_refresh_logout(client: AuthClient) -> None:
     assert me["subject"] == "alice" and "developer" in me["roles"]
     check = await client.check_with_token(tokens.access_token, "api:schemas", "write")
     assert check["allowed"] is True and check["decided_by"] == "token_scope"
+    assert tokens.refresh_token is not None
     renewed = await client.refresh(tokens.refresh_token)
     assert renewed.access_token != tokens.access_token
     both = await client.validate_tokens([renewed.access_token, "not-a-token"])
@@ -87,6 +88,7 @@ async def test_login_validate_refresh_logout(client: AuthClient) -> None:
     await client.logout(renewed.access_token, refresh_token=renewed.refresh_token)
     revoked = await client.validate_token(renewed.access_token)
     assert not revoked and revoked.code == "AUTH_005"
+    assert renewed.refresh_token is not None
     with pytest.raises(TokenRevoked):
         await client.refresh(renewed.refresh_token)
     with pytest.raises(InvalidCredentials):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 import pytest
 
@@ -29,7 +30,7 @@ AND_DENY = "some(where (p.eft == allow)) && !some(where (p.eft == deny))"
 
 def build(
     matcher: str,
-    rules: list[tuple[str, ...]],
+    rules: Sequence[tuple[str, ...]],
     *,
     effect: str = AND_DENY,
     r: str = "sub, obj, act",
@@ -125,7 +126,8 @@ def test_keymatch_star_anywhere_is_a_prefix() -> None:
 
 def test_role_chain_is_cut_after_nine_links() -> None:
     chain = [f"r{i}" for i in range(12)]
-    rules = [("g", "alice", chain[0])] + [("g", a, b) for a, b in itertools.pairwise(chain)]
+    rules: list[tuple[str, ...]] = [("g", "alice", chain[0])]
+    rules += [("g", a, b) for a, b in itertools.pairwise(chain)]
     rules += [("p", role, f"res-{role}", "read", "allow") for role in chain]
     snapshot = build(SHAPE, rules)
     reachable = [ask(snapshot, "alice", f"res-{role}", "read") for role in chain]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from loguru import logger
@@ -13,7 +15,7 @@ from app.observability.logging import mask_text, request_id_var, setup_logging
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl"
 
 
-def capture(emit) -> list[dict]:  # type: ignore[no-untyped-def]
+def capture(emit: Callable[[], object]) -> list[dict[str, Any]]:
     stream = io.StringIO()
     remove = setup_logging(level="DEBUG", json=True, stream=stream)
     try:

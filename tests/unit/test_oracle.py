@@ -194,7 +194,7 @@ def random_policy(
         if variant.eft:
             fields.append("deny" if rng.random() < 0.25 else "allow")
         lines.append("p, " + ", ".join(fields))
-    edges = []
+    edges: list[tuple[str, str]] = []
     if rng.random() < 0.5:  # a chain longer than Casbin's 9-link limit
         chain = [rng.choice(USERS), *rng.sample(ROLES, 12)]
         edges.extend(itertools.pairwise(chain))

@@ -46,7 +46,7 @@ def assert_agrees(body: bytes) -> list[DecisionRequest] | None:
 
 
 def test_plain_items_are_parsed_directly() -> None:
-    checks = [
+    checks: list[dict[str, object]] = [
         {"subject": f"user-{i}", "resource": f"data-{i}", "action": "read"} for i in range(1000)
     ]
     checks[3]["domain"] = "tenant-1"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.errors import InvalidPolicy
-from app.policy.model import parse_model
+from app.policy.model import ModelInfo, parse_model
 from app.policy.rules import load_rule_files, make_rule, split_policy_line, value_problem
 from app.policy.sources import read_model
 
@@ -15,7 +15,7 @@ POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
 
 @pytest.fixture
-def model():
+def model() -> ModelInfo:
     return read_model(POLICIES)
 
 
@@ -51,7 +51,7 @@ def test_unicode_and_quotes_are_fine(value: str) -> None:
     assert value_problem(value) is None
 
 
-def test_rule_arity_and_effect_are_checked(model) -> None:
+def test_rule_arity_and_effect_are_checked(model: ModelInfo) -> None:
     with pytest.raises(InvalidPolicy, match="need 4 values"):
         make_rule("p", ["alice", "api:x", "read"], model, source="test")
     with pytest.raises(InvalidPolicy, match="effect must be"):
@@ -61,7 +61,7 @@ def test_rule_arity_and_effect_are_checked(model) -> None:
     assert make_rule("g", ["alice", "admin"], model, source="test").values == ("alice", "admin")
 
 
-def test_bad_file_line_is_reported_with_file_and_line(tmp_path: Path, model) -> None:
+def test_bad_file_line_is_reported_with_file_and_line(tmp_path: Path, model: ModelInfo) -> None:
     csv = tmp_path / "policy.csv"
     csv.write_text("# comment\np, viewer, api:x, read, allow\np, viewer, api:x\n")
     with pytest.raises(InvalidPolicy) as info:
@@ -102,7 +102,7 @@ def test_broken_models_are_rejected_with_a_reason(text: str, message: str) -> No
         parse_model(text)
 
 
-def test_shipped_model_shape(model) -> None:
+def test_shipped_model_shape(model: ModelInfo) -> None:
     assert model.request_fields == ("subject", "resource", "action")
     assert model.policy_tokens["p"] == ("sub", "obj", "act", "eft")
     assert model.is_rbac and not model.has_domain
