@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import Any
 
 import httpx
@@ -43,7 +44,15 @@ async def two_instances(
         await wait_for(
             lambda: _same_revision(a[0], b[0]), timeout=settings.policy_poll_interval + 2
         )
+        if settings.redis_url:  # both listen before a test announces (else they only poll)
+            for _, client in (a, b):
+                await wait_for(partial(_subscribed, client), timeout=10)
         yield a, b
+
+
+async def _subscribed(client: httpx.AsyncClient) -> bool:
+    ready = (await client.get("/readyz")).json()
+    return bool(ready["checks"]["cache"]["policy_sync"] == "pubsub+db-poll")
 
 
 async def _same_revision(a: FastAPI, b: FastAPI) -> bool:
