@@ -259,19 +259,23 @@ class PasswordHasher:
         jitter = random.randint(self.retry_after, window)  # noqa: S311 (spreading, not a secret)
         return Overloaded(message, retry_after=jitter)
 
-    def _full(self) -> bool:
-        return self._taken + self._waiting >= self.workers + self.queue
+    def _refusal(self) -> str | None:
+        """Why a job arriving now would be refused on admission, or None."""
+        if self._taken + self._waiting >= self.workers + self.queue:
+            return "Too many password checks in progress"
+        if self.predicted_wait() > self.queue_timeout:
+            return "Password checks are queued longer than the service waits"
+        return None
 
     def would_refuse(self) -> bool:
         """Whether a job arriving now would be refused on admission (counts nothing)."""
-        return self._full() or self.predicted_wait() > self.queue_timeout
+        return self._refusal() is not None
 
     def shed(self) -> None:
         """Refuse now (`Overloaded`) if a job arriving now would be refused on admission."""
-        if self._full():
-            raise self._refuse("Too many password checks in progress")
-        if self.predicted_wait() > self.queue_timeout:
-            raise self._refuse("Password checks are queued longer than the service waits")
+        reason = self._refusal()
+        if reason is not None:
+            raise self._refuse(reason)
 
     async def _admit(self, reservation: Reservation | None = None) -> None:
         """Take a slot, waiting in the bounded queue at most `queue_timeout` seconds (a
