@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import ast
 import functools
-import gc
 from pathlib import Path
+
+from app.heap import collector_paused
 
 
 @functools.cache
 def parse(path: Path) -> ast.Module:
     source = path.read_text(encoding="utf-8")
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return ast.parse(source, filename=str(path))
-    finally:
-        if enabled:
-            gc.enable()
