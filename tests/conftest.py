@@ -196,11 +196,6 @@ def settings(make_settings: SettingsFactory) -> Settings:
     return make_settings()
 
 
-async def running_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with running(app) as c:
-        yield c
-
-
 @pytest.fixture
 async def app(settings: Settings) -> FastAPI:
     return create_app(settings)
@@ -208,5 +203,5 @@ async def app(settings: Settings) -> FastAPI:
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in running_client(app):
+    async with running(app) as c:
         yield c

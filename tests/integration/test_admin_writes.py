@@ -15,8 +15,9 @@ from sqlalchemy import select
 from app.main import create_app
 from app.services import Services
 from app.store.models import IdempotencyKey
-from tests.conftest import SettingsFactory, running_client
+from tests.conftest import SettingsFactory
 from tests.integration.test_policy_admin import ADMIN, KEY, counts
+from tests.support.apps import running
 from tests.support.waiting import wait_for
 
 RULE = {"ptype": "p", "rule": ["auditor", "api:reports", "read", "allow"]}
@@ -31,7 +32,7 @@ def admin_app(database_url: str, make_settings: SettingsFactory, policy_dir: Pat
 
 @pytest.fixture
 async def client(admin_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in running_client(admin_app):
+    async with running(admin_app) as c:
         yield c
 
 

@@ -10,7 +10,8 @@ import httpx
 
 from app.main import create_app
 from app.policy.engine import PolicyEngine
-from tests.conftest import SettingsFactory, running_client
+from tests.conftest import SettingsFactory
+from tests.support.apps import running
 
 GRANTS = "p, zed, api:schemas, read, allow\np, zed, api:ontologies, read, allow\n"
 CHECKS = [
@@ -48,7 +49,7 @@ async def test_batches_racing_reloads_never_see_a_mix(
 ) -> None:
     settings = make_settings(policy_dir=policy_dir, policy_source="files")
     app = create_app(settings)
-    async for client in running_client(app):
+    async with running(app) as client:
         stop = asyncio.Event()
         granted_at, *answers = await asyncio.gather(
             flip(app.state.services.engine, policy_dir / "zed.csv", stop),

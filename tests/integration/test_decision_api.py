@@ -211,7 +211,7 @@ async def test_health_ready_metrics_docs(client: httpx.AsyncClient) -> None:
 
 async def test_unexpected_failure_is_sys_002_without_internals(settings: Settings) -> None:
     from app.main import create_app
-    from tests.conftest import running_client
+    from tests.support.apps import running
 
     app = create_app(settings)
 
@@ -219,7 +219,7 @@ async def test_unexpected_failure_is_sys_002_without_internals(settings: Setting
         raise RuntimeError("secret internal detail /etc/passwd")
 
     app.add_api_route("/api/v1/boom", boom, methods=["GET"])
-    async for c in running_client(app):
+    async with running(app) as c:
         r = await c.get("/api/v1/boom", headers={"X-Request-ID": "boom-1"})
         assert r.status_code == 500
         error = r.json()["error"]

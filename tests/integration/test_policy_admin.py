@@ -16,8 +16,9 @@ from starlette.requests import HTTPConnection
 from app.main import create_app
 from app.security.principal import Alongside, Principal
 from app.store.models import AuditEvent, CasbinRule, PolicyState
-from tests.conftest import SettingsFactory, running_client
+from tests.conftest import SettingsFactory
 from tests.policy.support import REPO
+from tests.support.apps import running
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +53,7 @@ def admin_app(database_url: str, make_settings: SettingsFactory, policy_dir: Pat
 
 @pytest.fixture
 async def client(admin_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in running_client(admin_app):
+    async with running(admin_app) as c:
         yield c
 
 
@@ -99,7 +100,7 @@ async def test_no_configured_key_means_closed(
     make_settings: SettingsFactory, policy_dir: Path
 ) -> None:
     app = create_app(make_settings(policy_dir=policy_dir))
-    async for c in running_client(app):
+    async with running(app) as c:
         for headers in ({}, {"X-API-Key": ""}, {"X-API-Key": "anything"}):
             r = await c.get("/api/v1/policies", headers=headers)
             assert r.status_code == 401 and r.json()["error"]["code"] == "AUTH_001"
@@ -286,7 +287,7 @@ async def test_domain_models_assign_roles_per_domain(
     policy = tmp_path / "domains"
     shutil.copytree(REPO / "policies/examples/rbac_with_domains", policy)
     settings = make_settings(policy_dir=policy, admin_api_key=KEY, database_url=sqlite_url)
-    async for c in running_client(create_app(settings)):
+    async with running(create_app(settings)) as c:
         no_domain = await c.put("/api/v1/roles/editor/members/zed", headers=ADMIN)
         assert no_domain.status_code == 422 and "domain" in no_domain.json()["error"]["message"]
         put = await c.put("/api/v1/roles/editor/members/zed?domain=tenant-a", headers=ADMIN)
@@ -306,7 +307,7 @@ async def test_files_only_service_refuses_writes(
     make_settings: SettingsFactory, policy_dir: Path
 ) -> None:
     settings = make_settings(policy_dir=policy_dir, admin_api_key=KEY, policy_source="files")
-    async for c in running_client(create_app(settings)):
+    async with running(create_app(settings)) as c:
         body = {"ptype": "g", "rule": ["bob", "developer"]}
         r = await c.post("/api/v1/policies", json=body, headers=ADMIN)
         assert r.status_code == 409 and "files only" in r.json()["error"]["message"]

@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from app.main import create_app
 from app.store.models import AuditEvent, CasbinRule, PolicyState
-from tests.conftest import SettingsFactory, running_client
+from tests.conftest import SettingsFactory
+from tests.support.apps import running
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +65,7 @@ async def test_fifty_parallel_writes(
     app = create_app(
         make_settings(database_url=database_url, policy_dir=policy_dir, admin_api_key=KEY)
     )
-    async for client in running_client(app):
+    async with running(app) as client:
         start = app.state.services.engine.revision
         responses = await asyncio.gather(*(write(client, i) for i in range(WRITES)))
         assert [r.status_code for r in responses] == [201] * WRITES, [r.text for r in responses]
@@ -90,11 +91,10 @@ async def test_two_instances_writing_at_once(
     """Two instances on one database: the policy_state row lock serialises their writers."""
     settings = make_settings(database_url=database_url, policy_dir=policy_dir, admin_api_key=KEY)
     first, second = create_app(settings), create_app(settings)
-    async for a in running_client(first):
-        async for b in running_client(second):
-            start = second.state.services.engine.revision  # the database revision after both starts
-            responses = await asyncio.gather(*(write(a if i % 2 else b, i) for i in range(WRITES)))
-            assert [r.status_code for r in responses] == [201] * WRITES
-            for app in (first, second):  # what another instance's change notice would do
-                await app.state.services.engine.load(trigger="test", bump=False)
-                await assert_consistent(app, start)
+    async with running(first) as a, running(second) as b:
+        start = second.state.services.engine.revision  # the database revision after both starts
+        responses = await asyncio.gather(*(write(a if i % 2 else b, i) for i in range(WRITES)))
+        assert [r.status_code for r in responses] == [201] * WRITES
+        for app in (first, second):  # what another instance's change notice would do
+            await app.state.services.engine.load(trigger="test", bump=False)
+            await assert_consistent(app, start)

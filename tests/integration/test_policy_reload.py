@@ -13,7 +13,8 @@ from fastapi import FastAPI
 
 from app.errors import InvalidPolicy
 from app.main import create_app
-from tests.conftest import SettingsFactory, running_client
+from tests.conftest import SettingsFactory
+from tests.support.apps import running
 from tests.support.waiting import DEADLINE_SCALE
 
 pytestmark = pytest.mark.integration
@@ -36,7 +37,7 @@ async def test_reload_applies_a_valid_edit_and_refuses_an_invalid_one(
     app: FastAPI, policy_dir: Path
 ) -> None:
     csv = policy_dir / "policy.csv"
-    async for client in running_client(app):
+    async with running(app) as client:
         assert not await allowed(client)
         csv.write_text(csv.read_text() + "g, bob, developer\np, bob, api:dup, read, allow\n")
         r = await client.post("/api/v1/policies/reload", headers=ADMIN)
@@ -77,7 +78,7 @@ async def test_watcher_reloads_in_process(make_settings: SettingsFactory, policy
     settings = make_settings(policy_dir=policy_dir, admin_api_key=KEY, policy_watch=True)
     app = create_app(settings)
     csv = policy_dir / "policy.csv"
-    async for client in running_client(app):
+    async with running(app) as client:
         edited = csv.read_text() + "g, bob, developer\n"
         deadline = time.monotonic() + 20 * DEADLINE_SCALE
         while not await allowed(client):
@@ -117,12 +118,12 @@ async def test_a_policy_with_lint_errors_never_starts(
     csv.write_text(csv.read_text() + "g, viewer, admin\n")  # viewer -> admin -> ... -> viewer
     app = create_app(make_settings(policy_dir=policy_dir))
     with pytest.raises(InvalidPolicy, match="PL006 error: role cycle"):
-        async for _ in running_client(app):
+        async with running(app) as _:
             pass
 
 
 async def test_audit_filters_and_pages(app: FastAPI) -> None:
-    async for client in running_client(app):
+    async with running(app) as client:
         t0 = datetime.now(UTC)
         for i in range(5):
             r = await client.put(f"/api/v1/roles/viewer/members/u{i}", headers=ADMIN)

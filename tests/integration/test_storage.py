@@ -13,7 +13,8 @@ from app.main import create_app
 from app.store.database import Database
 from app.store.models import AuditEvent, CasbinRule, PolicyState, utcnow
 from app.store.schema import EXPECTED_HEAD, current_revision, head_revision, upgrade
-from tests.conftest import SettingsFactory, running_client
+from tests.conftest import SettingsFactory
+from tests.support.apps import running
 
 TABLES = {
     "casbin_rule",
@@ -73,7 +74,7 @@ async def test_database_rules_are_enforced(
     await _add_rule(database_url, "g", "zoe", "developer")
     await _add_rule(database_url, "p", "zoe", "special:ü'\"", "read", "allow")
     settings = make_settings(database_url=database_url, policy_source=source)
-    async for client in running_client(create_app(settings)):
+    async with running(create_app(settings)) as client:
         r = await client.post(
             "/api/v1/authz/check",
             json={"subject": "zoe", "resource": "api:schemas", "action": "write", "explain": True},
@@ -93,7 +94,7 @@ async def test_a_load_takes_a_new_revision_only_for_new_content(
 ) -> None:
     settings = make_settings(database_url=database_url)
     app = create_app(settings)
-    async for client in running_client(app):
+    async with running(app) as client:
         first = (await client.get("/readyz")).json()["checks"]["policy"]["revision"]
         engine = app.state.services.engine
         snapshot = engine.snapshot
@@ -112,7 +113,7 @@ async def test_a_load_takes_a_new_revision_only_for_new_content(
             assert await s.scalar(select(PolicyState.revision)) == second
     # another start on the same content adopts the revision
     again = create_app(settings)
-    async for client in running_client(again):
+    async with running(again) as client:
         assert (await client.get("/readyz")).json()["checks"]["policy"]["revision"] == second
 
 
@@ -121,7 +122,7 @@ async def test_invalid_db_rule_keeps_old_policy(
 ) -> None:
     settings = make_settings(database_url=database_url)
     app = create_app(settings)
-    async for client in running_client(app):
+    async with running(app) as client:
         before = app.state.services.engine.revision
         await _add_rule(database_url, "p", "x", "y")  # wrong arity
         with pytest.raises(Exception, match="need 4 values"):
@@ -157,7 +158,7 @@ async def test_unmigrated_database_refuses_to_start(
     settings = make_settings(database_url=f"sqlite:///{tmp_path}/empty.db")
     app = create_app(settings)
     with pytest.raises(Exception, match="oms-auth migrate"):
-        async for _ in running_client(app):
+        async with running(app) as _:
             pass
 
 

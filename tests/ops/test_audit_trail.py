@@ -17,7 +17,8 @@ from app.main import create_app
 from app.store.audit_log import AuditLog
 from app.store.database import Database
 from app.store.models import AuditEvent
-from tests.conftest import SettingsFactory, running_client
+from tests.conftest import SettingsFactory
+from tests.support.apps import running
 from tests.support.tokens import PASSWORD, AppFactory, bearer
 from tests.support.waiting import wait_for
 
@@ -143,7 +144,7 @@ async def test_mass_permission_changes_raise_an_alert(
     make_settings: SettingsFactory,
 ) -> None:
     app = create_app(make_settings(admin_api_key=KEY, alert_permission_changes=5))
-    async for client in running_client(app):
+    async with running(app) as client:
         for i in range(5):
             r = await client.post(
                 "/api/v1/policies",
@@ -231,7 +232,7 @@ async def test_policy_status_reports_a_rejected_edit_with_file_line_and_code(
 ) -> None:
     app = create_app(make_settings(policy_dir=policy_dir, admin_api_key=KEY))
     csv = policy_dir / "policy.csv"
-    async for client in running_client(app):
+    async with running(app) as client:
         status = (await client.get("/api/v1/policies/status", headers=ADMIN)).json()
         revision = status["revision"]
         assert status["status"] == "ok" and status["rejected"] is None

@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.decisions.log import DecisionLog, DecisionLogConfig, DecisionQuery
 from app.main import create_app
-from tests.conftest import SettingsFactory, running_client
+from tests.conftest import SettingsFactory
+from tests.support.apps import running
 from tests.support.policies import EXAMPLES
 from tests.support.tokens import AppFactory, bearer
 from tests.support.waiting import wait_for
@@ -63,7 +64,7 @@ async def test_single_batch_and_authzen_decisions_are_recorded(
             admin_api_key=KEY,
         )
     )
-    async for client in running_client(app):
+    async with running(app) as client:
         one = await client.post(
             "/api/v1/authz/check",
             json={"subject": "alice", "resource": "api:schemas", "action": "write"},
@@ -160,7 +161,7 @@ async def test_allows_are_sampled_every_deny_is_kept_and_fields_masked(
             decision_log_flush_interval=0.05,
         )
     )
-    async for client in running_client(app):
+    async with running(app) as client:
         checks = [
             {"subject": "bob", "resource": "api:schemas", "action": a}
             for a in ("read", "write") * 20
@@ -238,7 +239,7 @@ async def test_http_push_batches_and_a_full_buffer_drops_and_counts(
             decision_log_flush_interval=0.05,
         )
     )
-    async for client in running_client(app):
+    async with running(app) as client:
         checks = [{"subject": "bob", "resource": "api:schemas", "action": "read"}] * 6
         r = await client.post("/api/v1/authz/check/batch", json={"checks": checks})
         ids = {x["decision_id"] for x in r.json()["results"]}
@@ -298,7 +299,7 @@ async def test_a_missing_property_is_recorded_with_the_decision(
         decision_log_path=str(stream),
         decision_log_flush_interval=0.05,
     )
-    async for client in running_client(create_app(settings)):
+    async with running(create_app(settings)) as client:
         stranger = {
             "subject": {"type": "user", "id": "sam"},
             "resource": {"type": "doc", "id": "doc:plan", "properties": {"owner": "alice"}},

@@ -10,7 +10,8 @@ import subprocess
 import yaml
 
 from app.main import create_app
-from tests.conftest import REPO, SettingsFactory, running_client
+from tests.conftest import REPO, SettingsFactory
+from tests.support.apps import running
 from tests.support.debian import ensure_binary
 
 PROMETHEUS = REPO / "deploy" / "prometheus"
@@ -84,7 +85,7 @@ async def test_every_metric_in_alerts_and_dashboard_is_exported(
     named = {_family(m) for expr in _expressions() for m in METRIC.findall(expr)}
     assert len(named) >= 15
     app = create_app(make_settings(redis_url=redis_url, decision_log_enabled=True))
-    async for client in running_client(app):
+    async with running(app) as client:
         text = (await client.get("/metrics")).text
     exported = set(re.findall(r"^# TYPE (oms_auth_[a-z0-9_]+) ", text, re.M))
     exported = {_family(name) for name in exported}
