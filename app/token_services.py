@@ -9,7 +9,6 @@ subscribes to policy changes and starts the housekeeping loop.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -81,14 +80,20 @@ class TokenComponents:
         return self.service.keys
 
     async def close(self) -> None:
+        """Everything is told to stop before anything is waited for: the shutdown bounds each
+        step (`app.services.Lifecycle`), and a Redis user left running when Redis closes would
+        open a connection on the closed client that nothing ever closes."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await self.service.revocations.close()
-        await self.service.accounts.close()
-        await self.rate_limits.close()
+        if self.batcher is not None:
+            self.batcher.stop()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(
+            self.service.revocations.close(),
+            self.service.accounts.close(),
+            self.rate_limits.close(),
+            return_exceptions=True,
+        )
         if self.batcher is not None:  # last of the Redis users: after it, Redis may close
             await self.batcher.close()
         self.hasher.close()

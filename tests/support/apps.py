@@ -6,38 +6,73 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 from weakref import WeakKeyDictionary
 
 import httpx
 from fastapi import FastAPI
+from redis.asyncio.cluster import RedisCluster
 
 from app.config import Settings
 from app.main import create_app
 from app.services import Services
 
-# Apps running now, per event loop (a test may run several side by side, nested).
-_RUNNING: WeakKeyDictionary[asyncio.AbstractEventLoop, int] = WeakKeyDictionary()
+
+@dataclass
+class _LoopApps:
+    """The in-process apps of one event loop (a test may run several side by side, nested)."""
+
+    running: int = 0
+    started: list[Services] = field(default_factory=list)  # not yet checked
+
+
+_LOOPS: WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopApps] = WeakKeyDictionary()
 
 
 @asynccontextmanager
 async def running(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """`app` with its lifespan run, an ASGI client on it. When the last app of the test's
-    loop stops, the tasks the apps left behind are settled (`settle_leftover_tasks`): not
-    before, since a task started meanwhile may belong to an app still running (cancelling
-    its audit writer's wait, say, would stop that app's writer)."""
+    """`app` with its lifespan run, an ASGI client on it.
+
+    When the last app of the test's loop stops, the tasks the apps left behind are settled
+    (`settle_leftover_tasks`): not before, since a task started meanwhile may belong to an app
+    still running (cancelling its audit writer's wait, say, would stop that app's writer).
+    Then no Redis connection of theirs may be open (`assert_redis_closed`)."""
     loop = asyncio.get_running_loop()
     before = asyncio.all_tasks()
-    _RUNNING[loop] = _RUNNING.get(loop, 0) + 1
+    apps = _LOOPS.setdefault(loop, _LoopApps())
+    apps.running += 1
     try:
         async with app.router.lifespan_context(app):
+            apps.started.append(services_of(app))  # checked once every app of the loop stops
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
                 yield c
     finally:
-        _RUNNING[loop] -= 1
-        if not _RUNNING[loop]:
+        apps.running -= 1
+        if not apps.running:
             await settle_leftover_tasks(before)
+            stopped, apps.started = apps.started, []
+            for each in stopped:
+                await assert_redis_closed(each)
+
+
+async def assert_redis_closed(services: Services) -> None:
+    """A stopped app holds no open Redis connection. One opened after its client closed (by
+    a background task that outlived the shutdown) would otherwise be found only when the
+    collector reaches it, as a `ResourceWarning` in whichever test runs then. It is closed
+    here, and the test that left it fails with its address. (A Redis Cluster client's node
+    pools are not inspected.)"""
+    redis = services.redis
+    if redis is None or isinstance(redis, RedisCluster):
+        return
+    pool = redis.connection_pool
+    connections = [*pool._available_connections, *pool._in_use_connections]
+    left = [c for c in connections if c.is_connected]
+    for connection in left:
+        await connection.disconnect()
+    if left:
+        raise AssertionError(f"Redis connections open after the app stopped: {left!r}")
 
 
 @asynccontextmanager

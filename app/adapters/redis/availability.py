@@ -80,7 +80,9 @@ class RedisAvailability:
         if self._closed:
             return
         with contextlib.suppress(RuntimeError):  # no running loop: nothing to probe from
-            self._probe = asyncio.get_running_loop().create_task(self._probe_until_up())
+            self._probe = asyncio.get_running_loop().create_task(
+                self._probe_until_up(), name="redis-probe"
+            )
 
     async def _probe_until_up(self) -> None:
         while not self._up and not self._closed:
@@ -106,8 +108,13 @@ class RedisAvailability:
             except Exception:
                 logger.exception("cache.redis.recovery_step_failed", step=repr(callback))
 
-    async def close(self) -> None:
+    def stop(self) -> None:
+        """Signal and cancel the probe at once, without waiting."""
         self._closed = True
         if self._probe is not None:
             self._probe.cancel()
+
+    async def close(self) -> None:
+        self.stop()
+        if self._probe is not None:
             await asyncio.wait([self._probe], timeout=3)

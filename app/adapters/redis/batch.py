@@ -45,11 +45,15 @@ class RedisBatcher:
             loop.call_soon(self._flush)
         return await future
 
-    async def close(self) -> None:
-        """Before the client closes: let the round trips in flight end (briefly), cancel the
-        rest, and refuse new ones. A round trip sent after the close would open a connection
-        on the closed client that nothing closes any more."""
+    def stop(self) -> None:
+        """Refuse new round trips from now on (those in flight go on)."""
         self._closed = True
+
+    async def close(self) -> None:
+        """Before the client closes: refuse new round trips, let those in flight end
+        (briefly), cancel the rest. A round trip sent after the client's close would open a
+        connection on the closed client that nothing closes any more."""
+        self.stop()
         if self._sending:
             _, pending = await asyncio.wait(set(self._sending), timeout=CLOSE_SECONDS)
             for task in pending:

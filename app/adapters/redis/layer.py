@@ -7,6 +7,7 @@ started on demand, the pub/sub subscriber, the database poller and the warmer.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,10 +49,17 @@ class CacheLayer:
         self.warmer.start()
 
     async def close(self) -> None:
-        await self.warmer.close()
-        await self.sync.close()
+        """Every part is told to stop before any is waited for: the shutdown bounds each step
+        (`app.services.Lifecycle`), and a part still running when Redis closes would open a
+        new connection on the closed client that nothing ever closes."""
+        self.warmer.stop()
+        self.sync.stop()
         if self.availability is not None:
-            await self.availability.close()
+            self.availability.stop()
+        parts = [self.warmer.close(), self.sync.close()]
+        if self.availability is not None:
+            parts.append(self.availability.close())
+        await asyncio.gather(*parts)
 
     def status(self) -> dict[str, Any]:
         """For `/readyz`: Redis state and how policy changes reach this instance."""

@@ -176,10 +176,14 @@ class PolicySync:
         if self.redis is not None:
             self._tasks.append(loop.create_task(self._subscribe_forever(), name="policy-sub"))
 
-    async def close(self) -> None:
+    def stop(self) -> None:
+        """Signal and cancel the subscriber and the poller at once, without waiting."""
         self._stopping = True
         for task in self._tasks:
             task.cancel()
+
+    async def close(self) -> None:
+        self.stop()
         if self._tasks:
             # Bounded: a task that missed its cancellation still sees `_stopping` within a
             # second (its next read timeout), and shutdown never waits longer than this.

@@ -169,7 +169,9 @@ class CacheWarmer:
         self._closed = False
 
     def start(self) -> None:
-        self._flusher = asyncio.get_running_loop().create_task(self._flush_forever())
+        self._flusher = asyncio.get_running_loop().create_task(
+            self._flush_forever(), name="activity-flush"
+        )
         self.schedule()
 
     def schedule(self) -> None:
@@ -179,7 +181,7 @@ class CacheWarmer:
         if self._warm is not None and not self._warm.done():
             self._warm.cancel()
         snapshot = self.engine.snapshot
-        self._warm = asyncio.get_running_loop().create_task(self._run(snapshot))
+        self._warm = asyncio.get_running_loop().create_task(self._run(snapshot), name="cache-warm")
 
     async def wait(self) -> None:
         """Until the current warm (if any) has finished (tests, benchmarks)."""
@@ -218,11 +220,16 @@ class CacheWarmer:
             except Exception:
                 logger.exception("cache.activity.flush_failed")
 
-    async def close(self) -> None:
+    def stop(self) -> None:
+        """Signal and cancel the warm and the activity flusher at once, without waiting."""
         self._closed = True
+        for task in (self._warm, self._flusher):
+            if task is not None:
+                task.cancel()
+
+    async def close(self) -> None:
+        self.stop()
         tasks = [t for t in (self._warm, self._flusher) if t is not None]
-        for task in tasks:
-            task.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=3)
         with contextlib.suppress(Exception):
