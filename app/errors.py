@@ -1,9 +1,10 @@
 """The service's error tree: what went wrong, grouped by kind, with a stable code each.
 
 Domain code raises these; they carry a code, a message, details and typed data (how long to
-wait before a retry, how to authenticate) and know nothing of HTTP. `app.api.errors` maps
-each kind to its status and headers (one table) and renders the JSON envelope
-``{"error": {"code", "message", "details", "request_id"}}``.
+wait before a retry, how to authenticate) and know nothing of HTTP. At the HTTP edge,
+`app.adapters.http.responses` maps each kind to its status and headers (one table,
+`HTTP_STATUS`) and renders the JSON envelope ``{"error": {"code", "message", "details",
+"request_id"}}``; `app.api.errors` installs the handlers that answer with it.
 
 The kinds (classes without a code of their own are never raised themselves):
 

@@ -1,8 +1,10 @@
 """Process-wide garbage-collector policy for the server process (opt-in, never a library call).
 
-The engine never touches `gc`; the app's lifespan applies these: the collector paused for
-the start-up load (always: nothing is served yet), and the freezes when `OMS_AUTH_GC_FREEZE`
-is on (every worker of a group runs its own lifespan, so each freezes its own heap).
+The engine never touches `gc`; the app's lifespan applies these only when
+`OMS_AUTH_GC_FREEZE` is on (the deploy files and the benchmarked servers turn it on; an app
+embedded in another process leaves that process's collector alone): the collector paused
+for the start-up load (nothing is served yet), then the freezes (every worker of a group
+runs its own lifespan, so each freezes its own heap).
 """
 
 from __future__ import annotations

@@ -156,7 +156,9 @@ def create_app(
             await _check_schema(services)
             if settings.gc_freeze:
                 services.engine.on_change(freeze_after_load)
-            with collector_paused():  # nothing is served yet (see app.heap)
+            # The collector policy is process-wide, so only a server that opts in gets it.
+            pause = collector_paused() if settings.gc_freeze else contextlib.nullcontext()
+            with pause:  # nothing is served yet (see app.heap)
                 await services.engine.load(trigger="startup")
             await start_tokens(
                 services.tokens,

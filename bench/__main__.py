@@ -432,9 +432,9 @@ def render_markdown(results: Results, has_chart: bool) -> str:
         "Token validation takes the lane too, once `admit_validation_caller` has admitted "
         "its caller (a client or an administrator).",
         "- Once started, the serving process freezes its heap (`gc.freeze()`, "
-        "`app/serving.py`) and raises the young generation's threshold: the cyclic collector "
-        "no longer rescans what start-up built, which paused the event loop for tens of "
-        "milliseconds under load.",
+        "`app/heap.py`, with `OMS_AUTH_GC_FREEZE=true`) and raises the young generation's "
+        "threshold: the cyclic collector no longer rescans what start-up built, which "
+        "paused the event loop for tens of milliseconds under load.",
         "- Plain 1000-check batches (string ids, no explanations) are read with orjson "
         "straight into the engine's requests, without a pydantic model per item; anything "
         "else goes through the model, so errors keep their envelopes.",

@@ -50,32 +50,27 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test by its folder, and check the services only if a selected test needs them.
-
-    `pytest tests/unit` (or `-m unit`) therefore runs on a machine with neither PostgreSQL nor
-    Redis: a unit test that asks for one of them is refused here, as is a test folder
-    without markers.
-    """
-    needs_services = False
+    """Mark each test by its folder; refuse a unit test that asks for PostgreSQL or Redis, and
+    a test folder without markers."""
     misplaced = []
     for item in items:
-        parts = Path(str(item.path)).relative_to(REPO / "tests").parts
-        folder = parts[0] if len(parts) > 1 else ""
+        folder = _folder(item)
         if folder not in _MARKERS:
             raise pytest.UsageError(f"{item.nodeid}: declare the markers of tests/{folder}")
         for marker in _MARKERS[folder]:
             item.add_marker(marker)
-        fixtures = set(getattr(item, "fixturenames", ()))
-        if fixtures & _SERVICE_FIXTURES:
-            if "unit" in _MARKERS[folder]:
-                misplaced.append(item.nodeid)
-            needs_services = True
-        elif "unit" not in _MARKERS[folder]:
-            needs_services = True
+        if _SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())) and _is_unit(folder):
+            misplaced.append(item.nodeid)
     if misplaced:
         raise pytest.UsageError(f"unit tests that need PostgreSQL or Redis: {misplaced}")
     _longest_files_first(items)
-    if not needs_services:
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Check the services only if a test still selected (after `-m`, `-k`) needs them, so
+    `pytest tests/unit` and `pytest -m unit` run on a machine with neither PostgreSQL nor
+    Redis."""
+    if all(_is_unit(_folder(item)) for item in session.items):
         return
     for name, check, where in (
         ("PostgreSQL", svc.check_postgres, svc.PG_ADMIN_DSN),
@@ -86,6 +81,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             pytest.exit(f"{name} is not reachable at {where}: {error}", returncode=3)
 
 
+def _folder(item: pytest.Item) -> str:
+    parts = Path(str(item.path)).relative_to(REPO / "tests").parts
+    return parts[0] if len(parts) > 1 else ""
+
+
+def _is_unit(folder: str) -> bool:
+    return "unit" in _MARKERS.get(folder, ())
+
+
 def _longest_files_first(items: list[pytest.Item]) -> None:
     """Files with a `slow` test first, then those that start servers, then the rest.
 
@@ -94,7 +98,7 @@ def _longest_files_first(items: list[pytest.Item]) -> None:
     """
     rank: dict[Path, int] = {}
     for item in items:
-        folder = Path(str(item.path)).relative_to(REPO / "tests").parts[0]
+        folder = _folder(item)
         here = 0 if item.get_closest_marker("slow") else 1 if folder in ("e2e", "sdk") else 2
         rank[item.path] = min(rank.get(item.path, here), here)
     items.sort(key=lambda item: rank[item.path])  # stable: a file's tests keep their order

@@ -1,4 +1,4 @@
-"""Decision, permission-set and token-validation caches, and policy change propagation.
+"""Decision and permission-set caches: keys, the in-process tier and what the tiers share.
 
 Two tiers, placed by measurement (docs/benchmarks.md): an in-process L1 first
 (a dict lookup is far cheaper than any network hop) and Redis as L2 only where a hit saves

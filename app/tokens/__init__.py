@@ -16,6 +16,8 @@ adapter for FastAPI/Starlette is `app.adapters.http.oauth`.
     rotation     refresh-token rotation and reuse detection
     refresh_tokens  opaque refresh tokens, stored only as SHA-256
     checks       v2 checks answered from the bearer token's scope
+    scope_checks v2 decisions for a bearer token: its scope first, then the engine
+    grant_types  the OAuth grant types this server supports
     models       records the service reads and writes, independent of storage
     metrics      token metrics
     service      the token service the API calls

@@ -3,7 +3,8 @@ the README's error envelope that every failure on `/api/*` is answered with.
 
 Domain errors know nothing of HTTP: `HTTP_STATUS` gives each kind its status, and an error's
 typed data its headers (`retry_after` -> Retry-After, `challenge` -> WWW-Authenticate). This
-is the only place the two meet; `app.api.errors` re-exports it for the routes."""
+is the only place the two meet (the routes, the fast lane and the admin-write adapter use
+it; `app.api.errors` installs the exception handlers)."""
 
 from __future__ import annotations
 
