@@ -31,6 +31,7 @@ from app.decisions.authzen import (
     definition_of,
     domain_of,
     evaluate_all,
+    evaluations_of,
     in_tenant,
     require_tenant,
 )
@@ -186,7 +187,7 @@ async def _evaluate(
 ) -> dict[str, Any]:
     """One evaluation; in a tenant (404 when unknown), the tenant is its domain."""
     if tenant is not None:
-        require_tenant(decisions.engine.snapshot, tenant)
+        require_tenant(decisions.snapshot, tenant)
     await admit_decision_caller(callers, connection, (body.subject.id,))
     set_kind("authzen")
     if tenant is not None:
@@ -224,14 +225,9 @@ async def _evaluate_many(
 ) -> dict[str, Any]:
     """A batch of evaluations; in a tenant (404 when unknown), no item can leave it."""
     if tenant is not None:
-        require_tenant(decisions.engine.snapshot, tenant)
+        require_tenant(decisions.snapshot, tenant)
     await admit_decision_caller(callers, connection, _subjects(body))
-    if tenant is not None:
-        body.context = in_tenant(body.context, tenant)
-        for item in body.evaluations or ():
-            if "context" in item:
-                item["context"] = in_tenant(item["context"], tenant)
-    return await _evaluations(body, decisions, item_context=item_context)
+    return await _evaluations(body, decisions, item_context=item_context, tenant=tenant)
 
 
 def _subjects(body: EvaluationsRequest) -> list[str]:
@@ -247,7 +243,11 @@ def _subjects(body: EvaluationsRequest) -> list[str]:
 
 
 async def _evaluations(
-    body: EvaluationsRequest, decisions: DecisionService, *, item_context: bool = True
+    body: EvaluationsRequest,
+    decisions: DecisionService,
+    *,
+    item_context: bool = True,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
     context = body.options.include_context
     if context is None:
@@ -259,21 +259,13 @@ async def _evaluations(
         "resource": body.resource,
         "context": body.context,
     }
-    if not body.evaluations:
-        single = _parse({k: v for k, v in defaults.items() if v is not None})
-        if isinstance(single, RequestInvalid):
-            raise single
-        return _answer(await decisions.check(single))
-
-    parsed = [_parse(_merge(defaults, item)) for item in body.evaluations]
+    parsed = [_parse(each) for each in evaluations_of(defaults, body.evaluations, tenant=tenant)]
+    if not body.evaluations:  # one evaluation, answered as such
+        if isinstance(parsed[0], RequestInvalid):
+            raise parsed[0]
+        return _answer(await decisions.check(parsed[0]))
     answers = await evaluate_all(decisions, parsed, body.options.evaluations_semantic)
     return {"evaluations": [_render(answer, context) for answer in answers]}
-
-
-def _merge(defaults: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
-    merged = {k: v for k, v in defaults.items() if v is not None}
-    merged.update({k: v for k, v in item.items() if v is not None})
-    return merged
 
 
 def _parse(data: dict[str, Any]) -> Item:
@@ -435,7 +427,7 @@ async def _search(
     tenant: str | None = None,
 ) -> dict[str, Any]:
     """A search, charged as one check; in a tenant (404 when unknown), its domain."""
-    snapshot = decisions.engine.snapshot
+    snapshot = decisions.snapshot
     if tenant is not None:
         require_tenant(snapshot, tenant)
     await callers.charge(caller, 1)
@@ -544,7 +536,7 @@ TenantPath = Annotated[
 async def tenant_configuration(
     tenant: TenantPath, settings: SettingsDep, decisions: DecisionsDep
 ) -> dict[str, Any]:
-    require_tenant(decisions.engine.snapshot, tenant)
+    require_tenant(decisions.snapshot, tenant)
     return _metadata(f"{settings.issuer}/tenants/{tenant}")
 
 

@@ -67,6 +67,22 @@ def in_tenant(context: dict[str, Any] | None, tenant: str) -> dict[str, Any]:
     return {**(context or {}), "domain": tenant}
 
 
+def evaluations_of(
+    defaults: dict[str, Any], items: Sequence[dict[str, Any]] | None, *, tenant: str | None
+) -> list[dict[str, Any]]:
+    """The evaluations a batch asks for, still unparsed: each item over the request's
+    top-level values (an item's own value wins; null means absent); no items means one
+    evaluation of the top-level values alone. In a tenant every context's domain is it."""
+    base = {k: v for k, v in defaults.items() if v is not None}
+    out = []
+    for item in items or [{}]:
+        merged = {**base, **{k: v for k, v in item.items() if v is not None}}
+        if tenant is not None:
+            merged["context"] = in_tenant(merged.get("context"), tenant)
+        out.append(merged)
+    return out
+
+
 async def evaluate_all(
     decisions: DecisionService, items: Sequence[Item], semantic: Semantic
 ) -> list[Answer]:

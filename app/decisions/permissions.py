@@ -33,7 +33,7 @@ def permission_set(snapshot: PolicySnapshot, user_id: str, domain: str | None) -
 
 def _worth_sharing(snapshot: PolicySnapshot) -> bool:
     """Redis only where a set costs more than a round trip: the generic path."""
-    return snapshot.indexed is None
+    return snapshot.evaluator_name == "generic"
 
 
 def _compute(
@@ -77,7 +77,7 @@ class PermissionService:
     ) -> list[PermissionSet]:
         if not user_ids:
             return []
-        if snapshot.indexed is not None and len(user_ids) <= INLINE_LIMIT:
+        if snapshot.evaluator_name == "indexed" and len(user_ids) <= INLINE_LIMIT:
             return _compute(snapshot, user_ids, domain)
         return await asyncio.to_thread(_compute, snapshot, user_ids, domain)
 

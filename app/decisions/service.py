@@ -117,6 +117,12 @@ class DecisionService:
         self._counters: dict[tuple[bool, str, bool], Any] = {}
         self._latencies: dict[str, Any] = {}
 
+    @property
+    def snapshot(self) -> PolicySnapshot:
+        """The policy decisions are made from now (for what a request must name first: a
+        tenant, the entities a search may return)."""
+        return self.engine.snapshot
+
     async def check(self, request: DecisionRequest, *, explain: bool = False) -> DecisionResult:
         snapshot = self.engine.snapshot
         plan = snapshot.plan(request, explain=explain, cache_indexed=self.cache_indexed)
