@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from app.adapters.http.oauth import OAuthHTTP
+from app.adapters.http.responses import http_headers, http_status
 from app.adapters.redis.batch import RedisBatcher
 from app.adapters.redis.client import RedisClient, cluster_options, is_cluster
 from app.adapters.redis.login_failures import RedisFailureStore
@@ -245,7 +246,12 @@ def build_token_components(
         keys=keys,
         events=events,
     )
-    server = OAuthServer(tokens=service, clients=clients, bridge=Bridge(asyncio.get_running_loop()))
+    server = OAuthServer(
+        tokens=service,
+        clients=clients,
+        bridge=Bridge(asyncio.get_running_loop()),
+        http_form=lambda error: (http_status(error), http_headers(error)),
+    )
     oauth = OAuthHTTP(server, require_https=settings.https_required, unavailable=is_unavailable)
     return TokenComponents(
         settings, service, hasher, limits, metrics, users, clients, engine, oauth, batcher

@@ -8,13 +8,7 @@ from typing import Any
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidScopeError
 
-from app.errors import (
-    AuthzError,
-    DependencyUnavailable,
-    InsufficientScope,
-    Overloaded,
-    RateLimited,
-)
+from app.errors import AuthzError, InsufficientScope, InternalError, RateLimited, Unavailable
 
 _NOT_ALLOWED = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
 
@@ -24,64 +18,32 @@ def safe_description(text: str) -> str:
     return _NOT_ALLOWED.sub("'", text)[:300]
 
 
-def _retry_after(source: AuthzError) -> list[tuple[str, str]]:
-    return [] if source.retry_after is None else [("Retry-After", str(source.retry_after))]
+class DomainOAuthError(OAuth2Error):  # type: ignore[misc]
+    """One of our errors in RFC 6749 §5.2 form, under the registered `error` closest to it.
 
+    It carries no HTTP status or header of its own: the HTTP edge gives both from the
+    error's kind, with the same table as every other route (`OAuthServer(http_form=...)`).
+    A rate limit's body also names the limit and its window."""
 
-class TooManyRequestsError(OAuth2Error):  # type: ignore[misc]
-    """429 with Retry-After; `temporarily_unavailable` is the registered code closest to it."""
-
-    error = "temporarily_unavailable"
-    status_code = 429
-
-    def __init__(self, source: RateLimited) -> None:
-        super().__init__(description=safe_description(source.message))
+    def __init__(self, source: AuthzError, error: str, description: str | None = None) -> None:
+        super().__init__(description=description or safe_description(source.message))
+        self.error = error
         self.source = source
 
     def get_body(self) -> list[tuple[str, Any]]:
         body: list[tuple[str, Any]] = super().get_body()
-        body.extend(
-            (k, self.source.details[k]) for k in ("limit", "window") if k in self.source.details
-        )
+        if isinstance(self.source, RateLimited):
+            details = self.source.details
+            body.extend((k, details[k]) for k in ("limit", "window") if k in details)
         return body
-
-    def get_headers(self) -> list[tuple[str, str]]:
-        headers: list[tuple[str, str]] = super().get_headers()
-        return [*headers, *_retry_after(self.source)]
-
-
-class TemporarilyUnavailableError(OAuth2Error):  # type: ignore[misc]
-    error = "temporarily_unavailable"
-    status_code = 503
-
-
-class OverloadedError(TemporarilyUnavailableError):
-    """503 with Retry-After: admission control refused the work before it started."""
-
-    def __init__(self, source: Overloaded) -> None:
-        super().__init__(description=safe_description(source.message))
-        self.source = source
-
-    def get_headers(self) -> list[tuple[str, str]]:
-        headers: list[tuple[str, str]] = super().get_headers()
-        return [*headers, *_retry_after(self.source)]
-
-
-class ServerError(OAuth2Error):  # type: ignore[misc]
-    error = "server_error"
-    status_code = 500
 
 
 def to_oauth_error(exc: AuthzError) -> OAuth2Error:
-    description = safe_description(exc.message)
-    if isinstance(exc, RateLimited):
-        return TooManyRequestsError(exc)
     if isinstance(exc, InsufficientScope):
-        return InvalidScopeError(description=description)
-    if isinstance(exc, Overloaded):
-        return OverloadedError(exc)
-    if isinstance(exc, DependencyUnavailable):
-        return TemporarilyUnavailableError(description=description)
+        return InvalidScopeError(description=safe_description(exc.message))
+    if isinstance(exc, RateLimited | Unavailable):
+        # 429 or 503; `temporarily_unavailable` is the registered code closest to both
+        return DomainOAuthError(exc, "temporarily_unavailable")
     if exc.code.startswith("AUTH_"):
-        return InvalidGrantError(description=description)
-    return ServerError(description="Internal error")
+        return InvalidGrantError(description=safe_description(exc.message))
+    return DomainOAuthError(InternalError(), "server_error", "Internal error")

@@ -2,35 +2,45 @@
 
 `handle_response` returns the `(status, body, headers)` triple unchanged;
 `app.adapters.http.oauth` turns it into a Starlette response, so nothing here depends on a
-web framework.
+web framework. Authlib's own RFC 6749 errors carry the status the RFCs give them (400
+`invalid_grant`, 401 `invalid_client`...); ours (`DomainOAuthError`) get theirs from
+`http_form`, the HTTP edge's one table of statuses and headers per error kind.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 
+from app.errors import AuthzError
 from app.tokens.accounts import Accounts
 from app.tokens.grant_types import GRANT_TYPES
 from app.tokens.issuer import TokenIssuer
 from app.tokens.oauth.bridge import Bridge
 from app.tokens.oauth.clients import OAuthClient
 from app.tokens.oauth.endpoints import Introspection, Revocation
+from app.tokens.oauth.errors import DomainOAuthError
 from app.tokens.oauth.grants import ClientCredentialsGrant, PasswordGrant, RefreshTokenGrant
 from app.tokens.ports import ClientStore
 from app.tokens.service import TokenService
 
 __all__ = ["GRANT_TYPES", "OAuthServer"]
 OAuthResponse = tuple[int, Any, list[tuple[str, str]]]
+HttpForm = Callable[[AuthzError], tuple[int, dict[str, str]]]
+"""An error's HTTP status and headers (given by the HTTP edge)."""
 
 
 class OAuthServer(AuthorizationServer):  # type: ignore[misc]
-    def __init__(self, *, tokens: TokenService, clients: ClientStore, bridge: Bridge) -> None:
+    def __init__(
+        self, *, tokens: TokenService, clients: ClientStore, bridge: Bridge, http_form: HttpForm
+    ) -> None:
         super().__init__(scopes_supported=None)
         self.tokens = tokens
+        self.http_form = http_form
         self.clients = clients
         self.bridge = bridge
         for grant in (PasswordGrant, ClientCredentialsGrant, RefreshTokenGrant):
@@ -67,6 +77,14 @@ class OAuthServer(AuthorizationServer):  # type: ignore[misc]
         self, status: int, body: Any, headers: list[tuple[str, str]]
     ) -> OAuthResponse:
         return status, body, headers
+
+    def handle_error_response(self, request: OAuth2Request, error: Any) -> OAuthResponse:
+        if not isinstance(error, DomainOAuthError):
+            response: OAuthResponse = super().handle_error_response(request, error)
+            return response
+        status, headers = self.http_form(error.source)
+        _, body, own = error(self.get_error_uri(request, error))
+        return self.handle_response(status, body, [*own, *headers.items()])
 
     def token_response(self, request: OAuth2Request) -> OAuthResponse:
         if not request.form.get("grant_type"):
