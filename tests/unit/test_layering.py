@@ -9,6 +9,8 @@ ties the importer to the imported package).
 - The top-level packages of app/ (a module such as app/services.py counts as one) form no
   cycle.
 - Every top-level package has a layer here, so a new one is placed on purpose.
+- Inside the domain, packages import one another only along the edges drawn here (and in
+  docs/architecture.md), so a new dependency between domain packages is made on purpose.
 """
 
 from __future__ import annotations
@@ -46,6 +48,16 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     # Entry points: the ASGI app factory, the server, the command line.
     ("entry", frozenset({"main", "serving", "cli", "commands"})),
 )
+# Inside the domain, who may import whom (nothing else; the drawing of docs/architecture.md).
+DOMAIN_EDGES: dict[str, frozenset[str]] = {
+    "policy": frozenset(),
+    "cache": frozenset(),
+    "audit": frozenset(),
+    "security": frozenset({"audit"}),
+    "decisions": frozenset({"policy", "cache"}),
+    "tokens": frozenset({"policy", "decisions", "cache", "security", "audit"}),
+    "administration": frozenset({"policy", "tokens", "security", "audit"}),
+}
 RANK = {package: rank for rank, (_, packages) in enumerate(LAYERS) for package in packages}
 LAYER_OF = {package: name for name, packages in LAYERS for package in packages}
 CORE = {
@@ -225,6 +237,30 @@ def test_every_package_has_a_layer() -> None:
     assert RANK.keys() <= packages, f"layers name what no longer exists: {RANK.keys() - packages}"
 
 
+def domain_edges_not_drawn(graph: dict[str, dict[str, list[Import]]]) -> list[str]:
+    return [
+        f"{source} -> {target}: {graph[source][target][0].where}"
+        for source, targets in sorted(graph.items())
+        if source in DOMAIN_EDGES
+        for target in sorted(targets)
+        if LAYER_OF.get(target) == "domain" and target not in DOMAIN_EDGES[source]
+    ]
+
+
+def test_domain_packages_depend_only_as_drawn() -> None:
+    graph = package_graph(all_imports())
+    assert DOMAIN_EDGES.keys() == {p for p, layer in LAYER_OF.items() if layer == "domain"}
+    new = domain_edges_not_drawn(graph)
+    assert not new, (
+        "domain packages importing one another outside DOMAIN_EDGES (add the edge here and "
+        "to docs/architecture.md if it is meant, or invert it behind a Protocol):\n"
+        + "\n".join(new)
+    )
+    drawn = {(s, t) for s, targets in DOMAIN_EDGES.items() for t in targets}
+    used = {(s, t) for s in DOMAIN_EDGES for t in graph.get(s, {}) if t in DOMAIN_EDGES}
+    assert drawn <= used, f"edges drawn that no import uses any more: {sorted(drawn - used)}"
+
+
 def test_the_checks_see_a_bad_import_and_a_cycle() -> None:
     """The checks themselves: a domain module importing Redis or an adapter, an adapter
     importing the container, and a cycle inside one layer."""
@@ -239,3 +275,7 @@ def test_the_checks_see_a_bad_import_and_a_cycle() -> None:
     graph = package_graph([there, back])
     assert cycles(graph) == [["cache", "policy", "cache"]]
     assert "app.cache.keys:6 imports app.policy.rules" in describe(cycles(graph)[0], graph)
+    sideways = Import("app.policy.engine", "app.tokens.models", 7)
+    assert domain_edges_not_drawn(package_graph([sideways])) == [
+        "policy -> tokens: app.policy.engine:7 imports app.tokens.models"
+    ]
