@@ -27,6 +27,7 @@ from app.decisions.permissions import PermissionService
 from app.decisions.service import DecisionService
 from app.errors import DependencyUnavailable
 from app.observability.health import DependencyMonitor
+from app.observability.metrics import Metrics
 from app.policy.engine import PolicyEngine
 from app.services import Services
 from app.store.audit_queries import AuditQueries
@@ -52,6 +53,13 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_metrics(request: Request) -> Metrics:
+    """The app's metrics (made with the app, so `/metrics` answers before the instance
+    has started, and after a failed start)."""
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
 def part(pick: Callable[[Services], T]) -> Callable[[Request], Awaitable[T]]:
     """A dependency that hands a route one part of the running instance (503 while the
     instance starts)."""
@@ -68,6 +76,7 @@ def _decision_log(services: Services) -> DecisionLog | None:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 EngineDep = Annotated[PolicyEngine, Depends(part(lambda s: s.engine))]
 DecisionsDep = Annotated[DecisionService, Depends(part(lambda s: s.decisions))]
 CallersDep = Annotated[Callers, Depends(part(lambda s: s.callers))]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.adapters.http.responses import FastJSONResponse
 from app.adapters.redis.client import ClusterHealth
 from app.adapters.redis.layer import CacheLayer
-from app.api.deps import CacheDep, EngineDep, MonitorDep, RedisClusterDep
+from app.api.deps import CacheDep, EngineDep, MetricsDep, MonitorDep, RedisClusterDep
 from app.api.routing import StrictJSONRoute
 from app.observability.health import DependencyMonitor
 from app.policy.engine import PolicyEngine
@@ -95,6 +95,5 @@ async def readyz(
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    m = request.app.state.metrics
-    return Response(m.render(), media_type=m.content_type)
+async def metrics(metrics: MetricsDep) -> Response:
+    return Response(metrics.render(), media_type=metrics.content_type)

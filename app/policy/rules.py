@@ -115,17 +115,6 @@ def rule_problems(ptype: str, values: Sequence[str], model: ModelInfo) -> list[s
     return problems
 
 
-def make_rule(ptype: str, values: Sequence[str], model: ModelInfo, *, source: str) -> Rule:
-    """A validated rule, or `InvalidPolicy` saying what is wrong."""
-    problems = rule_problems(ptype, values, model)
-    if problems:
-        raise InvalidPolicy(
-            f"invalid {ptype} rule: {problems[0]}",
-            details={"ptype": ptype, "rule": list(values), "problems": problems, "source": source},
-        )
-    return Rule(ptype, tuple(values), source)
-
-
 @dataclass(frozen=True, slots=True)
 class RuleLine:
     """A rule as written in a file, before validation (for lint and error messages)."""

@@ -15,8 +15,10 @@ from collections.abc import Iterable, Sequence
 
 from casbin import util as casbin_util
 
+from app.errors import AuthzError
 from app.policy.request import DecisionRequest
 from app.policy.snapshot import PolicySnapshot
+from app.security.principal import Principal
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 _SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
@@ -54,6 +56,20 @@ def split_scope(scope: str) -> tuple[str, str] | None:
 
 def is_pattern(resource: str) -> bool:
     return "*" in resource or (resource.startswith("/") and "/:" in resource)
+
+
+def holds_scope(principal: Principal, scope: str, snapshot: PolicySnapshot) -> bool:
+    """Whether `principal` holds the `resource:action` scope: from its token's scope when
+    the token carries one, else (bearer tokens without one) from the policy `snapshot`."""
+    if principal.scoped:
+        return any(covers(granted, scope) for granted in principal.scopes)
+    if principal.method != "bearer":
+        return False
+    resource, _, action = scope.rpartition(":")
+    try:
+        return snapshot.decide(DecisionRequest.of(principal.subject, resource, action)).allowed
+    except AuthzError:
+        return False
 
 
 def covers(granted: str, wanted: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.decisions.authzen import evaluations_of
 
 DEFAULTS = {
@@ -13,7 +15,7 @@ DEFAULTS = {
 
 
 def test_each_item_is_read_over_the_top_level_values() -> None:
-    items = [
+    items: list[dict[str, Any]] = [
         {"resource": {"type": "doc", "id": "1"}},
         {"resource": {"type": "doc", "id": "2"}, "action": {"name": "write"}, "context": None},
     ]
@@ -37,7 +39,7 @@ def test_no_items_is_one_evaluation_of_the_top_level_values() -> None:
 
 
 def test_in_a_tenant_no_evaluation_can_leave_it() -> None:
-    items = [
+    items: list[dict[str, Any]] = [
         {"context": {"domain": "tenant-b", "ip": "10.0.0.2"}},
         {},
         {"context": None},

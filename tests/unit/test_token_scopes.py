@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.security.principal import Principal
 from app.tokens.checks import from_scope
-from app.tokens.scopes import ScopeResolver, covers, parse_scope, split_scope
+from app.tokens.scopes import ScopeResolver, covers, holds_scope, parse_scope, split_scope
 from tests.support.policies import SHIPPED, snapshot_of
 
 snap = snapshot_of(SHIPPED)
@@ -92,3 +93,15 @@ def test_from_scope(
 ) -> None:
     verdict = from_scope(scope, resource=resource, action=action, domain=domain)
     assert (verdict.path, verdict.allowed) == (path, allowed)
+
+
+def test_a_scope_is_held_from_the_token_or_else_from_the_policy() -> None:
+    snapshot = snapshot_of(SHIPPED)
+    scoped = Principal("bob", "bearer", scopes=frozenset({"api:branches:*:read"}), scoped=True)
+    assert holds_scope(scoped, "api:branches:main:read", snapshot)
+    assert not holds_scope(scoped, "api:ontologies:write", snapshot)  # the token bounds it
+    unscoped = Principal("alice", "bearer")  # v1 token: the served policy decides
+    assert holds_scope(unscoped, "api:ontologies:write", snapshot)
+    assert not holds_scope(Principal("bob", "bearer"), "api:ontologies:write", snapshot)
+    assert not holds_scope(Principal("alice", "api_key"), "api:ontologies:write", snapshot)
+    assert not holds_scope(unscoped, "no-colon-scope", snapshot)  # unreadable: not held

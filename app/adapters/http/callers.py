@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from app.adapters.http.principal import PrincipalResolver
-from app.errors import AuthzError
 from app.policy.engine import PolicyEngine
-from app.policy.request import DecisionRequest
 from app.security.principal import Alongside, Principal
 from app.security.rate_limits import RateLimits
-from app.tokens.scopes import covers
+from app.tokens.scopes import holds_scope
 
 
 @dataclass(frozen=True)
@@ -49,17 +47,4 @@ class Callers:
         """Whether `principal` holds a `resource:action` scope: from its token's scope when
         the token carries one, else (bearer tokens) from the served policy."""
 
-        def holds(scope: str) -> bool:
-            if principal.scoped:
-                return any(covers(granted, scope) for granted in principal.scopes)
-            if principal.method != "bearer":
-                return False
-            resource, _, action = scope.rpartition(":")
-            try:
-                return self.engine.snapshot.decide(
-                    DecisionRequest.of(principal.subject, resource, action)
-                ).allowed
-            except AuthzError:
-                return False
-
-        return holds
+        return lambda scope: holds_scope(principal, scope, self.engine.snapshot)
