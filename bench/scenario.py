@@ -41,6 +41,8 @@ from typing import Any
 
 import httpx
 
+from tests.support.server import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 POLICY_DIR = REPO / "policies"
 PG_ADMIN = os.environ.get("OMS_AUTH_LOAD_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -134,14 +136,6 @@ def cli(env: dict[str, str], *args: str, timeout: float = 600) -> str:
     return done.stdout
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def write_users(
     workdir: Path, roles: dict[str, str], password: str, *, admins: tuple[str, ...] = ()
 ) -> Path:
@@ -172,9 +166,10 @@ def start_servers(
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Start `count` `oms-auth serve` processes on spare ports, each logging to
     `workdir/server-PORT.log`; yields each (url, process) as soon as it is started, so the
-    caller owns it (and stops it) even if a later one fails to start."""
+    caller owns it (and stops it) even if a later one fails to start. The ports come from
+    the tests' `free_port`: inside `OMS_AUTH_TEST_PORTS` when that is set."""
     for _ in range(count):
-        port = _free_port()
+        port = free_port()
         with (workdir / f"server-{port}.log").open("wb") as log:  # the child keeps a copy
             process = subprocess.Popen(
                 [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
@@ -248,11 +243,15 @@ def deploy(
     decision_cache: bool,
     pg_admin: str = PG_ADMIN,
     redis_url: str = REDIS_URL,
+    database: str | None = None,
 ) -> tuple[Deployment, dict[str, str]]:
+    """`database`: the name of the throwaway database to create (and drop); by default
+    `oms_auth_load_<pid>_<random>` (the tests pass one named with their own prefix)."""
     import psycopg
 
     workdir = Path(tempfile.mkdtemp(prefix="oms-auth-load-"))
-    database = f"oms_auth_load_{os.getpid()}_{secrets.token_hex(3)}"
+    if database is None:
+        database = f"oms_auth_load_{os.getpid()}_{secrets.token_hex(3)}"
     with psycopg.connect(pg_admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
     host = pg_admin.split("@", 1)[1].rsplit("/", 1)[0]
@@ -589,6 +588,7 @@ def run(
     out_dir: Path = REPO / "reports",
     pg_admin: str = PG_ADMIN,
     redis_url: str = REDIS_URL,
+    database: str | None = None,
 ) -> tuple[dict[str, Any], Path]:
     deployment, roles = deploy(
         users=users,
@@ -597,6 +597,7 @@ def run(
         decision_cache=decision_cache,
         pg_admin=pg_admin,
         redis_url=redis_url,
+        database=database,
     )
     try:
         stats = asyncio.run(

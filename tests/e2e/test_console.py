@@ -14,6 +14,7 @@ import pytest
 
 from app.config import ConfigError, load_settings
 from tests.support.server import CLI, REPO, cli_env, free_port, run_cli, serve
+from tests.support.waiting import DEADLINE_SCALE
 
 pytestmark = pytest.mark.e2e
 
@@ -78,7 +79,7 @@ def test_terminal_gets_console_lines_and_a_banner(tmp_path: Path) -> None:
     )
     os.close(slave)
     try:
-        text = _read_until(master, "Ctrl+C", time.monotonic() + 120)
+        text = _read_until(master, "Ctrl+C", time.monotonic() + 120 * DEADLINE_SCALE)
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -23,6 +23,8 @@ def test_short_load_scenario_decides_correctly(tmp_path: Path) -> None:
         out_dir=tmp_path,
         pg_admin=svc.PG_ADMIN_DSN,
         redis_url=svc.REDIS_URL,
+        # OMS_AUTH_TEST_DB_PREFIX: the run's cleanup drops it even if this test is killed
+        database=svc.new_db_name("load_"),
     )
     assert report.exists() and "casbin.Enforcer" in report.read_text()
     ops = summary["operations"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ssl
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from tests.conftest import POLICY_DIR
 from tests.support.nginx import Nginx
 from tests.support.server import Server, instances
 from tests.support.tls import make_pki
-from tests.support.waiting import DEADLINE_SCALE
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(540)]
 
@@ -61,11 +62,8 @@ def _audit(server: Server, **params: str) -> list[dict[str, Any]]:
     return items
 
 
-def _until(condition: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout * DEADLINE_SCALE
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
+def _served_any(server: Server) -> bool:
+    return _checks_served(server) > 0
 
 
 def _drained(server: Server) -> bool:
@@ -140,7 +138,12 @@ def _run_checks(proxy: Nginx, servers: list[Server], ca: Path) -> None:
         events = _audit(a, action="auth.login.failed", limit="50")
         return {e["details"]["address"] for e in events}
 
-    _until(lambda: {"127.0.0.2", "127.0.0.3"} <= addresses())
+    wait_until(
+        lambda: {"127.0.0.2", "127.0.0.3"} <= addresses(),
+        timeout=30,
+        interval=0.1,
+        message="the clients' addresses never reached the audit trail",
+    )
     assert "127.0.0.1" not in addresses()  # never the proxy's own address
 
     # X-Forwarded-For from a client that is not the proxy is ignored.
@@ -186,12 +189,22 @@ def _rolling_restart(proxy: Nginx, servers: list[Server], ca: Path) -> None:
         for server in servers:
             others = [s.port for s in servers if s is not server]
             proxy.set_upstreams(others)  # out of rotation
-            _until(lambda s=server: _drained(s))
+            wait_until(
+                partial(_drained, server),
+                timeout=30,
+                interval=0.1,
+                message=f"the proxy kept sending checks to port {server.port}",
+            )
             server.stop()
             server.start()
             server.wait_ready(60)
             proxy.set_upstreams([s.port for s in servers])  # back in
-            _until(lambda s=server: _checks_served(s) > 0)
+            wait_until(
+                partial(_served_any, server),
+                timeout=30,
+                interval=0.1,
+                message=f"the restarted instance on port {server.port} got no checks",
+            )
     finally:
         done.set()
         worker.join(timeout=30)

@@ -20,7 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import POLICY_DIR
 from tests.support import services as svc
 from tests.support.server import Server, run_cli, serve
-from tests.support.workers import WorkerClient, wait_until, worker_pids
+from tests.support.waiting import wait_until
+from tests.support.workers import WorkerClient, worker_pids
 
 # Generous: several server processes start on a machine whose cores may all be busy.
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(400)]

@@ -230,13 +230,17 @@ async def test_running_instance_uses_cli_changes(token_app_factory: AppFactory) 
         assert "api:schemas:write" in claims_of(tokens["access_token"])["scope"]
         disabled = await asyncio.to_thread(_run, settings, "users", "disable", "ivy")
         assert disabled.exit_code == 0
-        result = await env.validate(tokens["access_token"])
-        # no Redis here: the instance learns it from the database on its next poll
-        for _ in range(100):
-            if not result["valid"]:
-                break
-            await asyncio.sleep(0.05)
+        result: dict[str, Any] = {}
+
+        async def refused() -> bool:
+            nonlocal result
             result = await env.validate(tokens["access_token"])
+            return not result["valid"]
+
+        # no Redis here: the instance learns it from the database on its next poll
+        await wait_for(
+            refused, timeout=5, interval=0.05, message="the disabled user's token stayed valid"
+        )
         assert result["error"]["code"] == "AUTH_005"
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +15,7 @@ from app.errors import InvalidPolicy
 from app.main import create_app
 from tests.conftest import SettingsFactory
 from tests.support.apps import running
-from tests.support.waiting import DEADLINE_SCALE
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -80,18 +80,28 @@ async def test_watcher_reloads_in_process(make_settings: SettingsFactory, policy
     csv = policy_dir / "policy.csv"
     async with running(app) as client:
         edited = csv.read_text() + "g, bob, developer\n"
-        deadline = time.monotonic() + 20 * DEADLINE_SCALE
-        while not await allowed(client):
+
+        async def edit_seen() -> bool:
+            if await allowed(client):
+                return True
             # the watcher may still be arming: the same edit is saved again until one is seen
-            assert time.monotonic() < deadline, "the watcher never saw the edit"
             csv.write_text(edited)
-            await asyncio.sleep(0.5)
+            return False
+
+        await wait_for(
+            edit_seen, timeout=20, interval=0.5, message="the watcher never saw the edit"
+        )
         # the audit row is written right after the swap: wait for it too
-        for _ in range(400):  # up to 20 s
+        items: list[dict[str, Any]] = []
+
+        async def reload_audited() -> bool:
+            nonlocal items
             items = (await client.get("/api/v1/audit?source=file", headers=ADMIN)).json()["items"]
-            if items:
-                break
-            await asyncio.sleep(0.05)
+            return bool(items)
+
+        await wait_for(
+            reload_audited, timeout=20, interval=0.05, message="no audit row for the file reload"
+        )
         event = items[0]
         assert event["action"] == "policy.reloaded" and event["details"]["files"] == ["policy.csv"]
         assert event["actor"] == "file-watcher"
@@ -99,11 +109,16 @@ async def test_watcher_reloads_in_process(make_settings: SettingsFactory, policy
 
         csv.write_text(csv.read_text() + "g, bob, bob\n")  # a self-cycle: refused
         url = "/api/v1/audit?source=file&action=policy.reload.rejected"
-        for _ in range(400):  # up to 20 s
+        rejected: list[dict[str, Any]] = []
+
+        async def rejection_audited() -> bool:
+            nonlocal rejected
             rejected = (await client.get(url, headers=ADMIN)).json()["items"]
-            if rejected:
-                break
-            await asyncio.sleep(0.05)
+            return bool(rejected)
+
+        await wait_for(
+            rejection_audited, timeout=20, interval=0.05, message="no audit row for the rejection"
+        )
         finding = rejected[0]["details"]["findings"][0]
         assert (finding["file"], finding["code"]) == ("policy.csv", "PL006")
         assert finding["line"] == len(csv.read_text().splitlines())

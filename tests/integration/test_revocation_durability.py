@@ -3,8 +3,6 @@ several instances, and no Redis at all. Runs on both database backends."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime
 
 from app.store.database import Database
@@ -12,6 +10,7 @@ from app.store.revocations import DatabaseRevocationStore
 from tests.support.apps import serve
 from tests.support.redis_server import RedisServer
 from tests.support.tokens import AppFactory, TokenApp, bearer, claims_of
+from tests.support.waiting import wait_for
 
 
 def _lookups(env: TokenApp, path: str) -> float:
@@ -22,15 +21,6 @@ def _lookups(env: TokenApp, path: str) -> float:
 async def _code(env: TokenApp, token: str) -> str | None:
     result = await env.validate(token)
     return None if result["valid"] else str(result["error"]["code"])
-
-
-async def _eventually(check: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 async def test_revocation_survives_redis_flushdb(
@@ -70,7 +60,7 @@ async def test_revocation_survives_redis_flushdb(
         async def refilled() -> bool:
             return bool(await env.services.redis.exists(marker))  # type: ignore[union-attr]
 
-        await _eventually(refilled)
+        await wait_for(refilled, timeout=10, interval=0.05, message="Redis was never refilled")
         cache_before = _lookups(env, "cache")
         assert await _code(env, revoked["access_token"]) == "AUTH_005"
         assert await _code(env, stale["access_token"]) == "AUTH_005"
@@ -108,7 +98,9 @@ async def test_redis_down_and_restarted_empty(
         async def caught_up() -> bool:
             return not env.tokens.service.revocations.has_pending
 
-        await _eventually(caught_up)
+        await wait_for(
+            caught_up, timeout=10, interval=0.05, message="pending revocations never reached Redis"
+        )
         assert await _code(env, during["access_token"]) == "AUTH_005"
         assert await _code(env, before["access_token"]) is None
 
@@ -148,5 +140,7 @@ async def test_without_redis_writes_elsewhere_arrive_by_polling(
         async def seen() -> bool:
             return await _code(env, tokens["access_token"]) == "AUTH_005"
 
-        await _eventually(seen)
+        await wait_for(
+            seen, timeout=10, interval=0.05, message="the revocation never arrived by polling"
+        )
         assert _lookups(env, "db") == 0  # the in-process store answered every time

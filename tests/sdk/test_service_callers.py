@@ -4,9 +4,7 @@ against a real server in token mode, and the FastAPI `Authorizer` refusing revok
 (No `from __future__ import annotations`: FastAPI must see the route annotations.)
 """
 
-import asyncio
 import shutil
-import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -26,6 +24,7 @@ from oms_auth.fastapi import Authorizer
 from tests.conftest import POLICY_DIR
 from tests.support.server import Server, free_port, serve
 from tests.support.tokens import PASSWORD
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -163,15 +162,20 @@ async def test_authorizer_refuses_a_token_after_logout(server: tuple[Server, str
             ok = await rs.get("/branches", headers=bearer)
             assert ok.status_code == 200, ok.text
             await users.logout(tokens.access_token)
-            deadline = time.monotonic() + 30
-            status = 200
-            while time.monotonic() < deadline:
+            refused = ok
+
+            async def not_allowed() -> bool:
+                nonlocal refused
                 refused = await rs.get("/branches", headers=bearer)
-                status = refused.status_code
-                if status != 200:
-                    break
-                await asyncio.sleep(0.1)
-            assert status == 401
+                return refused.status_code != 200
+
+            await wait_for(
+                not_allowed,
+                timeout=30,
+                interval=0.1,
+                message="the Authorizer kept accepting the revoked token",
+            )
+            assert refused.status_code == 401, refused.text
             assert refused.json()["detail"]["code"] == "AUTH_005"
 
 
@@ -189,11 +193,21 @@ async def test_authorizer_without_client_checks_locally_only(server: tuple[Serve
 
     async with AuthClient(base_url=srv.url) as users:
         tokens = await users.login("alice", PASSWORD)
-        for _ in range(100):  # the CLI's role reaches the server through its policy poll
+
+        async def role_in_scope() -> bool:
+            nonlocal tokens
             if "api:schemas:write" in (tokens.scope or "").split():
-                break
-            await asyncio.sleep(0.1)
+                return True
             tokens = await users.login("alice", PASSWORD)
+            return False
+
+        # the CLI's role reaches the server through its policy poll
+        await wait_for(
+            role_in_scope,
+            timeout=10,
+            interval=0.1,
+            message="alice's token never carried api:schemas:write",
+        )
         bearer = {"Authorization": f"Bearer {tokens.access_token}"}
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://rs"

@@ -4,7 +4,6 @@
 name dependencies local to a test.)
 """
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from oms_auth.fastapi import Authorizer
 from tests.conftest import POLICY_DIR
 from tests.support.server import Server, free_port, serve
 from tests.support.tokens import PASSWORD
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -62,12 +62,14 @@ async def client(server: Server) -> AsyncIterator[AuthClient]:
 
 async def _login(client: AuthClient, user: str) -> TokenSet:
     # a role given by the CLI reaches the running server through its policy poll
-    for _ in range(50):
-        tokens = await client.login(user, PASSWORD)
-        if tokens.scope:
-            return tokens
-        await asyncio.sleep(0.1)
-    return tokens
+    logins: list[TokenSet] = []
+
+    async def scoped() -> bool:
+        logins.append(await client.login(user, PASSWORD))
+        return bool(logins[-1].scope)
+
+    await wait_for(scoped, timeout=5, interval=0.1, message=f"{user}'s token never had a scope")
+    return logins[-1]
 
 
 async def test_login_validate_refresh_logout(client: AuthClient) -> None:
@@ -116,11 +118,19 @@ async def test_local_verification_with_jwks_and_rotation(
         await TokenVerifier(issuer=server.url, audience="other-api").verify(tokens.access_token)
     # a key rotation: the verifier fetches the new key when it meets its kid
     server.cli("keys", "rotate")
-    for _ in range(50):
+    fresh = tokens
+
+    async def signed_with_new_key() -> bool:
+        nonlocal fresh
         fresh = await client.login("alice", PASSWORD)
-        if fresh.access_token.split(".")[0] != head:
-            break
-        await asyncio.sleep(0.1)
+        return fresh.access_token.split(".")[0] != head
+
+    await wait_for(
+        signed_with_new_key,
+        timeout=5,
+        interval=0.1,
+        message="the server never signed with the rotated key",
+    )
     verifier.refresh_cooldown = 0
     assert (await verifier.verify(fresh.access_token)).subject == "alice"
     assert (

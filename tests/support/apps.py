@@ -17,6 +17,7 @@ from redis.asyncio.cluster import RedisCluster
 from app.config import Settings
 from app.main import create_app
 from app.services import Services
+from tests.support.waiting import DEADLINE_SCALE
 
 
 @dataclass
@@ -91,7 +92,7 @@ async def settle_leftover_tasks(before: set[asyncio.Task[Any]], seconds: float =
     ends inside the test (its connections closed on a live loop); one that still refuses
     fails the test with its name instead."""
     current = asyncio.current_task()
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + seconds * DEADLINE_SCALE
     while True:
         left = [t for t in asyncio.all_tasks() if t not in before and t is not current]
         left = [t for t in left if not t.done()]

@@ -11,13 +11,10 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tests.support.server import Server
-from tests.support.waiting import DEADLINE_SCALE
 
 
 def worker_pids(server: Server) -> list[int]:
@@ -128,14 +125,3 @@ class WorkerClient:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-
-def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> float:
-    """Seconds until `condition()` held; AssertionError after `timeout` (scaled)."""
-    limit = timeout * DEADLINE_SCALE
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > limit:
-            raise AssertionError(f"condition not met within {limit} s")
-        time.sleep(interval)
-    return time.monotonic() - started
