@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import gc
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -209,3 +210,12 @@ async def app(settings: Settings) -> FastAPI:
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with running(app) as c:
         yield c
+
+
+@pytest.fixture
+def restored_gc() -> Iterator[None]:
+    """For tests that freeze the heap or change the collector's thresholds: undone after."""
+    threshold = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*threshold)

@@ -23,10 +23,23 @@ DEADLINE_SCALE = float(os.environ.get("OMS_AUTH_TEST_DEADLINE_SCALE", "1"))
 Message: TypeAlias = str | Callable[[], str] | None
 
 
-def _timed_out(limit: float, message: Message) -> AssertionError:
-    detail = message() if callable(message) else message
-    reason = f"condition not met within {limit} s"
-    return AssertionError(f"{detail} ({reason})" if detail else reason)
+class _Deadline:
+    """The deadline of one wait (scaled), and the AssertionError that says it passed."""
+
+    def __init__(self, timeout: float, message: Message) -> None:
+        self.limit = timeout * DEADLINE_SCALE
+        self.message = message
+        self.started = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def check(self) -> None:
+        if self.elapsed > self.limit:
+            detail = self.message() if callable(self.message) else self.message
+            reason = f"condition not met within {self.limit} s"
+            raise AssertionError(f"{detail} ({reason})" if detail else reason)
 
 
 async def wait_for(
@@ -37,14 +50,11 @@ async def wait_for(
     message: Message = None,
 ) -> float:
     """Seconds until `condition()` held; AssertionError after `timeout` (scaled)."""
-    limit = timeout * DEADLINE_SCALE
-    started = time.monotonic()
-    while True:
-        if await condition():
-            return time.monotonic() - started
-        if time.monotonic() - started > limit:
-            raise _timed_out(limit, message)
+    deadline = _Deadline(timeout, message)
+    while not await condition():
+        deadline.check()
         await asyncio.sleep(interval)
+    return deadline.elapsed
 
 
 def wait_until(
@@ -55,11 +65,8 @@ def wait_until(
     message: Message = None,
 ) -> float:
     """`wait_for` for synchronous code: sleeps (blocking) between polls of `condition()`."""
-    limit = timeout * DEADLINE_SCALE
-    started = time.monotonic()
-    while True:
-        if condition():
-            return time.monotonic() - started
-        if time.monotonic() - started > limit:
-            raise _timed_out(limit, message)
+    deadline = _Deadline(timeout, message)
+    while not condition():
+        deadline.check()
         time.sleep(interval)
+    return deadline.elapsed
