@@ -23,6 +23,7 @@ from joserfc.jwk import ECKey, Key, OKPKey, RSAKey
 from loguru import logger
 
 from app.errors import DependencyUnavailable
+from app.observability.outages import OutageLog
 from app.security.secrets import UnwrapError, is_wrapped, unwrap_private_pem, wrap_private_pem
 from app.tokens.models import StoredKey
 from app.tokens.ports import KeyStore
@@ -193,7 +194,7 @@ class KeyRing:
 
     async def refresh_forever(self) -> None:
         """Reload every `reload_interval` seconds, off the request path, until cancelled."""
-        failing = False
+        outage = OutageLog("auth.keys.reload_failed", "auth.keys.reload_recovered")
         while True:
             await asyncio.sleep(max(0.0, self._loaded_at + self.reload_interval - self.clock()))
             if self.clock() - self._loaded_at < self.reload_interval:
@@ -203,14 +204,10 @@ class KeyRing:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not failing:  # once per outage
-                    logger.warning("auth.keys.reload_failed", error=type(exc).__name__)
-                failing = True
+                outage.failed(type(exc).__name__)
                 await asyncio.sleep(min(self.reload_interval, 5.0))
                 continue
-            if failing:
-                logger.info("auth.keys.reload_recovered")
-                failing = False
+            outage.succeeded()
 
     async def signer(self) -> Signer:
         await self._fresh()

@@ -28,6 +28,7 @@ from app.adapters.redis.client import RedisClient, close_redis, make_redis, subs
 from app.cache.keys import CacheKeys
 from app.cache.metrics import CacheMetrics
 from app.config import Settings
+from app.observability.outages import OutageLog
 from app.policy.engine import PolicyEngine
 from app.policy.snapshot import PolicySnapshot
 from app.store.database import Database
@@ -229,7 +230,7 @@ class PolicySync:
             self.metrics.sync_events.labels(source=source, result=result).inc()
 
     async def _poll_forever(self) -> None:
-        failing = False
+        outage = OutageLog("policy.sync.poll_failed", "policy.sync.poll_recovered")
         while not self._stopping:
             await asyncio.sleep(self.poll_interval)
             try:
@@ -237,13 +238,9 @@ class PolicySync:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # DB down or a bad policy: keep serving the current one
-                if not failing:  # once per outage, not once per second
-                    logger.warning("policy.sync.poll_failed", error=f"{type(exc).__name__}: {exc}")
-                failing = True
+                outage.failed(f"{type(exc).__name__}: {exc}")
                 continue
-            if failing:
-                logger.info("policy.sync.poll_recovered")
-                failing = False
+            outage.succeeded()
 
     async def _subscribe_forever(self) -> None:
         assert self.redis is not None
