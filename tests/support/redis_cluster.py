@@ -11,32 +11,17 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.support.redis_sentinel import redis_server_binary
+from tests.support.redis_sentinel import redis_server_binary, wait_redis
 from tests.support.server import free_port
 from tests.support.waiting import DEADLINE_SCALE
 
 NODE_TIMEOUT_MS = 1000  # how long a silent primary takes to be declared failed
-
-
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    limit = timeout * DEADLINE_SCALE
-    deadline = time.monotonic() + limit
-    while True:
-        try:
-            if condition():
-                return
-        except (redis.RedisError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {limit} s")
-        time.sleep(0.05)
 
 
 class RedisClusterSet:
@@ -67,7 +52,7 @@ class RedisClusterSet:
                 args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
         for port in self.ports:
-            _wait(self._answers(port), f"node {port} answers")
+            wait_redis(self._answers(port), f"node {port} answers")
         cli = shutil.which("redis-cli")
         assert cli is not None, "redis-cli comes with redis-server"
         nodes = [f"127.0.0.1:{port}" for port in self.ports]
@@ -80,8 +65,8 @@ class RedisClusterSet:
         )
         assert created.returncode == 0, created.stdout + created.stderr
         for port in self.ports:
-            _wait(self._sees_ok(port), f"node {port} sees cluster_state:ok")
-        _wait(self._replicas_in_sync, "every replica follows its primary")
+            wait_redis(self._sees_ok(port), f"node {port} sees cluster_state:ok")
+        wait_redis(self._replicas_in_sync, "every replica follows its primary")
 
     def _answers(self, port: int) -> Callable[[], bool]:
         return lambda: self.ask(port, "PING") is True
@@ -158,7 +143,7 @@ class RedisClusterSet:
             found.append(port)
             return True
 
-        _wait(promoted, "a replica takes over the failed primary's slots", timeout)
+        wait_redis(promoted, "a replica takes over the failed primary's slots", timeout)
         return found[-1]
 
     def cleanup(self) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 import redis
 
 from tests.support.server import free_port
-from tests.support.waiting import DEADLINE_SCALE
+from tests.support.waiting import wait_until
 
 SERVICE = "oms-primary"
 
@@ -34,17 +33,16 @@ def redis_server_binary() -> str:
     return found
 
 
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout * DEADLINE_SCALE
-    while True:
+def wait_redis(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    """`wait_until` for a condition that asks Redis: an error answer means "not yet"."""
+
+    def holds() -> bool:
         try:
-            if condition():
-                return
-        except redis.RedisError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout * DEADLINE_SCALE} s")
-        time.sleep(0.05)
+            return condition()
+        except (redis.RedisError, OSError):
+            return False
+
+    wait_until(holds, timeout=timeout, interval=0.05, message=what)
 
 
 class SentinelSet:
@@ -87,8 +85,8 @@ class SentinelSet:
             f"sentinel failover-timeout {SERVICE} 5000\n"
         )
         self._spawn([binary, str(config), "--sentinel"])
-        _wait(lambda: self._replica_in_sync(replica), "the replica follows the primary")
-        _wait(lambda: bool(self._sentinel_replicas()), "the sentinel knows the replica")
+        wait_redis(lambda: self._replica_in_sync(replica), "the replica follows the primary")
+        wait_redis(lambda: bool(self._sentinel_replicas()), "the sentinel knows the replica")
 
     def _spawn(self, args: list[str]) -> None:
         out = subprocess.DEVNULL
@@ -113,9 +111,9 @@ class SentinelSet:
         """Promote the replica; returns the new primary's port once it acts as one."""
         old = self.primary_port()
         self._ask(self.sentinel_port, "SENTINEL", "FAILOVER", SERVICE)
-        _wait(lambda: self.primary_port() != old, "the sentinel names a new primary")
+        wait_redis(lambda: self.primary_port() != old, "the sentinel names a new primary")
         new = self.primary_port()
-        _wait(lambda: self._role(new).get("role") == "master", "promotion")
+        wait_redis(lambda: self._role(new).get("role") == "master", "promotion")
         return new
 
     def cleanup(self) -> None:
