@@ -9,13 +9,14 @@ binding is checked when the caller passes `device_fingerprint`, and reported as 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
 from app.errors import AuthzError
+from app.tokens.oauth.bridge import Bridge
 from app.tokens.oauth.clients import (
     AUTH_METHODS,
     AccessTokenHandle,
@@ -25,15 +26,21 @@ from app.tokens.oauth.clients import (
 from app.tokens.oauth.errors import to_oauth_error
 from app.tokens.oauth.requests import FormRequest
 from app.tokens.refresh_tokens import REFRESH_TOKEN_PREFIX
+from app.tokens.service import TokenService
 
-if TYPE_CHECKING:
-    from app.tokens.oauth.server import OAuthServer
+
+class EndpointServer(Protocol):
+    """What the endpoints use of the OAuth server (`OAuthServer`, which registers them)."""
+
+    bridge: Bridge
+    tokens: TokenService
+
 
 TokenHandle = AccessTokenHandle | RefreshTokenHandle
 
 
 def _find(
-    server: OAuthServer, token: str, hint: str | None, *, fingerprint: str | None, strict: bool
+    server: EndpointServer, token: str, hint: str | None, *, fingerprint: str | None, strict: bool
 ) -> TokenHandle | None:
     # The hint is only a hint (RFC 7009 §2.1, RFC 7662 §2.1): a wrong or unknown one must not
     # change the answer, and our two kinds of token tell themselves apart by shape anyway.
@@ -57,7 +64,7 @@ def _check_params(request: FormRequest) -> None:
 
 class Revocation(RevocationEndpoint):  # type: ignore[misc]
     CLIENT_AUTH_METHODS = AUTH_METHODS
-    server: OAuthServer
+    server: EndpointServer
 
     def check_params(self, request: FormRequest, client: OAuthClient) -> None:
         _check_params(request)
@@ -77,7 +84,7 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
 
 class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
     CLIENT_AUTH_METHODS = AUTH_METHODS
-    server: OAuthServer
+    server: EndpointServer
 
     def check_params(self, request: FormRequest, client: OAuthClient) -> None:
         _check_params(request)
