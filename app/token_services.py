@@ -89,12 +89,14 @@ class TokenComponents:
         if self.batcher is not None:
             self.batcher.stop()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.gather(
+        closed = await asyncio.gather(
             self.service.revocations.close(),
             self.service.accounts.close(),
             self.rate_limits.close(),
             return_exceptions=True,
         )
+        for failure in (c for c in closed if isinstance(c, Exception)):
+            logger.opt(exception=failure).error("shutdown.step_failed", step="tokens")
         if self.batcher is not None:  # last of the Redis users: after it, Redis may close
             await self.batcher.close()
         self.hasher.close()
