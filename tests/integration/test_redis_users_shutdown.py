@@ -14,7 +14,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.conftest import SettingsFactory
-from tests.support.apps import running, services_of
+from tests.support.apps import serve, services_of
 
 pytestmark = pytest.mark.integration
 
@@ -28,10 +28,7 @@ def stopping(task: asyncio.Task[object]) -> bool:
 async def test_a_cache_close_cut_short_has_stopped_every_part(
     make_settings: SettingsFactory, redis_url: str
 ) -> None:
-    from app.main import create_app
-
-    app = create_app(make_settings(redis_url=redis_url, cache_warm_subjects=10))
-    async with running(app):
+    async with serve(make_settings(redis_url=redis_url, cache_warm_subjects=10)) as (app, _):
         cache = services_of(app).cache
         assert cache.availability is not None
         # Redis looks down: the probe runs, as it would after a failed operation under load.
@@ -48,10 +45,7 @@ async def test_a_cache_close_cut_short_has_stopped_every_part(
 async def test_a_token_close_cut_short_refuses_new_round_trips(
     make_settings: SettingsFactory, redis_url: str
 ) -> None:
-    from app.main import create_app
-
-    app = create_app(make_settings(redis_url=redis_url, decision_auth="token"))
-    async with running(app):
+    async with serve(make_settings(redis_url=redis_url, decision_auth="token")) as (app, _):
         tokens = services_of(app).tokens
         assert tokens.batcher is not None
         started = list(tokens._tasks)

@@ -44,7 +44,5 @@ class Callers:
             await self.limits.checks(caller=caller.subject, count=count, service=caller.is_service)
 
     def holder(self, principal: Principal) -> Callable[[str], bool]:
-        """Whether `principal` holds a `resource:action` scope: from its token's scope when
-        the token carries one, else (bearer tokens) from the served policy."""
-
+        """Whether `principal` holds a scope (`holds_scope`), asked of the served policy."""
         return lambda scope: holds_scope(principal, scope, self.engine.snapshot)

@@ -25,8 +25,8 @@ class DomainOAuthError(OAuth2Error):  # type: ignore[misc]
     error's kind, with the same table as every other route (`OAuthServer(http_form=...)`).
     A rate limit's body also names the limit and its window."""
 
-    def __init__(self, source: AuthzError, error: str, description: str | None = None) -> None:
-        super().__init__(description=description or safe_description(source.message))
+    def __init__(self, source: AuthzError, error: str) -> None:
+        super().__init__(description=safe_description(source.message))
         self.error = error
         self.source = source
 
@@ -46,4 +46,4 @@ def to_oauth_error(exc: AuthzError) -> OAuth2Error:
         return DomainOAuthError(exc, "temporarily_unavailable")
     if exc.code.startswith("AUTH_"):
         return InvalidGrantError(description=safe_description(exc.message))
-    return DomainOAuthError(InternalError(), "server_error", "Internal error")
+    return DomainOAuthError(InternalError(), "server_error")  # says "Internal error" only
